@@ -1,0 +1,124 @@
+//! The dev outbox: emails and texts are kept in a SQLite table instead of leaving the machine.
+
+use crate::ports::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// One outbox entry, as `GET /_dev/outbox.json` lists it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// Also the provider message id (`outbox-<id>`).
+    pub id: i64,
+    /// When it was "sent", by the service's clock.
+    pub at: String,
+    /// `email` or `sms`.
+    pub channel: String,
+    /// Address or number.
+    pub to: String,
+    /// Message kind.
+    pub kind: String,
+    /// Email subject (none for texts).
+    pub subject: Option<String>,
+    /// Plain text (or the text message); holds the patient link.
+    pub text: String,
+    /// HTML part (none for texts).
+    pub html: Option<String>,
+}
+
+/// Mailer and texter that write to a local table.
+pub struct Outbox {
+    conn: Mutex<Connection>,
+    clock: Arc<dyn Clock>,
+    opted_out: Mutex<HashSet<String>>,
+}
+
+impl Outbox {
+    /// An outbox in the SQLite file at `path`.
+    pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Outbox, String> {
+        Self::with_connection(Connection::open(path).map_err(|e| format!("open outbox {}: {e}", path.display()))?, clock)
+    }
+
+    /// An outbox in memory, for tests.
+    pub fn in_memory(clock: Arc<dyn Clock>) -> Result<Outbox, String> {
+        Self::with_connection(Connection::open_in_memory().map_err(|e| e.to_string())?, clock)
+    }
+
+    fn with_connection(conn: Connection, clock: Arc<dyn Clock>) -> Result<Outbox, String> {
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE IF NOT EXISTS outbox (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                at TEXT NOT NULL, channel TEXT NOT NULL, recipient TEXT NOT NULL, kind TEXT NOT NULL,
+                subject TEXT, text TEXT NOT NULL, html TEXT
+             );",
+        )
+        .map_err(|e| format!("outbox schema: {e}"))?;
+        Ok(Outbox {
+            conn: Mutex::new(conn),
+            clock,
+            opted_out: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Marks a number as opted out, as a carrier's STOP would.
+    pub fn opt_out(&self, number: &str) {
+        self.opted_out.lock().unwrap_or_else(|p| p.into_inner()).insert(number.to_owned());
+    }
+
+    /// Every entry, oldest first.
+    pub fn entries(&self) -> Result<Vec<OutboxEntry>, String> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stmt = conn
+            .prepare("SELECT id, at, channel, recipient, kind, subject, text, html FROM outbox ORDER BY id")
+            .map_err(|e| e.to_string())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(OutboxEntry {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    channel: r.get(2)?,
+                    to: r.get(3)?,
+                    kind: r.get(4)?,
+                    subject: r.get(5)?,
+                    text: r.get(6)?,
+                    html: r.get(7)?,
+                })
+            })
+            .map_err(|e| e.to_string())?;
+        rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
+    }
+
+    fn insert(&self, channel: &str, to: &str, kind: &str, subject: Option<&str>, text: &str, html: Option<&str>) -> Result<String, SendError> {
+        let at: DateTime<Utc> = self.clock.now();
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        conn.execute(
+            "INSERT INTO outbox (at, channel, recipient, kind, subject, text, html) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), channel, to, kind, subject, text, html],
+        )
+        .map_err(|e| SendError(format!("outbox: {e}")))?;
+        Ok(format!("outbox-{}", conn.last_insert_rowid()))
+    }
+}
+
+#[async_trait]
+impl Mailer for Outbox {
+    async fn send_email(&self, email: &OutgoingEmail) -> Result<String, SendError> {
+        self.insert("email", &email.to, email.kind.as_str(), Some(&email.subject), &email.text, Some(&email.html))
+    }
+}
+
+#[async_trait]
+impl Texter for Outbox {
+    async fn send_text(&self, text: &OutgoingText) -> Result<String, SendError> {
+        self.insert("sms", &text.to, text.kind.as_str(), None, &text.body, None)
+    }
+
+    async fn is_opted_out(&self, to: &str) -> Result<bool, SendError> {
+        Ok(self.opted_out.lock().unwrap_or_else(|p| p.into_inner()).contains(to))
+    }
+}

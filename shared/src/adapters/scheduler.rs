@@ -1,0 +1,152 @@
+//! The dev server's scheduler: pending schedules persist in SQLite and fire in due order, either
+//! from a loop on the real clock or when the manual clock is moved.
+
+use super::clock::ManualClock;
+use crate::ports::*;
+use crate::services::Rappel;
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::Mutex;
+
+/// How often a failing schedule is tried before it is dropped (EventBridge's retry policy plays
+/// this role in AWS, with a dead-letter queue after it).
+const MAX_ATTEMPTS: i64 = 3;
+
+/// Persistent one-time schedules.
+pub struct EmbeddedScheduler {
+    conn: Mutex<Connection>,
+    /// Held while due schedules run, so the loop and a clock move never fire the same one twice.
+    running: tokio::sync::Mutex<()>,
+}
+
+fn db(e: rusqlite::Error) -> ScheduleError {
+    ScheduleError(format!("sqlite: {e}"))
+}
+
+impl EmbeddedScheduler {
+    /// Schedules in the SQLite file at `path`.
+    pub fn open(path: &Path) -> Result<EmbeddedScheduler, ScheduleError> {
+        Self::with_connection(Connection::open(path).map_err(db)?)
+    }
+
+    /// Schedules in memory, for tests.
+    pub fn in_memory() -> Result<EmbeddedScheduler, ScheduleError> {
+        Self::with_connection(Connection::open_in_memory().map_err(db)?)
+    }
+
+    fn with_connection(conn: Connection) -> Result<EmbeddedScheduler, ScheduleError> {
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE IF NOT EXISTS schedules (
+                name TEXT PRIMARY KEY, due_at TEXT NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0
+             );
+             CREATE INDEX IF NOT EXISTS schedules_by_due ON schedules (due_at, name);",
+        )
+        .map_err(db)?;
+        Ok(EmbeddedScheduler {
+            conn: Mutex::new(conn),
+            running: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Pending schedules, in due order.
+    pub fn pending(&self) -> Result<Vec<Schedule>, ScheduleError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT name, due_at, payload FROM schedules ORDER BY due_at, name").map_err(db)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+            .map_err(db)?;
+        rows.map(|row| {
+            let (name, at, payload) = row.map_err(db)?;
+            decode(name, &at, &payload)
+        })
+        .collect()
+    }
+
+    fn next_due(&self, until: DateTime<Utc>) -> Result<Option<(Schedule, i64)>, ScheduleError> {
+        let row: Option<(String, String, String, i64)> = self
+            .conn()
+            .query_row(
+                "SELECT name, due_at, payload, attempts FROM schedules WHERE due_at <= ?1 ORDER BY due_at, name LIMIT 1",
+                [crate::adapters::sqlite::ts(until)],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(db)?;
+        row.map(|(name, at, payload, attempts)| Ok((decode(name, &at, &payload)?, attempts))).transpose()
+    }
+
+    /// Fires every schedule due by `until`, earliest first. With a manual clock, the clock is set
+    /// to each schedule's due time before it fires, then to `until`.
+    pub async fn run_due(&self, rappel: &Rappel, manual: Option<&ManualClock>, until: DateTime<Utc>) -> Result<usize, ScheduleError> {
+        let _running = self.running.lock().await;
+        let mut fired = 0;
+        while let Some((schedule, attempts)) = self.next_due(until)? {
+            if let Some(clock) = manual {
+                if schedule.at > rappel.clock.now() {
+                    clock.set(schedule.at);
+                }
+            }
+            match rappel.fire_reminder(&schedule.payload).await {
+                Ok(outcome) => {
+                    tracing::info!(schedule = %schedule.name, ?outcome, "schedule fired");
+                    self.delete_schedule(&schedule.name).await?;
+                }
+                Err(e) if attempts + 1 < MAX_ATTEMPTS => {
+                    tracing::warn!(schedule = %schedule.name, error = %e, "schedule failed; will retry in a minute");
+                    self.conn()
+                        .execute(
+                            "UPDATE schedules SET attempts = attempts + 1, due_at = ?2 WHERE name = ?1",
+                            params![schedule.name, crate::adapters::sqlite::ts(schedule.at + Duration::minutes(1))],
+                        )
+                        .map_err(db)?;
+                }
+                Err(e) => {
+                    tracing::error!(schedule = %schedule.name, error = %e, "schedule failed for good; dropped");
+                    self.delete_schedule(&schedule.name).await?;
+                }
+            }
+            fired += 1;
+        }
+        if let Some(clock) = manual {
+            if until > rappel.clock.now() {
+                clock.set(until);
+            }
+        }
+        Ok(fired)
+    }
+}
+
+fn decode(name: String, at: &str, payload: &str) -> Result<Schedule, ScheduleError> {
+    Ok(Schedule {
+        name,
+        at: DateTime::parse_from_rfc3339(at).map_err(|e| ScheduleError(e.to_string()))?.with_timezone(&Utc),
+        payload: serde_json::from_str(payload).map_err(|e| ScheduleError(e.to_string()))?,
+    })
+}
+
+#[async_trait]
+impl Scheduler for EmbeddedScheduler {
+    async fn put_schedule(&self, schedule: &Schedule) -> Result<(), ScheduleError> {
+        let payload = serde_json::to_string(&schedule.payload).map_err(|e| ScheduleError(e.to_string()))?;
+        self.conn()
+            .execute(
+                "INSERT INTO schedules (name, due_at, payload) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload, attempts = 0",
+                params![schedule.name, crate::adapters::sqlite::ts(schedule.at), payload],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn delete_schedule(&self, name: &str) -> Result<(), ScheduleError> {
+        self.conn().execute("DELETE FROM schedules WHERE name = ?1", [name]).map_err(db)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,430 @@
+//! The embedded store: one SQLite file (or memory), transactions for every multi-row write.
+
+use crate::domain::*;
+use crate::ports::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+PRAGMA foreign_keys = ON;
+CREATE TABLE IF NOT EXISTS clinics (
+    id TEXT PRIMARY KEY,
+    key_hash TEXT UNIQUE,
+    settings TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS appointment_types (
+    clinic_id TEXT NOT NULL,
+    code TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    PRIMARY KEY (clinic_id, code)
+);
+CREATE TABLE IF NOT EXISTS appointments (
+    clinic_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    token TEXT NOT NULL UNIQUE,
+    version INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (clinic_id, id)
+);
+CREATE TABLE IF NOT EXISTS messages (
+    clinic_id TEXT NOT NULL,
+    appointment_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    at TEXT NOT NULL,
+    detail TEXT,
+    PRIMARY KEY (clinic_id, appointment_id, key)
+);
+CREATE TABLE IF NOT EXISTS events (
+    cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+    clinic_id TEXT NOT NULL,
+    event TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_clinic ON events (clinic_id, cursor);
+CREATE TABLE IF NOT EXISTS ledger (
+    clinic_id TEXT NOT NULL,
+    appointment_id TEXT NOT NULL,
+    message_key TEXT NOT NULL,
+    sent_at TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    PRIMARY KEY (clinic_id, appointment_id, message_key)
+);
+CREATE INDEX IF NOT EXISTS ledger_by_time ON ledger (clinic_id, sent_at);
+";
+
+/// SQLite-backed store.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+/// A timestamp as fixed-width UTC text, so text order is time order.
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn parse_ts(text: &str) -> StoreResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {text:?}: {e}")))
+}
+
+fn db(context: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| StoreError::Unavailable(format!("sqlite {context}: {e}"))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn enum_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn enum_from<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<T> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database file at `path`.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        let conn = Connection::open(path).map_err(db("open"))?;
+        Self::with_connection(conn)
+    }
+
+    /// A private in-memory database, for tests.
+    pub fn in_memory() -> StoreResult<SqliteStore> {
+        Self::with_connection(Connection::open_in_memory().map_err(db("open"))?)
+    }
+
+    fn with_connection(conn: Connection) -> StoreResult<SqliteStore> {
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db("busy timeout"))?;
+        conn.execute_batch(SCHEMA).map_err(db("schema"))?;
+        Ok(SqliteStore { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-done transaction: SQLite rolls back
+        // an uncommitted transaction when it is dropped.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn insert_messages(tx: &rusqlite::Transaction<'_>, clinic: &ClinicId, id: &AppointmentId, messages: &[MessageRecord]) -> StoreResult<usize> {
+        let mut added = 0;
+        for m in messages {
+            added += tx
+                .execute(
+                    "INSERT OR IGNORE INTO messages (clinic_id, appointment_id, key, kind, channel, revision, status, at, detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![clinic.as_str(), id.as_str(), m.key, enum_text(&m.kind), enum_text(&m.channel), m.revision as i64, enum_text(&m.status), ts(m.at), m.detail],
+                )
+                .map_err(db("insert message"))?;
+        }
+        Ok(added)
+    }
+
+    fn insert_event(tx: &rusqlite::Transaction<'_>, clinic: &ClinicId, event: &NewEvent) -> StoreResult<()> {
+        tx.execute("INSERT INTO events (clinic_id, event) VALUES (?1, ?2)", params![clinic.as_str(), to_json(event)?])
+            .map_err(db("insert event"))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ClinicStore for SqliteStore {
+    async fn clinic_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Clinic>> {
+        let row: Option<(String, String)> = self
+            .conn()
+            .query_row("SELECT id, settings FROM clinics WHERE key_hash = ?1", [key_hash], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(db("read clinic"))?;
+        row.map(|(id, settings)| {
+            Ok(Clinic {
+                id: ClinicId::parse(&id).map_err(|e| StoreError::Corrupt(e.0))?,
+                settings: from_json(&settings)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn clinic(&self, id: &ClinicId) -> StoreResult<Option<Clinic>> {
+        let settings: Option<String> = self
+            .conn()
+            .query_row("SELECT settings FROM clinics WHERE id = ?1", [id.as_str()], |r| r.get(0))
+            .optional()
+            .map_err(db("read clinic"))?;
+        settings
+            .map(|s| {
+                Ok(Clinic {
+                    id: id.clone(),
+                    settings: from_json(&s)?,
+                })
+            })
+            .transpose()
+    }
+
+    async fn put_clinic(&self, clinic: &Clinic) -> StoreResult<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO clinics (id, settings) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET settings = excluded.settings",
+                params![clinic.id.as_str(), to_json(&clinic.settings)?],
+            )
+            .map_err(db("write clinic"))?;
+        Ok(())
+    }
+
+    async fn set_api_key_hash(&self, id: &ClinicId, key_hash: &str) -> StoreResult<()> {
+        let changed = self
+            .conn()
+            .execute("UPDATE clinics SET key_hash = ?2 WHERE id = ?1", params![id.as_str(), key_hash])
+            .map_err(db("write key"))?;
+        if changed == 0 {
+            return Err(StoreError::Conflict);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TypeStore for SqliteStore {
+    async fn put_type(&self, clinic: &ClinicId, appointment_type: &AppointmentType) -> StoreResult<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db("begin"))?;
+        let existed: bool = tx
+            .query_row(
+                "SELECT 1 FROM appointment_types WHERE clinic_id = ?1 AND code = ?2",
+                params![clinic.as_str(), appointment_type.code.as_str()],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(db("read type"))?
+            .is_some();
+        tx.execute(
+            "INSERT INTO appointment_types (clinic_id, code, settings) VALUES (?1, ?2, ?3)
+             ON CONFLICT (clinic_id, code) DO UPDATE SET settings = excluded.settings",
+            params![clinic.as_str(), appointment_type.code.as_str(), to_json(&appointment_type.settings)?],
+        )
+        .map_err(db("write type"))?;
+        tx.commit().map_err(db("commit"))?;
+        Ok(!existed)
+    }
+
+    async fn types(&self, clinic: &ClinicId) -> StoreResult<Vec<AppointmentType>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT code, settings FROM appointment_types WHERE clinic_id = ?1 ORDER BY code")
+            .map_err(db("read types"))?;
+        let rows = stmt
+            .query_map([clinic.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(db("read types"))?;
+        rows.map(|row| {
+            let (code, settings) = row.map_err(db("read types"))?;
+            Ok(AppointmentType {
+                code: TypeCode::parse(&code).map_err(|e| StoreError::Corrupt(e.0))?,
+                settings: from_json(&settings)?,
+            })
+        })
+        .collect()
+    }
+
+    async fn type_settings(&self, clinic: &ClinicId, code: &TypeCode) -> StoreResult<Option<TypeSettings>> {
+        let settings: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT settings FROM appointment_types WHERE clinic_id = ?1 AND code = ?2",
+                params![clinic.as_str(), code.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db("read type"))?;
+        settings.map(|s| from_json(&s)).transpose()
+    }
+}
+
+#[async_trait]
+impl AppointmentStore for SqliteStore {
+    async fn appointment(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Option<AppointmentRecord>> {
+        let record: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT record FROM appointments WHERE clinic_id = ?1 AND id = ?2",
+                params![clinic.as_str(), id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db("read appointment"))?;
+        record.map(|r| from_json(&r)).transpose()
+    }
+
+    async fn appointment_by_token(&self, token: &str) -> StoreResult<Option<AppointmentRecord>> {
+        let record: Option<String> = self
+            .conn()
+            .query_row("SELECT record FROM appointments WHERE token = ?1", [token], |r| r.get(0))
+            .optional()
+            .map_err(db("read appointment"))?;
+        record.map(|r| from_json(&r)).transpose()
+    }
+
+    async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<()> {
+        let record = &write.record;
+        let json = to_json(record)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db("begin"))?;
+        let stored: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM appointments WHERE clinic_id = ?1 AND id = ?2",
+                params![record.clinic_id.as_str(), record.id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db("read version"))?;
+        let expected = record.version.checked_sub(1).ok_or(StoreError::Conflict)? as i64;
+        match stored {
+            None if expected == 0 => {
+                tx.execute(
+                    "INSERT INTO appointments (clinic_id, id, token, version, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![record.clinic_id.as_str(), record.id.as_str(), record.token, record.version as i64, json],
+                )
+                .map_err(db("insert appointment"))?;
+            }
+            Some(v) if v == expected => {
+                tx.execute(
+                    "UPDATE appointments SET version = ?3, record = ?4 WHERE clinic_id = ?1 AND id = ?2",
+                    params![record.clinic_id.as_str(), record.id.as_str(), record.version as i64, json],
+                )
+                .map_err(db("update appointment"))?;
+            }
+            _ => return Err(StoreError::Conflict),
+        }
+        Self::insert_messages(&tx, &record.clinic_id, &record.id, &write.messages)?;
+        for event in &write.events {
+            Self::insert_event(&tx, &record.clinic_id, event)?;
+        }
+        tx.commit().map_err(db("commit"))
+    }
+
+    async fn add_messages(&self, clinic: &ClinicId, id: &AppointmentId, messages: &[MessageRecord]) -> StoreResult<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db("begin"))?;
+        let added = Self::insert_messages(&tx, clinic, id, messages)?;
+        tx.commit().map_err(db("commit"))?;
+        Ok(added)
+    }
+
+    async fn messages(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Vec<MessageRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT key, kind, channel, revision, status, at, detail FROM messages
+                 WHERE clinic_id = ?1 AND appointment_id = ?2 ORDER BY rowid",
+            )
+            .map_err(db("read messages"))?;
+        let rows = stmt
+            .query_map(params![clinic.as_str(), id.as_str()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                ))
+            })
+            .map_err(db("read messages"))?;
+        rows.map(|row| {
+            let (key, kind, channel, revision, status, at, detail) = row.map_err(db("read messages"))?;
+            Ok(MessageRecord {
+                key,
+                kind: enum_from(&kind)?,
+                channel: enum_from(&channel)?,
+                revision: revision as u64,
+                status: enum_from(&status)?,
+                at: parse_ts(&at)?,
+                detail,
+            })
+        })
+        .collect()
+    }
+
+    async fn claim_message(&self, clinic: &ClinicId, id: &AppointmentId, key: &str, now: DateTime<Utc>, stale_before: DateTime<Utc>) -> StoreResult<bool> {
+        let changed = self
+            .conn()
+            .execute(
+                "UPDATE messages SET status = 'sending', at = ?4
+                 WHERE clinic_id = ?1 AND appointment_id = ?2 AND key = ?3
+                   AND (status IN ('pending', 'failed') OR (status = 'sending' AND at < ?5))",
+                params![clinic.as_str(), id.as_str(), key, ts(now), ts(stale_before)],
+            )
+            .map_err(db("claim message"))?;
+        Ok(changed == 1)
+    }
+
+    async fn complete_message(&self, clinic: &ClinicId, id: &AppointmentId, key: &str, outcome: &MessageOutcome) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db("begin"))?;
+        tx.execute(
+            "UPDATE messages SET status = ?4, at = ?5, detail = ?6 WHERE clinic_id = ?1 AND appointment_id = ?2 AND key = ?3",
+            params![clinic.as_str(), id.as_str(), key, enum_text(&outcome.status), ts(outcome.at), outcome.detail],
+        )
+        .map_err(db("complete message"))?;
+        Self::insert_event(&tx, clinic, &outcome.event)?;
+        if let Some(entry) = &outcome.ledger {
+            tx.execute(
+                "INSERT OR IGNORE INTO ledger (clinic_id, appointment_id, message_key, sent_at, entry) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![clinic.as_str(), id.as_str(), entry.message_key, ts(entry.sent_at), to_json(entry)?],
+            )
+            .map_err(db("write ledger"))?;
+        }
+        tx.commit().map_err(db("commit"))
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn events_after(&self, clinic: &ClinicId, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT cursor, event FROM events WHERE clinic_id = ?1 AND cursor > ?2 ORDER BY cursor LIMIT ?3")
+            .map_err(db("read events"))?;
+        let rows = stmt
+            .query_map(params![clinic.as_str(), after as i64, limit as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .map_err(db("read events"))?;
+        rows.map(|row| {
+            let (cursor, event) = row.map_err(db("read events"))?;
+            Ok(Event {
+                cursor: cursor as u64,
+                event: from_json(&event)?,
+            })
+        })
+        .collect()
+    }
+}
+
+#[async_trait]
+impl LedgerStore for SqliteStore {
+    async fn ledger_between(&self, clinic: &ClinicId, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<LedgerEntry>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT entry FROM ledger WHERE clinic_id = ?1 AND sent_at >= ?2 AND sent_at < ?3 ORDER BY sent_at, rowid")
+            .map_err(db("read ledger"))?;
+        let rows = stmt
+            .query_map(params![clinic.as_str(), ts(from), ts(to)], |r| r.get::<_, String>(0))
+            .map_err(db("read ledger"))?;
+        rows.map(|row| from_json(&row.map_err(db("read ledger"))?)).collect()
+    }
+}

@@ -1,0 +1,225 @@
+//! Appointments: the content the EMR saves, and the record Rappel keeps around it.
+
+use super::{AppointmentId, ClinicId, Email, InvalidValue, Language, Mobile, Text, TypeCode, WebLink};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// An instant written in RFC 3339 with an explicit offset; kept in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Instant(pub DateTime<Utc>);
+
+impl TryFrom<String> for Instant {
+    type Error = InvalidValue;
+    fn try_from(value: String) -> Result<Self, InvalidValue> {
+        DateTime::parse_from_rfc3339(&value)
+            .map(|t| Instant(t.with_timezone(&Utc)))
+            .map_err(|_| {
+                InvalidValue(format!(
+                    "must be an RFC 3339 date-time with an offset, like 2026-12-01T14:30:00-05:00, not {value:?}"
+                ))
+            })
+    }
+}
+impl From<Instant> for String {
+    fn from(i: Instant) -> String {
+        i.0.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    }
+}
+
+/// How the patient meets the professional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Modality {
+    /// At the clinic or the given location.
+    InPerson,
+    /// A video call at `telemedicine_url`.
+    Telemedicine,
+    /// The professional calls the patient.
+    Phone,
+    /// The professional visits the patient at home.
+    HomeVisit,
+}
+
+/// The EMR's status of the appointment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AppointmentStatus {
+    /// Booked (the default when the EMR omits it).
+    #[default]
+    Booked,
+    /// Cancelled by the clinic.
+    Cancelled,
+}
+
+/// What the patient said from the link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PatientStatus {
+    /// Nothing yet (or a relevant change reset a confirmation).
+    #[default]
+    Pending,
+    /// The patient confirmed.
+    Confirmed,
+    /// The patient cancelled from the link.
+    CancelledByPatient,
+    /// The patient said "I have arrived".
+    Arrived,
+}
+
+impl PatientStatus {
+    /// The contract's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PatientStatus::Pending => "pending",
+            PatientStatus::Confirmed => "confirmed",
+            PatientStatus::CancelledByPatient => "cancelled_by_patient",
+            PatientStatus::Arrived => "arrived",
+        }
+    }
+}
+
+/// The professional the patient will see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Professional {
+    /// As the patient should read it ("Dre Marie Tremblay").
+    pub display_name: Text,
+}
+
+/// Where an in-person appointment happens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    /// The place's name.
+    #[serde(default)]
+    pub name: Option<Text>,
+    /// Its postal address.
+    #[serde(default)]
+    pub address: Option<Text>,
+}
+
+/// The patient, minimal: what is needed to greet and reach them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Patient {
+    /// Given name.
+    pub first_name: Text,
+    /// Family name.
+    pub last_name: Text,
+    /// Where emails go.
+    #[serde(default)]
+    pub email: Option<Email>,
+    /// Where texts go (E.164).
+    #[serde(default)]
+    pub mobile: Option<Mobile>,
+    /// The patient's language, else the clinic's.
+    #[serde(default)]
+    pub language: Option<Language>,
+}
+
+/// One save of an appointment by the EMR (`PUT /v1/appointments/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppointmentContent {
+    /// Increased by the EMR on every save.
+    pub revision: u64,
+    /// When it starts (T).
+    pub start: Instant,
+    /// How long it lasts.
+    pub duration_minutes: u32,
+    /// The EMR's type code; its clinic settings decide what is sent.
+    pub type_code: TypeCode,
+    /// How the patient meets the professional.
+    pub modality: Modality,
+    /// Booked or cancelled by the clinic.
+    #[serde(default)]
+    pub status: AppointmentStatus,
+    /// Who the patient will see.
+    pub professional: Professional,
+    /// For in-person appointments.
+    #[serde(default)]
+    pub location: Option<Location>,
+    /// For telemedicine.
+    #[serde(default)]
+    pub telemedicine_url: Option<WebLink>,
+    /// Who the appointment is for.
+    pub patient: Patient,
+}
+
+impl AppointmentContent {
+    /// Checks what serde cannot: ranges. Returns the offending field and why.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if !(1..=1440).contains(&self.duration_minutes) {
+            return Err((
+                "duration_minutes",
+                "must be between 1 and 1440 minutes".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The appointment's start, T.
+    pub fn start(&self) -> DateTime<Utc> {
+        self.start.0
+    }
+
+    /// Whether any field a patient cares about changed (CONTRACT §3 `change`).
+    pub fn relevant_change_from(&self, before: &AppointmentContent) -> bool {
+        self.start != before.start
+            || self.duration_minutes != before.duration_minutes
+            || self.modality != before.modality
+            || self.professional != before.professional
+            || self.location != before.location
+            || self.telemedicine_url != before.telemedicine_url
+    }
+
+    /// Whether the clinic booked it (rather than cancelled it).
+    pub fn is_booked(&self) -> bool {
+        self.status == AppointmentStatus::Booked
+    }
+}
+
+/// The pre-visit reminder planned for an appointment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedReminder {
+    /// When it is due.
+    pub at: DateTime<Utc>,
+    /// The revision that planned it; the Scheduler payload carries it, so a stale schedule is recognised.
+    pub revision: u64,
+}
+
+/// What Rappel keeps about one appointment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppointmentRecord {
+    /// Tenant.
+    pub clinic_id: ClinicId,
+    /// The EMR's id.
+    pub id: AppointmentId,
+    /// The latest content saved.
+    pub content: AppointmentContent,
+    /// What the patient said.
+    pub patient_status: PatientStatus,
+    /// The patient link's secret.
+    pub token: String,
+    /// The reminder planned, if any.
+    pub reminder: Option<PlannedReminder>,
+    /// Whether a confirmation was recorded since the last time the clinic booked it, so later
+    /// saves send `change` rather than a second `confirmation`.
+    #[serde(default)]
+    pub notified: bool,
+    /// First save.
+    pub created_at: DateTime<Utc>,
+    /// Last write.
+    pub updated_at: DateTime<Utc>,
+    /// Optimistic-concurrency counter, bumped on every write.
+    pub version: u64,
+}
+
+impl AppointmentRecord {
+    /// The language to address the patient in.
+    pub fn language(&self, clinic_language: Language) -> Language {
+        self.content.patient.language.unwrap_or(clinic_language)
+    }
+
+    /// When the patient link stops working: 30 days after the appointment.
+    pub fn token_expires_at(&self) -> DateTime<Utc> {
+        self.content.start() + chrono::Duration::days(30)
+    }
+}

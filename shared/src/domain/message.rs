@@ -1,0 +1,190 @@
+//! Messages sent to patients, the events the EMR reads, and ledger entries for texts.
+
+use super::{AppointmentId, ClinicId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The five kinds of message (CONTRACT §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// First save of a booked, future appointment.
+    Confirmation,
+    /// A relevant field changed.
+    Change,
+    /// The EMR cancelled.
+    Cancellation,
+    /// The patient cancelled from the link.
+    CancellationReceipt,
+    /// The pre-visit reminder.
+    Reminder,
+}
+
+impl MessageKind {
+    /// The contract's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Confirmation => "confirmation",
+            MessageKind::Change => "change",
+            MessageKind::Cancellation => "cancellation",
+            MessageKind::CancellationReceipt => "cancellation_receipt",
+            MessageKind::Reminder => "reminder",
+        }
+    }
+}
+
+/// How a message travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Email (SES, or the dev outbox).
+    Email,
+    /// Text (SNS, or the dev outbox).
+    Sms,
+}
+
+impl Channel {
+    /// The contract's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+        }
+    }
+}
+
+/// Where a message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Recorded, not yet handed to the provider.
+    Pending,
+    /// A sender holds it now (until its lease runs out).
+    Sending,
+    /// The provider accepted it.
+    Sent,
+    /// The provider failed; a retry of the save (or of the schedule) tries again.
+    Failed,
+    /// It can never be sent as things stand (no address, no sender identity, opted out).
+    Undeliverable,
+}
+
+/// One message of an appointment. `key` makes it unique: a kind, once per revision and channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    /// Unique within the appointment, e.g. `confirmation:3:email`.
+    pub key: String,
+    /// What it says.
+    pub kind: MessageKind,
+    /// How it travels.
+    pub channel: Channel,
+    /// The revision it speaks of.
+    pub revision: u64,
+    /// Where it stands.
+    pub status: MessageStatus,
+    /// When it was recorded, claimed or completed (the latest of these).
+    pub at: DateTime<Utc>,
+    /// Why it failed, if it did (never personal data).
+    pub detail: Option<String>,
+}
+
+impl MessageRecord {
+    /// A new pending message of `kind` for `revision` on `channel`.
+    pub fn pending(kind: MessageKind, channel: Channel, revision: u64, at: DateTime<Utc>) -> Self {
+        MessageRecord {
+            key: format!("{}:{}:{}", kind.as_str(), revision, channel.as_str()),
+            kind,
+            channel,
+            revision,
+            status: MessageStatus::Pending,
+            at,
+            detail: None,
+        }
+    }
+}
+
+/// What the EMR reads from `GET /v1/events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    /// The patient confirmed.
+    PatientConfirmed,
+    /// The patient cancelled.
+    PatientCancelled,
+    /// The patient arrived.
+    PatientArrived,
+    /// A message was accepted by the provider.
+    MessageSent,
+    /// A message could not be sent.
+    MessageFailed,
+}
+
+/// An event before the store gives it a cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewEvent {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Which appointment.
+    pub appointment_id: AppointmentId,
+    /// What happened.
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// For message events: the kind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<MessageKind>,
+    /// For message events: the channel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<Channel>,
+    /// For failures: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl NewEvent {
+    /// A patient event.
+    pub fn patient(at: DateTime<Utc>, appointment_id: AppointmentId, event_type: EventType) -> Self {
+        NewEvent {
+            at,
+            appointment_id,
+            event_type,
+            kind: None,
+            channel: None,
+            reason: None,
+        }
+    }
+}
+
+/// A stored event, with its position in the clinic's feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Increasing within a clinic.
+    pub cursor: u64,
+    /// The event.
+    #[serde(flatten)]
+    pub event: NewEvent,
+}
+
+/// One accepted text, as the clinic is billed for it. Money is integer cents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// Who pays.
+    pub clinic_id: ClinicId,
+    /// Which appointment.
+    pub appointment_id: AppointmentId,
+    /// The message's key; one entry per message at most.
+    pub message_key: String,
+    /// Which kind of message.
+    pub kind: MessageKind,
+    /// The provider's id for the text.
+    pub provider_message_id: String,
+    /// When the provider accepted it.
+    pub sent_at: DateTime<Utc>,
+    /// Number of SMS segments.
+    pub segments: u32,
+    /// `gsm7` or `ucs2`.
+    pub encoding: String,
+    /// Price of one segment when sent.
+    pub unit_price_cents: i64,
+    /// `segments × unit_price_cents`.
+    pub amount_cents: i64,
+}

@@ -1,0 +1,249 @@
+//! Patient links (function `patient-action`, CONTRACT §5): the page, the three actions, the
+//! calendar file. A `GET` never changes anything; mail scanners prefetch links.
+
+use super::ApiError;
+use crate::domain::{Language, PatientStatus};
+use crate::links;
+use crate::messages::{copy, Details};
+use crate::rules::Refusal;
+use crate::services::{PatientAction, PatientPage, Rappel, ServiceError};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Headers on every patient response: the page is personal, must not be cached or indexed, and
+/// its URL (the token) must not leak to other sites through the Referer.
+const SECURITY_HEADERS: [(&str, &str); 6] = [
+    ("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"),
+    ("referrer-policy", "no-referrer"),
+    ("x-robots-tag", "noindex, nofollow"),
+    ("cache-control", "no-store, private"),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+];
+
+/// The patient router.
+pub fn router(rappel: Arc<Rappel>) -> Router {
+    Router::new()
+        .route("/p/{token}", get(page))
+        .route("/p/{token}/confirm", post(confirm))
+        .route("/p/{token}/cancel", post(cancel))
+        .route("/p/{token}/arrive", post(arrive))
+        .route("/p/{token}/calendar.ics", get(calendar))
+        .layer(axum::middleware::map_response(add_security_headers))
+        .with_state(rappel)
+}
+
+async fn add_security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// `?lang=` as given; a malformed query string is the same as none.
+type LangParam = Result<Query<LangQuery>, axum::extract::rejection::QueryRejection>;
+
+#[derive(Debug, Deserialize, Default)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+fn chosen_language(query: &LangQuery, headers: &HeaderMap) -> Option<Language> {
+    query.lang.as_deref().and_then(Language::parse).or_else(|| {
+        // No explicit choice: a browser set to English gets English only when it does not also
+        // accept French (Quebec: French first).
+        let accept = headers.get(header::ACCEPT_LANGUAGE)?.to_str().ok()?.to_ascii_lowercase();
+        (accept.starts_with("en") && !accept.contains("fr")).then_some(Language::En)
+    })
+}
+
+#[derive(Template)]
+#[template(path = "page.html")]
+struct PageHtml<'a> {
+    d: &'a Details,
+    token: &'a str,
+    other_lang: &'static str,
+    heading: String,
+    notices: Vec<String>,
+    refusal: Option<String>,
+    cancelled: bool,
+    confirmed: bool,
+    can_confirm: bool,
+    can_cancel: bool,
+    can_arrive: bool,
+}
+
+#[derive(Template)]
+#[template(path = "notice.html")]
+struct NoticeHtml<'a> {
+    lang: Language,
+    title: &'a str,
+    message: &'a str,
+}
+
+fn page_language(page: &PatientPage, chosen: Option<Language>) -> Language {
+    chosen.unwrap_or_else(|| page.record.language(page.clinic.settings.language))
+}
+
+fn render_page(rappel: &Rappel, page: &PatientPage, lang: Language, refusal: Option<Refusal>) -> String {
+    let settings = &page.clinic.settings;
+    let record = &page.record;
+    let d = Details::new(
+        settings,
+        page.type_settings.as_ref(),
+        record,
+        links::patient_url(&rappel.config.public_base_url, &record.token),
+        lang,
+    );
+    let t = d.t;
+    let start = record.content.start();
+    let end = start + chrono::Duration::minutes(i64::from(record.content.duration_minutes));
+    let cancelled_by_clinic = !record.content.is_booked();
+    let mut notices = Vec::new();
+    if cancelled_by_clinic {
+        notices.push(t.state_cancelled.to_owned());
+    } else if page.now >= end {
+        notices.push(t.state_past.to_owned());
+    } else {
+        match record.patient_status {
+            PatientStatus::CancelledByPatient => notices.push(t.state_cancelled_by_patient.to_owned()),
+            PatientStatus::Arrived => notices.push(t.state_arrived.to_owned()),
+            PatientStatus::Confirmed => notices.push(t.state_confirmed.to_owned()),
+            PatientStatus::Pending => {
+                if let Err(Refusal::ConfirmNotOpenYet(at)) = page.check(PatientAction::Confirm) {
+                    notices.push(copy::confirm_opens(lang, &d.format_instant(at, settings)));
+                }
+            }
+        }
+        if settings.allow_patient_cancellation && matches!(page.check(PatientAction::Cancel), Err(Refusal::CancellationClosed(_))) {
+            notices.push(copy::cancellation_closed(lang, settings.phone.as_ref().map(|p| p.as_str())));
+        }
+    }
+    let refusal = refusal.map(|r| copy::refusal(lang, r, |at| d.format_instant(at, settings), settings.phone.as_ref().map(|p| p.as_str())));
+    let html = PageHtml {
+        d: &d,
+        token: &record.token,
+        other_lang: match lang {
+            Language::Fr => "en",
+            Language::En => "fr",
+        },
+        heading: if refusal.is_some() { t.refused_title.to_owned() } else { t.page_title.to_owned() },
+        notices,
+        refusal,
+        cancelled: cancelled_by_clinic || record.patient_status == PatientStatus::CancelledByPatient,
+        confirmed: matches!(record.patient_status, PatientStatus::Confirmed | PatientStatus::Arrived),
+        can_confirm: record.patient_status == PatientStatus::Pending && page.check(PatientAction::Confirm).is_ok(),
+        can_cancel: page.check(PatientAction::Cancel).is_ok(),
+        can_arrive: record.patient_status != PatientStatus::Arrived && page.check(PatientAction::Arrive).is_ok(),
+    };
+    html.render().unwrap_or_default()
+}
+
+fn notice_page(status: StatusCode, lang: Language, error: &ServiceError) -> Response {
+    let t = copy::copy(lang);
+    let (title, message) = match error {
+        ServiceError::Gone => (t.expired, t.expired),
+        ServiceError::NotFound(_) => (t.unknown, t.unknown),
+        _ => (t.refused_title, t.refused_title),
+    };
+    let html = NoticeHtml { lang, title, message }.render().unwrap_or_default();
+    (status, Html(html)).into_response()
+}
+
+/// An error as the client asked for it: JSON for API clients, a page for browsers.
+fn error_response(error: ServiceError, wants_json: bool, lang: Language) -> Response {
+    let api = ApiError::from(error);
+    if wants_json || api.status.is_server_error() {
+        return api.into_response();
+    }
+    let status = api.status;
+    let service_error = match status {
+        StatusCode::GONE => ServiceError::Gone,
+        StatusCode::NOT_FOUND => ServiceError::NotFound("link"),
+        _ => ServiceError::Unavailable(String::new()),
+    };
+    notice_page(status, lang, &service_error)
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}
+
+async fn page(State(rappel): State<Arc<Rappel>>, Path(token): Path<String>, query: LangParam, headers: HeaderMap) -> Response {
+    let chosen = chosen_language(&query.map(|q| q.0).unwrap_or_default(), &headers);
+    match rappel.patient_page(&token).await {
+        Ok(page) => {
+            let lang = page_language(&page, chosen);
+            Html(render_page(&rappel, &page, lang, None)).into_response()
+        }
+        Err(e) => error_response(e, false, chosen.unwrap_or_default()),
+    }
+}
+
+async fn act(rappel: Arc<Rappel>, token: String, query: LangParam, headers: HeaderMap, action: PatientAction) -> Response {
+    let chosen = chosen_language(&query.map(|q| q.0).unwrap_or_default(), &headers);
+    let json = wants_json(&headers);
+    match rappel.patient_act(&token, action).await {
+        Ok(status) if json => Json(serde_json::json!({ "patient_status": status })).into_response(),
+        Ok(_) => {
+            let lang = chosen.map(|l| format!("?lang={}", l.tag())).unwrap_or_default();
+            Redirect::to(&format!("../{token}{lang}")).into_response()
+        }
+        Err(ServiceError::Refused(refusal)) if !json => match rappel.patient_page(&token).await {
+            Ok(page) => {
+                let lang = page_language(&page, chosen);
+                (StatusCode::CONFLICT, Html(render_page(&rappel, &page, lang, Some(refusal)))).into_response()
+            }
+            Err(e) => error_response(e, false, chosen.unwrap_or_default()),
+        },
+        Err(e) => error_response(e, json, chosen.unwrap_or_default()),
+    }
+}
+
+async fn confirm(State(rappel): State<Arc<Rappel>>, Path(token): Path<String>, query: LangParam, headers: HeaderMap) -> Response {
+    act(rappel, token, query, headers, PatientAction::Confirm).await
+}
+
+async fn cancel(State(rappel): State<Arc<Rappel>>, Path(token): Path<String>, query: LangParam, headers: HeaderMap) -> Response {
+    act(rappel, token, query, headers, PatientAction::Cancel).await
+}
+
+async fn arrive(State(rappel): State<Arc<Rappel>>, Path(token): Path<String>, query: LangParam, headers: HeaderMap) -> Response {
+    act(rappel, token, query, headers, PatientAction::Arrive).await
+}
+
+async fn calendar(State(rappel): State<Arc<Rappel>>, Path(token): Path<String>, query: LangParam, headers: HeaderMap) -> Response {
+    let chosen = chosen_language(&query.map(|q| q.0).unwrap_or_default(), &headers);
+    let page = match rappel.patient_page(&token).await {
+        Ok(page) => page,
+        Err(e) => return error_response(e, false, chosen.unwrap_or_default()),
+    };
+    let lang = page_language(&page, chosen);
+    let settings = &page.clinic.settings;
+    let d = Details::new(settings, page.type_settings.as_ref(), &page.record, links::patient_url(&rappel.config.public_base_url, &page.record.token), lang);
+    let summary = format!("{} — {}", d.clinic_name, d.professional);
+    let location = match &d.modality.link {
+        Some((_, url)) if page.record.content.modality == crate::domain::Modality::Telemedicine => Some(url.clone()),
+        _ => d.modality.lines.last().cloned().filter(|_| page.record.content.modality == crate::domain::Modality::InPerson),
+    };
+    let description = format!("{}\n{}", d.modality.title, d.patient_url);
+    let ics = links::calendar_file(&page.record, &summary, location.as_deref(), &description, page.now);
+    (
+        [
+            (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"rendez-vous.ics\""),
+        ],
+        ics,
+    )
+        .into_response()
+}

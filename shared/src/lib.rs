@@ -1,0 +1,19 @@
+//! Rappel: automated appointment messages for clinics.
+//!
+//! - [`domain`]: validated values and records.
+//! - [`rules`]: the timing rules (CONTRACT §2).
+//! - [`messages`]: emails, texts and the details they share, in French and English.
+//! - [`links`]: patient tokens and calendar files.
+//! - [`ports`]: the traits services use to reach the world.
+//! - [`services`]: what Rappel does.
+//! - [`http`]: the routers of the three functions.
+//! - [`adapters`]: the embedded adapters (SQLite, outbox, in-process scheduler, clocks).
+
+pub mod adapters;
+pub mod domain;
+pub mod http;
+pub mod links;
+pub mod messages;
+pub mod ports;
+pub mod rules;
+pub mod services;

@@ -1,0 +1,222 @@
+//! What patients read: emails (HTML + plain text), texts, and the details shared with the patient page.
+
+pub mod copy;
+pub mod format;
+pub mod sms;
+
+use crate::domain::{AppointmentRecord, ClinicSettings, Language, MessageKind, Modality, TypeSettings};
+use askama::Template;
+use chrono::{DateTime, NaiveDateTime, Utc};
+pub use copy::Copy;
+
+/// The modality part of a message: a title, a few lines, maybe a link.
+#[derive(Debug, Clone)]
+pub struct ModalityBlock {
+    /// "Rendez-vous par vidéo".
+    pub title: &'static str,
+    /// Address lines or explanations.
+    pub lines: Vec<String>,
+    /// A labelled link: the map or the video call.
+    pub link: Option<(String, String)>,
+}
+
+/// Everything about an appointment a patient may read, already localised.
+#[derive(Debug, Clone)]
+pub struct Details {
+    /// The patient's language.
+    pub lang: Language,
+    /// Fixed phrases.
+    pub t: &'static Copy,
+    /// Clinic name.
+    pub clinic_name: String,
+    /// Clinic phone.
+    pub clinic_phone: Option<String>,
+    /// Clinic address.
+    pub clinic_address: Option<String>,
+    /// Greeting name.
+    pub first_name: String,
+    /// Professional.
+    pub professional: String,
+    /// "mardi 1er décembre 2026 à 14 h 30".
+    pub date_time: String,
+    /// "mardi 1er décembre 2026".
+    pub long_date: String,
+    /// "14 h 30".
+    pub time: String,
+    /// "mar. 1er déc.".
+    pub short_date: String,
+    /// Length.
+    pub duration_minutes: u32,
+    /// How the patient meets the professional.
+    pub modality: ModalityBlock,
+    /// The pre-visit questionnaire.
+    pub questionnaire_url: Option<String>,
+    /// The patient page.
+    pub patient_url: String,
+}
+
+impl Details {
+    /// Builds the details of `record` for its patient, in `lang`, with times in the clinic's zone.
+    pub fn new(
+        clinic: &ClinicSettings,
+        type_settings: Option<&TypeSettings>,
+        record: &AppointmentRecord,
+        patient_url: String,
+        lang: Language,
+    ) -> Details {
+        let t = copy::copy(lang);
+        let local = local_time(record.content.start(), clinic);
+        let content = &record.content;
+        Details {
+            lang,
+            t,
+            clinic_name: clinic.name.to_string(),
+            clinic_phone: clinic.phone.as_ref().map(|p| p.to_string()),
+            clinic_address: clinic.address.as_ref().map(|a| a.to_string()),
+            first_name: content.patient.first_name.to_string(),
+            professional: content.professional.display_name.to_string(),
+            date_time: format::date_time(local, lang),
+            long_date: format::long_date(local, lang),
+            time: format::time(local, lang),
+            short_date: format::short_date(local, lang),
+            duration_minutes: content.duration_minutes,
+            modality: modality_block(clinic, record, lang, t),
+            questionnaire_url: type_settings
+                .and_then(|s| s.questionnaire_url.as_ref())
+                .map(|u| u.to_string()),
+            patient_url,
+        }
+    }
+
+    /// Formats another instant the same way as the appointment's (for "from …" sentences).
+    pub fn format_instant(&self, at: DateTime<Utc>, clinic: &ClinicSettings) -> String {
+        format::date_time(local_time(at, clinic), self.lang)
+    }
+}
+
+/// `at` on the clinic's wall clock.
+pub fn local_time(at: DateTime<Utc>, clinic: &ClinicSettings) -> NaiveDateTime {
+    at.with_timezone(&clinic.tz()).naive_local()
+}
+
+fn modality_block(clinic: &ClinicSettings, record: &AppointmentRecord, lang: Language, t: &'static Copy) -> ModalityBlock {
+    let content = &record.content;
+    match content.modality {
+        Modality::InPerson => {
+            let location = content.location.as_ref();
+            let name = location.and_then(|l| l.name.as_ref()).map(|n| n.to_string());
+            let address = location
+                .and_then(|l| l.address.as_ref())
+                .or(clinic.address.as_ref())
+                .map(|a| a.to_string());
+            let link = address
+                .as_ref()
+                .map(|a| (t.map.to_owned(), format!("https://www.google.com/maps/search/?api=1&query={}", percent_encode(a))));
+            ModalityBlock {
+                title: t.in_person_title,
+                lines: name.into_iter().chain(address).collect(),
+                link,
+            }
+        }
+        Modality::Telemedicine => match &content.telemedicine_url {
+            Some(url) => ModalityBlock {
+                title: t.video_title,
+                lines: vec![t.video_how.to_owned()],
+                link: Some((t.video_join.to_owned(), url.to_string())),
+            },
+            None => ModalityBlock {
+                title: t.video_title,
+                lines: vec![t.video_link_later.to_owned()],
+                link: None,
+            },
+        },
+        Modality::Phone => {
+            let number = content.patient.mobile.as_ref().map(|m| national_format(m.as_str()));
+            ModalityBlock {
+                title: t.phone_title,
+                lines: vec![copy::we_will_call(lang, number.as_deref())],
+                link: None,
+            }
+        }
+        Modality::HomeVisit => ModalityBlock {
+            title: t.home_title,
+            lines: vec![t.home_how.to_owned()],
+            link: None,
+        },
+    }
+}
+
+/// "+15145550199" → "(514) 555-0199"; other countries in their international form.
+fn national_format(e164: &str) -> String {
+    match phonenumber::parse(None, e164) {
+        Ok(n) if n.code().value() == 1 => n.format().mode(phonenumber::Mode::National).to_string(),
+        Ok(n) => n.format().mode(phonenumber::Mode::International).to_string(),
+        Err(_) => e164.to_owned(),
+    }
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986), for query values.
+pub fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A rendered email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedEmail {
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text part.
+    pub text: String,
+    /// HTML part.
+    pub html: String,
+}
+
+#[derive(Template)]
+#[template(path = "email.html")]
+struct EmailHtml<'a> {
+    d: &'a Details,
+    lead: &'a str,
+    ask_confirm: bool,
+    show_questionnaire: bool,
+    show_details: bool,
+}
+
+#[derive(Template)]
+#[template(path = "email.txt", escape = "none")]
+struct EmailText<'a> {
+    d: &'a Details,
+    lead: &'a str,
+    ask_confirm: bool,
+    show_questionnaire: bool,
+    show_details: bool,
+}
+
+/// Renders an email of `kind`. `confirm_open` adds the request to confirm (reminders, and
+/// confirmations saved once confirmation is already open).
+pub fn render_email(kind: MessageKind, d: &Details, confirm_open: bool) -> RenderedEmail {
+    let lead = copy::lead(kind, d.lang, &d.clinic_name);
+    let live = !matches!(kind, MessageKind::Cancellation | MessageKind::CancellationReceipt);
+    let ask_confirm = live && (kind == MessageKind::Reminder || confirm_open);
+    let show_questionnaire = live && d.questionnaire_url.is_some() && matches!(kind, MessageKind::Reminder | MessageKind::Confirmation | MessageKind::Change);
+    let html = EmailHtml { d, lead: &lead, ask_confirm, show_questionnaire, show_details: live };
+    let text = EmailText { d, lead: &lead, ask_confirm, show_questionnaire, show_details: live };
+    RenderedEmail {
+        subject: copy::subject(kind, d.lang, &d.date_time),
+        // Rendering only formats owned strings; it cannot fail short of a template bug caught by tests.
+        text: text.render().unwrap_or_default(),
+        html: html.render().unwrap_or_default(),
+    }
+}
+
+/// Renders the text message of `kind`.
+pub fn render_text(kind: MessageKind, d: &Details) -> String {
+    copy::sms(kind, d.lang, &d.clinic_name, &d.short_date, &d.time, &d.patient_url)
+}

@@ -1,0 +1,209 @@
+//! Ports: what the services need from the outside world. Adapters (embedded, AWS) implement them;
+//! no SDK type crosses this line.
+
+use crate::domain::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A storage failure. `Conflict` is expected and handled (optimistic concurrency); the others are not.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The record changed since it was read (or already exists).
+    #[error("the record was changed by someone else")]
+    Conflict,
+    /// The backend failed; the text says where.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be read back.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Clinics and their API keys (only a hash of each key is kept).
+#[async_trait]
+pub trait ClinicStore: Send + Sync {
+    /// The clinic whose API key hashes to `key_hash`.
+    async fn clinic_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Clinic>>;
+    /// One clinic.
+    async fn clinic(&self, id: &ClinicId) -> StoreResult<Option<Clinic>>;
+    /// Creates or replaces a clinic's settings.
+    async fn put_clinic(&self, clinic: &Clinic) -> StoreResult<()>;
+    /// Makes `key_hash` the clinic's (only) API key.
+    async fn set_api_key_hash(&self, id: &ClinicId, key_hash: &str) -> StoreResult<()>;
+}
+
+/// Appointment types.
+#[async_trait]
+pub trait TypeStore: Send + Sync {
+    /// Creates or replaces a type; `true` when it was new.
+    async fn put_type(&self, clinic: &ClinicId, appointment_type: &AppointmentType) -> StoreResult<bool>;
+    /// All of a clinic's types, by code.
+    async fn types(&self, clinic: &ClinicId) -> StoreResult<Vec<AppointmentType>>;
+    /// One type's settings, if the clinic set any.
+    async fn type_settings(&self, clinic: &ClinicId, code: &TypeCode) -> StoreResult<Option<TypeSettings>>;
+}
+
+/// One atomic write of an appointment with what it causes.
+#[derive(Debug, Clone)]
+pub struct AppointmentWrite {
+    /// The new record; its `version` is the expected stored version plus one.
+    pub record: AppointmentRecord,
+    /// Messages to record (a key already present is left as it is).
+    pub messages: Vec<MessageRecord>,
+    /// Events to append to the clinic's feed.
+    pub events: Vec<NewEvent>,
+}
+
+/// How a send ended, written together with its event and ledger entry.
+#[derive(Debug, Clone)]
+pub struct MessageOutcome {
+    /// `Sent` or `Failed`.
+    pub status: MessageStatus,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why it failed.
+    pub detail: Option<String>,
+    /// The event for the EMR.
+    pub event: NewEvent,
+    /// For an accepted text: what the clinic is billed.
+    pub ledger: Option<LedgerEntry>,
+}
+
+/// Appointments, their messages, and the patient-link index.
+#[async_trait]
+pub trait AppointmentStore: Send + Sync {
+    /// One appointment.
+    async fn appointment(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Option<AppointmentRecord>>;
+    /// The appointment a patient link points to.
+    async fn appointment_by_token(&self, token: &str) -> StoreResult<Option<AppointmentRecord>>;
+    /// Writes `write.record` if the stored version is `write.record.version - 1` (a version of 1
+    /// means "must not exist yet"), together with its messages and events; else `Conflict` and
+    /// nothing is written.
+    async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<()>;
+    /// Records messages whose key is not yet present; returns how many were new.
+    async fn add_messages(&self, clinic: &ClinicId, id: &AppointmentId, messages: &[MessageRecord]) -> StoreResult<usize>;
+    /// The appointment's messages, oldest first.
+    async fn messages(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Vec<MessageRecord>>;
+    /// Takes a message for sending: succeeds (true) for exactly one caller while it is `Pending`
+    /// or `Failed`, or `Sending` with a lease older than `stale_before`.
+    async fn claim_message(&self, clinic: &ClinicId, id: &AppointmentId, key: &str, now: DateTime<Utc>, stale_before: DateTime<Utc>) -> StoreResult<bool>;
+    /// Ends a claimed message: status, event and ledger entry in one write.
+    async fn complete_message(&self, clinic: &ClinicId, id: &AppointmentId, key: &str, outcome: &MessageOutcome) -> StoreResult<()>;
+}
+
+/// The EMR's event feed.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Up to `limit` events with a cursor greater than `after`, oldest first.
+    async fn events_after(&self, clinic: &ClinicId, after: u64, limit: usize) -> StoreResult<Vec<Event>>;
+}
+
+/// The SMS cost ledger.
+#[async_trait]
+pub trait LedgerStore: Send + Sync {
+    /// Entries with `from ≤ sent_at < to`, oldest first.
+    async fn ledger_between(&self, clinic: &ClinicId, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<LedgerEntry>>;
+}
+
+/// Every store capability at once.
+pub trait Store: ClinicStore + TypeStore + AppointmentStore + EventStore + LedgerStore {}
+impl<T: ClinicStore + TypeStore + AppointmentStore + EventStore + LedgerStore> Store for T {}
+
+/// The time, injected so tests and the dev server can drive it.
+pub trait Clock: Send + Sync {
+    /// Now, in UTC.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// A provider refused or failed to take a message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct SendError(pub String);
+
+/// An email ready to hand to the provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutgoingEmail {
+    /// The clinic's sender identity.
+    pub from: String,
+    /// Where replies go.
+    pub reply_to: Option<String>,
+    /// The patient's address.
+    pub to: String,
+    /// What it is (for the outbox and provider tags).
+    pub kind: MessageKind,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text part.
+    pub text: String,
+    /// HTML part.
+    pub html: String,
+}
+
+/// A text ready to hand to the provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutgoingText {
+    /// E.164 number.
+    pub to: String,
+    /// What it is.
+    pub kind: MessageKind,
+    /// The words.
+    pub body: String,
+}
+
+/// Sends emails.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Hands the email to the provider; returns its message id.
+    async fn send_email(&self, email: &OutgoingEmail) -> Result<String, SendError>;
+}
+
+/// Sends texts.
+#[async_trait]
+pub trait Texter: Send + Sync {
+    /// Hands the text to the provider; returns its message id.
+    async fn send_text(&self, text: &OutgoingText) -> Result<String, SendError>;
+    /// Whether the number asked the provider to stop texts.
+    async fn is_opted_out(&self, to: &str) -> Result<bool, SendError>;
+}
+
+/// What a schedule does when it fires (CONTRACT §6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReminderPayload {
+    /// Tenant.
+    pub clinic_id: ClinicId,
+    /// Appointment.
+    pub appointment_id: AppointmentId,
+    /// The revision that planned the reminder.
+    pub revision: u64,
+    /// Always `reminder`.
+    pub kind: String,
+}
+
+/// A one-time schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    /// Deterministic name (≤ 64 chars of `[0-9a-zA-Z-_.]`).
+    pub name: String,
+    /// When it fires.
+    pub at: DateTime<Utc>,
+    /// What it carries.
+    pub payload: ReminderPayload,
+}
+
+/// A scheduler failure.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("scheduler unavailable: {0}")]
+pub struct ScheduleError(pub String);
+
+/// One-time schedules (EventBridge Scheduler, or the dev server's in-process one).
+#[async_trait]
+pub trait Scheduler: Send + Sync {
+    /// Creates the schedule, or replaces the one with the same name.
+    async fn put_schedule(&self, schedule: &Schedule) -> Result<(), ScheduleError>;
+    /// Deletes a schedule; deleting one that does not exist succeeds.
+    async fn delete_schedule(&self, name: &str) -> Result<(), ScheduleError>;
+}

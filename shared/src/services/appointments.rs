@@ -1,0 +1,347 @@
+//! Saving appointments from the EMR: revisions, what changed, which messages and which reminder follow.
+
+use super::{Rappel, ServiceError};
+use crate::domain::*;
+use crate::links;
+use crate::ports::{AppointmentWrite, ReminderPayload, Schedule, StoreError};
+use crate::rules;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// How a save ended (201 / 200 / 200).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveOutcome {
+    /// First save.
+    Created,
+    /// A higher revision was stored.
+    Updated,
+    /// The same revision with the same content: nothing new.
+    Unchanged,
+}
+
+/// One message in the appointment view.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MessageView {
+    /// Its kind.
+    pub kind: MessageKind,
+    /// Its channel.
+    pub channel: Channel,
+    /// Where it stands.
+    pub status: MessageStatus,
+    /// When it last moved.
+    pub at: String,
+}
+
+/// `GET /v1/appointments/{id}` (CONTRACT §4). Times in the clinic's zone.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AppointmentView {
+    /// The EMR's id.
+    pub id: AppointmentId,
+    /// Latest revision.
+    pub revision: u64,
+    /// `booked` or `cancelled`.
+    pub status: AppointmentStatus,
+    /// What the patient said.
+    pub patient_status: PatientStatus,
+    /// T.
+    pub start: String,
+    /// When the reminder is (or was) due.
+    pub reminder_at: Option<String>,
+    /// The patient page.
+    pub patient_url: String,
+    /// Messages, oldest first.
+    pub messages: Vec<MessageView>,
+}
+
+/// The deterministic name of the reminder schedule planned by `revision` (EventBridge allows
+/// 64 characters of `[0-9a-zA-Z-_.]`; ids can be 64 long, so they are hashed).
+pub fn schedule_name(clinic: &ClinicId, id: &AppointmentId, revision: u64) -> String {
+    let digest = Sha256::digest(format!("{clinic}\n{id}\n{revision}").as_bytes());
+    format!("rappel-reminder-{}", &hex::encode(digest)[..40])
+}
+
+/// What a save will do, decided without I/O.
+enum SavePlan {
+    Unchanged(AppointmentRecord),
+    Write {
+        write: AppointmentWrite,
+        created: bool,
+        cancel_schedule: Option<String>,
+        new_schedule: Option<Schedule>,
+    },
+}
+
+/// The channels the clinic and patient allow for automated messages.
+pub(super) fn channels(clinic: &ClinicSettings, patient: &Patient) -> Vec<Channel> {
+    let mut channels = Vec::with_capacity(2);
+    if patient.email.is_some() {
+        channels.push(Channel::Email);
+    }
+    if clinic.sms_enabled && patient.mobile.is_some() {
+        channels.push(Channel::Sms);
+    }
+    channels
+}
+
+/// The reminder the appointment should have, ignoring whether its time has passed.
+fn wanted_reminder_time(clinic: &ClinicSettings, comms: Communications, content: &AppointmentContent, patient_status: PatientStatus) -> Option<DateTime<Utc>> {
+    let wanted = comms == Communications::Full
+        && content.is_booked()
+        && patient_status != PatientStatus::CancelledByPatient
+        && !channels(clinic, &content.patient).is_empty();
+    if wanted {
+        rules::reminder_time(content.start(), &clinic.quiet_hours, clinic.tz())
+    } else {
+        None
+    }
+}
+
+fn reminder_schedule(clinic: &ClinicId, id: &AppointmentId, reminder: PlannedReminder) -> Schedule {
+    Schedule {
+        name: schedule_name(clinic, id, reminder.revision),
+        at: reminder.at,
+        payload: ReminderPayload {
+            clinic_id: clinic.clone(),
+            appointment_id: id.clone(),
+            revision: reminder.revision,
+            kind: "reminder".to_owned(),
+        },
+    }
+}
+
+fn plan_save(
+    clinic: &Clinic,
+    comms: Communications,
+    existing: Option<&AppointmentRecord>,
+    id: &AppointmentId,
+    content: AppointmentContent,
+    now: DateTime<Utc>,
+) -> Result<SavePlan, ServiceError> {
+    let settings = &clinic.settings;
+    let future = content.start() > now;
+    let speaks = comms != Communications::None && future;
+    let channels = channels(settings, &content.patient);
+    let messages_of = |kind: MessageKind| -> Vec<MessageRecord> {
+        channels
+            .iter()
+            .map(|c| MessageRecord::pending(kind, *c, content.revision, now))
+            .collect()
+    };
+
+    let Some(existing) = existing else {
+        let patient_status = PatientStatus::Pending;
+        let reminder = wanted_reminder_time(settings, comms, &content, patient_status)
+            .filter(|at| *at >= now)
+            .map(|at| PlannedReminder {
+                at,
+                revision: content.revision,
+            });
+        let messages = if speaks && content.is_booked() {
+            messages_of(MessageKind::Confirmation)
+        } else {
+            Vec::new()
+        };
+        let record = AppointmentRecord {
+            clinic_id: clinic.id.clone(),
+            id: id.clone(),
+            notified: !messages.is_empty(),
+            content,
+            patient_status,
+            token: links::new_token(),
+            reminder,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        return Ok(SavePlan::Write {
+            new_schedule: record.reminder.map(|r| reminder_schedule(&clinic.id, id, r)),
+            cancel_schedule: None,
+            created: true,
+            write: AppointmentWrite {
+                record,
+                messages,
+                events: Vec::new(),
+            },
+        });
+    };
+
+    let stored = existing.content.revision;
+    if content.revision < stored {
+        return Err(ServiceError::StaleRevision {
+            sent: content.revision,
+            stored,
+        });
+    }
+    if content.revision == stored {
+        return if content == existing.content {
+            Ok(SavePlan::Unchanged(existing.clone()))
+        } else {
+            Err(ServiceError::RevisionConflict(stored))
+        };
+    }
+
+    let before = &existing.content;
+    let relevant = content.relevant_change_from(before);
+    let rebooked = !before.is_booked() && content.is_booked();
+    let patient_status = match existing.patient_status {
+        PatientStatus::Confirmed if relevant => PatientStatus::Pending,
+        PatientStatus::CancelledByPatient if rebooked => PatientStatus::Pending,
+        other => other,
+    };
+    let patient_cancelled = patient_status == PatientStatus::CancelledByPatient;
+
+    let mut notified = existing.notified && !rebooked;
+    let mut messages = Vec::new();
+    if speaks && !patient_cancelled {
+        if before.is_booked() && !content.is_booked() {
+            messages = messages_of(MessageKind::Cancellation);
+        } else if content.is_booked() && !notified {
+            messages = messages_of(MessageKind::Confirmation);
+            notified = !messages.is_empty();
+        } else if content.is_booked() && relevant {
+            messages = messages_of(MessageKind::Change);
+        }
+    }
+
+    let wanted = wanted_reminder_time(settings, comms, &content, patient_status);
+    let reminder = match (existing.reminder, wanted) {
+        (Some(old), Some(at)) if old.at == at => Some(old),
+        (_, Some(at)) if at >= now => Some(PlannedReminder {
+            at,
+            revision: content.revision,
+        }),
+        _ => None,
+    };
+    let cancel_schedule = existing
+        .reminder
+        .filter(|old| Some(*old) != reminder && old.at >= now)
+        .map(|old| schedule_name(&clinic.id, id, old.revision));
+    let new_schedule = reminder
+        .filter(|r| Some(*r) != existing.reminder)
+        .map(|r| reminder_schedule(&clinic.id, id, r));
+
+    let record = AppointmentRecord {
+        content,
+        patient_status,
+        reminder,
+        notified,
+        updated_at: now,
+        version: existing.version + 1,
+        ..existing.clone()
+    };
+    Ok(SavePlan::Write {
+        write: AppointmentWrite {
+            record,
+            messages,
+            events: Vec::new(),
+        },
+        created: false,
+        cancel_schedule,
+        new_schedule,
+    })
+}
+
+impl Rappel {
+    /// Saves one revision of an appointment (`PUT /v1/appointments/{id}`) and carries out what it
+    /// causes: messages and the reminder schedule. A replay of a save whose effects failed
+    /// completes the missing ones.
+    pub async fn save_appointment(&self, clinic: &Clinic, id: AppointmentId, content: AppointmentContent) -> Result<(SaveOutcome, AppointmentRecord), ServiceError> {
+        content
+            .check()
+            .map_err(|(field, message)| ServiceError::invalid(field, message))?;
+        let comms = self
+            .store
+            .type_settings(&clinic.id, &content.type_code)
+            .await?
+            .unwrap_or_default()
+            .communications;
+        // Optimistic concurrency: a lost race re-reads and re-plans. Each retry means another
+        // writer made progress, so a handful of attempts is plenty.
+        for _ in 0..16 {
+            let now = self.clock.now();
+            let existing = self.store.appointment(&clinic.id, &id).await?;
+            match plan_save(clinic, comms, existing.as_ref(), &id, content.clone(), now)? {
+                SavePlan::Unchanged(record) => {
+                    self.complete_effects(clinic, &record).await?;
+                    return Ok((SaveOutcome::Unchanged, record));
+                }
+                SavePlan::Write {
+                    write,
+                    created,
+                    cancel_schedule,
+                    new_schedule,
+                } => match self.store.write_appointment(&write).await {
+                    Ok(()) => {
+                        tracing::info!(clinic = %clinic.id, appointment = %id, revision = write.record.content.revision, messages = write.messages.len(), "appointment saved");
+                        if let Some(name) = cancel_schedule {
+                            self.scheduler
+                                .delete_schedule(&name)
+                                .await
+                                .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+                        }
+                        if let Some(schedule) = new_schedule {
+                            self.scheduler
+                                .put_schedule(&schedule)
+                                .await
+                                .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+                        }
+                        self.dispatch(clinic, &write.record).await?;
+                        let outcome = if created { SaveOutcome::Created } else { SaveOutcome::Updated };
+                        return Ok((outcome, write.record));
+                    }
+                    Err(StoreError::Conflict) => continue,
+                    Err(e) => return Err(e.into()),
+                },
+            }
+        }
+        Err(ServiceError::Unavailable("too many concurrent saves of this appointment".to_owned()))
+    }
+
+    /// Re-does what a save may have left undone: the planned reminder's schedule and unsent messages.
+    async fn complete_effects(&self, clinic: &Clinic, record: &AppointmentRecord) -> Result<(), ServiceError> {
+        if let Some(reminder) = record.reminder.filter(|r| r.at >= self.clock.now()) {
+            let schedule = reminder_schedule(&clinic.id, &record.id, reminder);
+            self.scheduler
+                .put_schedule(&schedule)
+                .await
+                .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        }
+        self.dispatch(clinic, record).await
+    }
+
+    /// `GET /v1/appointments/{id}`.
+    pub async fn appointment_view(&self, clinic: &Clinic, id: &AppointmentId) -> Result<AppointmentView, ServiceError> {
+        let record = self
+            .store
+            .appointment(&clinic.id, id)
+            .await?
+            .ok_or(ServiceError::NotFound("appointment"))?;
+        let messages = self.store.messages(&clinic.id, id).await?;
+        Ok(self.view(clinic, &record, &messages))
+    }
+
+    /// The view of a record.
+    pub fn view(&self, clinic: &Clinic, record: &AppointmentRecord, messages: &[MessageRecord]) -> AppointmentView {
+        let zone = clinic.settings.tz();
+        let show = |t: DateTime<Utc>| t.with_timezone(&zone).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        AppointmentView {
+            id: record.id.clone(),
+            revision: record.content.revision,
+            status: record.content.status,
+            patient_status: record.patient_status,
+            start: show(record.content.start()),
+            reminder_at: record.reminder.map(|r| show(r.at)),
+            patient_url: links::patient_url(&self.config.public_base_url, &record.token),
+            messages: messages
+                .iter()
+                .map(|m| MessageView {
+                    kind: m.kind,
+                    channel: m.channel,
+                    status: m.status,
+                    at: show(m.at),
+                })
+                .collect(),
+        }
+    }
+}

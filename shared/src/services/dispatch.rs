@@ -1,0 +1,153 @@
+//! Sending recorded messages: claim, render, hand to the provider, record the outcome.
+//! The claim makes every message go out at most once however many callers race.
+
+use super::{Rappel, ServiceError};
+use crate::domain::*;
+use crate::links;
+use crate::messages::{self, sms, Details};
+use crate::ports::{MessageOutcome, OutgoingEmail, OutgoingText};
+use crate::rules;
+use chrono::Duration;
+
+/// How long a claimed message stays reserved to its sender.
+const CLAIM_LEASE: Duration = Duration::minutes(2);
+
+enum Attempt {
+    Sent { provider_id: String, ledger: Option<(sms::Encoding, u32)> },
+    Failed(String),
+    Undeliverable(String),
+}
+
+impl Rappel {
+    /// Sends every message of `record` that is not sent yet and that nobody else is sending.
+    /// Returns `Unavailable` when a provider failed, so the caller's retry completes the rest.
+    pub(super) async fn dispatch(&self, clinic: &Clinic, record: &AppointmentRecord) -> Result<(), ServiceError> {
+        let messages = self.store.messages(&clinic.id, &record.id).await?;
+        let open: Vec<&MessageRecord> = messages
+            .iter()
+            .filter(|m| matches!(m.status, MessageStatus::Pending | MessageStatus::Failed | MessageStatus::Sending))
+            .collect();
+        if open.is_empty() {
+            return Ok(());
+        }
+        let type_settings = self.store.type_settings(&clinic.id, &record.content.type_code).await?;
+        let lang = record.language(clinic.settings.language);
+        let details = Details::new(
+            &clinic.settings,
+            type_settings.as_ref(),
+            record,
+            links::patient_url(&self.config.public_base_url, &record.token),
+            lang,
+        );
+        let mut provider_failure = None;
+        for message in open {
+            let now = self.clock.now();
+            if !self
+                .store
+                .claim_message(&clinic.id, &record.id, &message.key, now, now - CLAIM_LEASE)
+                .await?
+            {
+                continue;
+            }
+            let attempt = self.attempt(clinic, record, message, &details).await;
+            let at = self.clock.now();
+            let (status, detail, event_type, ledger) = match attempt {
+                Attempt::Sent { provider_id, ledger } => {
+                    let ledger = ledger.map(|(encoding, segments)| LedgerEntry {
+                        clinic_id: clinic.id.clone(),
+                        appointment_id: record.id.clone(),
+                        message_key: message.key.clone(),
+                        kind: message.kind,
+                        provider_message_id: provider_id,
+                        sent_at: at,
+                        segments,
+                        encoding: encoding.as_str().to_owned(),
+                        unit_price_cents: self.config.sms_unit_price_cents,
+                        amount_cents: i64::from(segments) * self.config.sms_unit_price_cents,
+                    });
+                    (MessageStatus::Sent, None, EventType::MessageSent, ledger)
+                }
+                Attempt::Failed(reason) => {
+                    tracing::warn!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), %reason, "send failed");
+                    provider_failure = Some(reason.clone());
+                    (MessageStatus::Failed, Some(reason), EventType::MessageFailed, None)
+                }
+                Attempt::Undeliverable(reason) => (MessageStatus::Undeliverable, Some(reason), EventType::MessageFailed, None),
+            };
+            let outcome = MessageOutcome {
+                status,
+                at,
+                detail: detail.clone(),
+                event: NewEvent {
+                    at,
+                    appointment_id: record.id.clone(),
+                    event_type,
+                    kind: Some(message.kind),
+                    channel: Some(message.channel),
+                    reason: detail,
+                },
+                ledger,
+            };
+            self.store.complete_message(&clinic.id, &record.id, &message.key, &outcome).await?;
+            tracing::info!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), status = ?status, "message done");
+        }
+        match provider_failure {
+            Some(reason) => Err(ServiceError::Unavailable(format!("a message could not be sent: {reason}"))),
+            None => Ok(()),
+        }
+    }
+
+    async fn attempt(&self, clinic: &Clinic, record: &AppointmentRecord, message: &MessageRecord, details: &Details) -> Attempt {
+        let patient = &record.content.patient;
+        match message.channel {
+            Channel::Email => {
+                let Some(to) = &patient.email else {
+                    return Attempt::Undeliverable("the patient has no email address".to_owned());
+                };
+                let Some(from) = &clinic.settings.sender_email else {
+                    return Attempt::Undeliverable("the clinic has no sender_email".to_owned());
+                };
+                let confirm_open = record.patient_status == PatientStatus::Pending
+                    && rules::check_confirm(self.clock.now(), record.content.start()).is_ok();
+                let rendered = messages::render_email(message.kind, details, confirm_open);
+                let email = OutgoingEmail {
+                    from: from.as_str().to_owned(),
+                    reply_to: clinic.settings.reply_to.as_ref().map(|r| r.as_str().to_owned()),
+                    to: to.as_str().to_owned(),
+                    kind: message.kind,
+                    subject: rendered.subject,
+                    text: rendered.text,
+                    html: rendered.html,
+                };
+                match self.mailer.send_email(&email).await {
+                    Ok(provider_id) => Attempt::Sent { provider_id, ledger: None },
+                    Err(e) => Attempt::Failed(format!("email provider: {e}")),
+                }
+            }
+            Channel::Sms => {
+                let Some(to) = &patient.mobile else {
+                    return Attempt::Undeliverable("the patient has no mobile number".to_owned());
+                };
+                match self.texter.is_opted_out(to.as_str()).await {
+                    Ok(true) => return Attempt::Undeliverable("opted_out: the number asked for no more texts".to_owned()),
+                    Ok(false) => {}
+                    Err(e) => return Attempt::Failed(format!("sms provider: {e}")),
+                }
+                let body = messages::render_text(message.kind, details);
+                let (encoding, segments) = sms::segments(&body);
+                let text = OutgoingText {
+                    to: to.as_str().to_owned(),
+                    kind: message.kind,
+                    body,
+                };
+                match self.texter.send_text(&text).await {
+                    Ok(provider_id) => Attempt::Sent {
+                        provider_id,
+                        ledger: Some((encoding, segments)),
+                    },
+                    Err(e) => Attempt::Failed(format!("sms provider: {e}")),
+                }
+            }
+        }
+    }
+}

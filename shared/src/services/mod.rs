@@ -1,0 +1,139 @@
+//! Services: what Rappel does, written against the ports only.
+
+mod appointments;
+mod dispatch;
+mod feeds;
+mod patient;
+mod reminder;
+mod settings;
+
+pub use appointments::{schedule_name, AppointmentView, MessageView, SaveOutcome};
+pub use feeds::{EventPage, LedgerReport};
+pub use patient::{PatientAction, PatientPage};
+pub use reminder::ReminderOutcome;
+
+use crate::domain::{Clinic, ClinicId, InvalidValue};
+use crate::ports::{Clock, Mailer, Scheduler, StoreError, Store, Texter};
+use crate::rules::Refusal;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// Deployment settings the services need.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Public base URL of the patient links (`https://rappel.example.ca`).
+    pub public_base_url: String,
+    /// Price of one SMS segment, in cents.
+    pub sms_unit_price_cents: i64,
+    /// Currency of the ledger.
+    pub currency: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            public_base_url: "http://127.0.0.1:3000".to_owned(),
+            sms_unit_price_cents: 5,
+            currency: "CAD".to_owned(),
+        }
+    }
+}
+
+/// Rappel's services with their adapters, built once per process and shared by every request.
+pub struct Rappel {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// Email provider.
+    pub mailer: Arc<dyn Mailer>,
+    /// SMS provider.
+    pub texter: Arc<dyn Texter>,
+    /// One-time schedules.
+    pub scheduler: Arc<dyn Scheduler>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// Deployment settings.
+    pub config: Config,
+}
+
+/// Why a service call did not succeed. The HTTP edge maps each to a status and a JSON body.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A field is invalid (422).
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field, as a JSON path.
+        field: String,
+        /// Why.
+        message: String,
+    },
+    /// Bad or missing API key (401).
+    #[error("missing or unknown API key")]
+    Unauthorized,
+    /// Nothing there (404).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The revision is lower than the stored one (409).
+    #[error("revision {sent} is lower than the stored revision {stored}")]
+    StaleRevision {
+        /// What the EMR sent.
+        sent: u64,
+        /// What is stored.
+        stored: u64,
+    },
+    /// The same revision came with other content (409).
+    #[error("revision {0} was already saved with other content")]
+    RevisionConflict(u64),
+    /// A patient action outside its window or not allowed (409).
+    #[error("refused: {}", .0.code())]
+    Refused(Refusal),
+    /// The patient link expired (410).
+    #[error("this link has expired")]
+    Gone,
+    /// A dependency failed; the caller may retry the same request (503).
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ServiceError {
+    /// A 422 for `field`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ServiceError::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A 422 for `field` from a domain validation error.
+    pub fn from_invalid(field: &str, e: InvalidValue) -> Self {
+        ServiceError::invalid(field, e.0)
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        ServiceError::Unavailable(e.to_string())
+    }
+}
+
+/// The hash under which an API key is stored: SHA-256, hex.
+pub fn hash_api_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+impl Rappel {
+    /// The clinic that owns `api_key`, or `Unauthorized`.
+    pub async fn authenticate(&self, api_key: &str) -> Result<Clinic, ServiceError> {
+        if api_key.is_empty() {
+            return Err(ServiceError::Unauthorized);
+        }
+        self.store
+            .clinic_by_key_hash(&hash_api_key(api_key))
+            .await?
+            .ok_or(ServiceError::Unauthorized)
+    }
+
+    /// Loads a clinic that must exist (schedules and tokens name it).
+    async fn clinic(&self, id: &ClinicId) -> Result<Clinic, ServiceError> {
+        self.store.clinic(id).await?.ok_or(ServiceError::NotFound("clinic"))
+    }
+}

@@ -1,0 +1,145 @@
+//! What patients do from their link: read the details, confirm, cancel, say they arrived.
+
+use super::{Rappel, ServiceError};
+use crate::domain::*;
+use crate::links;
+use crate::ports::{AppointmentWrite, StoreError};
+use crate::rules::{self, Refusal};
+use chrono::{DateTime, Utc};
+
+/// A patient's action from the link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatientAction {
+    /// "I will attend."
+    Confirm,
+    /// "I cancel."
+    Cancel,
+    /// "I have arrived."
+    Arrive,
+}
+
+/// Everything the patient page shows.
+#[derive(Debug, Clone)]
+pub struct PatientPage {
+    /// The clinic.
+    pub clinic: Clinic,
+    /// The type's settings (questionnaire).
+    pub type_settings: Option<TypeSettings>,
+    /// The appointment.
+    pub record: AppointmentRecord,
+    /// When the page was read.
+    pub now: DateTime<Utc>,
+}
+
+impl PatientPage {
+    /// Whether `action` would be accepted right now, or why not.
+    pub fn check(&self, action: PatientAction) -> Result<(), Refusal> {
+        check_action(&self.clinic.settings, &self.record, action, self.now)
+    }
+}
+
+fn check_action(clinic: &ClinicSettings, record: &AppointmentRecord, action: PatientAction, now: DateTime<Utc>) -> Result<(), Refusal> {
+    let start = record.content.start();
+    if !record.content.is_booked() || record.patient_status == PatientStatus::CancelledByPatient {
+        return Err(Refusal::AppointmentCancelled);
+    }
+    match action {
+        PatientAction::Confirm => rules::check_confirm(now, start),
+        PatientAction::Cancel => rules::check_cancel(now, start, clinic.allow_patient_cancellation),
+        PatientAction::Arrive => rules::check_arrive(now, start, clinic.allow_arrival_checkin),
+    }
+}
+
+impl Rappel {
+    /// The appointment behind a patient link: 404 when unknown, 410 when expired.
+    pub async fn patient_page(&self, token: &str) -> Result<PatientPage, ServiceError> {
+        if !links::looks_like_token(token) {
+            return Err(ServiceError::NotFound("link"));
+        }
+        let record = self
+            .store
+            .appointment_by_token(token)
+            .await?
+            .ok_or(ServiceError::NotFound("link"))?;
+        let now = self.clock.now();
+        if now > record.token_expires_at() {
+            return Err(ServiceError::Gone);
+        }
+        let clinic = self.clinic(&record.clinic_id).await?;
+        let type_settings = self.store.type_settings(&clinic.id, &record.content.type_code).await?;
+        Ok(PatientPage {
+            clinic,
+            type_settings,
+            record,
+            now,
+        })
+    }
+
+    /// Applies a patient action under the rules of CONTRACT §2; returns the new patient status.
+    /// Repeating an action that already took effect answers the same status and changes nothing.
+    pub async fn patient_act(&self, token: &str, action: PatientAction) -> Result<PatientStatus, ServiceError> {
+        for _ in 0..16 {
+            let page = self.patient_page(token).await?;
+            let record = &page.record;
+            let already = match (action, record.patient_status) {
+                (PatientAction::Confirm, PatientStatus::Confirmed | PatientStatus::Arrived) => true,
+                (PatientAction::Cancel, PatientStatus::CancelledByPatient) => true,
+                (PatientAction::Arrive, PatientStatus::Arrived) => true,
+                _ => false,
+            };
+            if already {
+                return Ok(record.patient_status);
+            }
+            page.check(action).map_err(ServiceError::Refused)?;
+
+            let now = page.now;
+            let (status, event) = match action {
+                PatientAction::Confirm => (PatientStatus::Confirmed, EventType::PatientConfirmed),
+                PatientAction::Cancel => (PatientStatus::CancelledByPatient, EventType::PatientCancelled),
+                PatientAction::Arrive => (PatientStatus::Arrived, EventType::PatientArrived),
+            };
+            let speaks = page.type_settings.as_ref().map(|t| t.communications).unwrap_or_default() != Communications::None;
+            let messages = if action == PatientAction::Cancel && speaks {
+                super::appointments::channels(&page.clinic.settings, &record.content.patient)
+                    .into_iter()
+                    .map(|c| MessageRecord::pending(MessageKind::CancellationReceipt, c, record.content.revision, now))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let cancelled_reminder = record.reminder.filter(|_| action == PatientAction::Cancel);
+            let write = AppointmentWrite {
+                record: AppointmentRecord {
+                    patient_status: status,
+                    reminder: if action == PatientAction::Cancel { None } else { record.reminder },
+                    updated_at: now,
+                    version: record.version + 1,
+                    ..record.clone()
+                },
+                messages,
+                events: vec![NewEvent::patient(now, record.id.clone(), event)],
+            };
+            match self.store.write_appointment(&write).await {
+                Ok(()) => {
+                    tracing::info!(clinic = %page.clinic.id, appointment = %record.id, status = status.as_str(), "patient action");
+                    if let Some(reminder) = cancelled_reminder.filter(|r| r.at >= now) {
+                        // The reminder re-checks at fire time, so a failed delete only costs a no-op invocation.
+                        let name = super::schedule_name(&page.clinic.id, &record.id, reminder.revision);
+                        if let Err(e) = self.scheduler.delete_schedule(&name).await {
+                            tracing::warn!(clinic = %page.clinic.id, appointment = %record.id, error = %e, "reminder schedule not deleted");
+                        }
+                    }
+                    // The patient's action stands even if the receipt could not go out now; the
+                    // message stays recorded as failed for the EMR to see.
+                    if let Err(e) = self.dispatch(&page.clinic, &write.record).await {
+                        tracing::warn!(clinic = %page.clinic.id, appointment = %record.id, error = %e, "receipt not sent");
+                    }
+                    return Ok(status);
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Unavailable("too many concurrent changes to this appointment".to_owned()))
+    }
+}

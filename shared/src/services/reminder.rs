@@ -1,0 +1,61 @@
+//! The pre-visit reminder, fired by the scheduler (CONTRACT §6). Everything is re-read and
+//! re-checked at fire time: a schedule that outlived its reason sends nothing.
+
+use super::{Rappel, ServiceError};
+use crate::domain::*;
+use crate::ports::ReminderPayload;
+
+/// What a fire did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReminderOutcome {
+    /// Reminder messages were recorded and sent (or were already).
+    Sent,
+    /// Nothing to do, and why.
+    Skipped(&'static str),
+}
+
+impl Rappel {
+    /// Handles one scheduler invocation. An `Err` asks the scheduler to retry; the retry sends
+    /// only what is still missing.
+    pub async fn fire_reminder(&self, payload: &ReminderPayload) -> Result<ReminderOutcome, ServiceError> {
+        if payload.kind != "reminder" {
+            return Ok(ReminderOutcome::Skipped("not a reminder"));
+        }
+        let Some(clinic) = self.store.clinic(&payload.clinic_id).await? else {
+            return Ok(ReminderOutcome::Skipped("unknown clinic"));
+        };
+        let Some(record) = self.store.appointment(&clinic.id, &payload.appointment_id).await? else {
+            return Ok(ReminderOutcome::Skipped("unknown appointment"));
+        };
+        let now = self.clock.now();
+        let skip = if record.reminder.map(|r| r.revision) != Some(payload.revision) {
+            Some("moved, re-typed or replanned since this schedule")
+        } else if !record.content.is_booked() {
+            Some("cancelled by the clinic")
+        } else if record.patient_status == PatientStatus::CancelledByPatient {
+            Some("cancelled by the patient")
+        } else if record.content.start() <= now {
+            Some("the appointment has started")
+        } else {
+            None
+        };
+        let comms = self
+            .store
+            .type_settings(&clinic.id, &record.content.type_code)
+            .await?
+            .unwrap_or_default()
+            .communications;
+        let skip = skip.or((comms != Communications::Full).then_some("the type no longer asks for reminders"));
+        if let Some(reason) = skip {
+            tracing::info!(clinic = %clinic.id, appointment = %record.id, reason, "reminder skipped");
+            return Ok(ReminderOutcome::Skipped(reason));
+        }
+        let messages: Vec<MessageRecord> = super::appointments::channels(&clinic.settings, &record.content.patient)
+            .into_iter()
+            .map(|c| MessageRecord::pending(MessageKind::Reminder, c, payload.revision, now))
+            .collect();
+        self.store.add_messages(&clinic.id, &record.id, &messages).await?;
+        self.dispatch(&clinic, &record).await?;
+        Ok(ReminderOutcome::Sent)
+    }
+}
