@@ -1,1 +1,17 @@
-fn main(){}
+//! `rappel-dev`: Rappel on the embedded defaults. See CONTRACT §7 and the README.
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match rappel_infra::dev::DevConfig::from_env() {
+        Ok(config) => rappel_infra::dev::run(config).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        eprintln!("rappel-dev: {e}");
+        std::process::exit(1);
+    }
+}

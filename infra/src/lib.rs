@@ -1,0 +1,3 @@
+//! Local tooling: the embedded dev server (`rappel-dev`).
+
+pub mod dev;
