@@ -170,16 +170,17 @@ pub trait Texter: Send + Sync {
     async fn is_opted_out(&self, to: &str) -> Result<bool, SendError>;
 }
 
-/// What a schedule does when it fires (CONTRACT §6).
+/// The scheduler's input when a schedule fires (CONTRACT §6): `kind` is `reminder` for the
+/// pre-visit reminder, or `texts` for texts held back by quiet hours.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReminderPayload {
+pub struct SchedulePayload {
     /// Tenant.
     pub clinic_id: ClinicId,
     /// Appointment.
     pub appointment_id: AppointmentId,
-    /// The revision that planned the reminder.
+    /// The revision that planned the schedule.
     pub revision: u64,
-    /// Always `reminder`.
+    /// `reminder` or `texts`.
     pub kind: String,
 }
 
@@ -191,7 +192,7 @@ pub struct Schedule {
     /// When it fires.
     pub at: DateTime<Utc>,
     /// What it carries.
-    pub payload: ReminderPayload,
+    pub payload: SchedulePayload,
 }
 
 /// A scheduler failure.

@@ -39,6 +39,22 @@ pub enum Refusal {
     ArrivalClosed,
 }
 
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let at = |t: &DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        match self {
+            Refusal::AppointmentCancelled => write!(f, "the appointment is cancelled"),
+            Refusal::ConfirmNotOpenYet(t) => write!(f, "confirmation opens 48 hours before the appointment, at {}", at(t)),
+            Refusal::AppointmentStarted => write!(f, "the appointment has started"),
+            Refusal::CancellationNotAllowed => write!(f, "the clinic does not allow cancelling online"),
+            Refusal::CancellationClosed(t) => write!(f, "online cancellation closed 24 hours before the appointment, at {}", at(t)),
+            Refusal::ArrivalNotAllowed => write!(f, "the clinic does not offer online check-in"),
+            Refusal::ArrivalNotOpenYet(t) => write!(f, "check-in opens 30 minutes before the appointment, at {}", at(t)),
+            Refusal::ArrivalClosed => write!(f, "check-in closed at the appointment time"),
+        }
+    }
+}
+
 impl Refusal {
     /// Machine-readable code for the JSON error body.
     pub fn code(self) -> &'static str {
@@ -109,6 +125,11 @@ pub fn reminder_time(start: DateTime<Utc>, quiet: &QuietHours, zone: Tz) -> Opti
         .into_iter()
         .filter(|c| *c >= earliest && *c <= latest && !quiet.contains(*c, zone))
         .min_by_key(|c| ((*c - target).abs(), *c))
+}
+
+/// When the quiet period holding `at` ends (the first minute texts may go again).
+pub fn quiet_end(at: DateTime<Utc>, quiet: &QuietHours, zone: Tz) -> DateTime<Utc> {
+    quiet_period_around(at, quiet, zone).1
 }
 
 /// When the quiet period holding `at` began and when it ends, as instants.

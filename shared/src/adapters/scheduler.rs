@@ -93,7 +93,7 @@ impl EmbeddedScheduler {
                     clock.set(schedule.at);
                 }
             }
-            match rappel.fire_reminder(&schedule.payload).await {
+            match rappel.fire(&schedule.payload).await {
                 Ok(outcome) => {
                     tracing::info!(schedule = %schedule.name, ?outcome, "schedule fired");
                     self.delete_schedule(&schedule.name).await?;

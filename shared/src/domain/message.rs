@@ -67,6 +67,8 @@ pub enum MessageStatus {
     Failed,
     /// It can never be sent as things stand (no address, no sender identity, opted out).
     Undeliverable,
+    /// Held back by quiet hours, it no longer applied when they ended (moved, cancelled, superseded).
+    Dropped,
 }
 
 /// One message of an appointment. `key` makes it unique: a kind, once per revision and channel.

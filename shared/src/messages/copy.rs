@@ -105,7 +105,7 @@ pub const FR: Copy = Copy {
     questionnaire_button: "Remplir le questionnaire",
     please_confirm: "Merci de confirmer votre présence.",
     footer: "Vous recevez ce message parce qu'un rendez-vous a été pris pour vous.",
-    contact: "Des questions? Appelez-nous au",
+    contact: "Des questions\u{a0}? Appelez-nous au",
     confirm_button: "Je confirme ma présence",
     cancel_button: "Annuler le rendez-vous",
     arrive_button: "Je suis arrivé(e)",

@@ -3,7 +3,7 @@
 use super::{Rappel, ServiceError};
 use crate::domain::*;
 use crate::links;
-use crate::ports::{AppointmentWrite, ReminderPayload, Schedule, StoreError};
+use crate::ports::{AppointmentWrite, SchedulePayload, Schedule, StoreError};
 use crate::rules;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -101,7 +101,7 @@ fn reminder_schedule(clinic: &ClinicId, id: &AppointmentId, reminder: PlannedRem
     Schedule {
         name: schedule_name(clinic, id, reminder.revision),
         at: reminder.at,
-        payload: ReminderPayload {
+        payload: SchedulePayload {
             clinic_id: clinic.clone(),
             appointment_id: id.clone(),
             revision: reminder.revision,

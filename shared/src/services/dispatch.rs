@@ -5,17 +5,46 @@ use super::{Rappel, ServiceError};
 use crate::domain::*;
 use crate::links;
 use crate::messages::{self, sms, Details};
-use crate::ports::{MessageOutcome, OutgoingEmail, OutgoingText};
+use crate::ports::{MessageOutcome, OutgoingEmail, OutgoingText, Schedule, SchedulePayload};
+use sha2::Digest;
+
+/// The schedule kind that releases texts held back by quiet hours.
+pub const TEXTS_KIND: &str = "texts";
 use crate::rules;
 use chrono::Duration;
 
 /// How long a claimed message stays reserved to its sender.
 const CLAIM_LEASE: Duration = Duration::minutes(2);
 
+/// Whether a recorded message still says something true when it is about to go out. A message
+/// held back (quiet hours, a provider outage) is dropped once the appointment moved on.
+fn still_applies(record: &AppointmentRecord, message: &MessageRecord, all: &[MessageRecord], now: chrono::DateTime<chrono::Utc>) -> bool {
+    let content = &record.content;
+    let patient_cancelled = record.patient_status == PatientStatus::CancelledByPatient;
+    if content.start() <= now {
+        return false;
+    }
+    match message.kind {
+        MessageKind::Confirmation | MessageKind::Change | MessageKind::Cancellation => {
+            let is_notice = |m: &&MessageRecord| {
+                m.channel == message.channel && matches!(m.kind, MessageKind::Confirmation | MessageKind::Change | MessageKind::Cancellation)
+            };
+            let newest = all.iter().rfind(is_notice).is_some_and(|m| m.key == message.key);
+            let cancellation = message.kind == MessageKind::Cancellation;
+            newest && cancellation != content.is_booked() && (cancellation || !patient_cancelled)
+        }
+        MessageKind::CancellationReceipt => patient_cancelled && content.is_booked(),
+        MessageKind::Reminder => {
+            record.reminder.map(|r| r.revision) == Some(message.revision) && content.is_booked() && !patient_cancelled
+        }
+    }
+}
+
 enum Attempt {
     Sent { provider_id: String, ledger: Option<(sms::Encoding, u32)> },
     Failed(String),
     Undeliverable(String),
+    Dropped,
 }
 
 impl Rappel {
@@ -40,7 +69,14 @@ impl Rappel {
             lang,
         );
         let mut provider_failure = None;
+        let now = self.clock.now();
+        let quiet = clinic.settings.quiet_hours.contains(now, clinic.settings.tz());
+        let mut held_back = false;
         for message in open {
+            if quiet && message.channel == Channel::Sms && still_applies(record, message, &messages, now) {
+                held_back = true;
+                continue;
+            }
             let now = self.clock.now();
             if !self
                 .store
@@ -49,7 +85,11 @@ impl Rappel {
             {
                 continue;
             }
-            let attempt = self.attempt(clinic, record, message, &details).await;
+            let attempt = if still_applies(record, message, &messages, now) {
+                self.attempt(clinic, record, message, &details).await
+            } else {
+                Attempt::Dropped
+            };
             let at = self.clock.now();
             let (status, detail, event_type, ledger) = match attempt {
                 Attempt::Sent { provider_id, ledger } => {
@@ -73,6 +113,12 @@ impl Rappel {
                     (MessageStatus::Failed, Some(reason), EventType::MessageFailed, None)
                 }
                 Attempt::Undeliverable(reason) => (MessageStatus::Undeliverable, Some(reason), EventType::MessageFailed, None),
+                Attempt::Dropped => (
+                    MessageStatus::Dropped,
+                    Some("dropped: the appointment changed before it could be sent".to_owned()),
+                    EventType::MessageFailed,
+                    None,
+                ),
             };
             let outcome = MessageOutcome {
                 status,
@@ -91,10 +137,34 @@ impl Rappel {
             self.store.complete_message(&clinic.id, &record.id, &message.key, &outcome).await?;
             tracing::info!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), status = ?status, "message done");
         }
+        if held_back {
+            self.hold_texts_until_morning(clinic, record, now).await?;
+        }
         match provider_failure {
             Some(reason) => Err(ServiceError::Unavailable(format!("a message could not be sent: {reason}"))),
             None => Ok(()),
         }
+    }
+
+    /// Texts may not go out in quiet hours: one schedule per appointment and night releases them.
+    async fn hold_texts_until_morning(&self, clinic: &Clinic, record: &AppointmentRecord, now: chrono::DateTime<chrono::Utc>) -> Result<(), ServiceError> {
+        let at = rules::quiet_end(now, &clinic.settings.quiet_hours, clinic.settings.tz());
+        let digest = sha2::Sha256::digest(format!("{}\n{}\n{}", clinic.id, record.id, at.timestamp()).as_bytes());
+        let schedule = Schedule {
+            name: format!("rappel-texts-{}", &hex::encode(digest)[..40]),
+            at,
+            payload: SchedulePayload {
+                clinic_id: clinic.id.clone(),
+                appointment_id: record.id.clone(),
+                revision: record.content.revision,
+                kind: TEXTS_KIND.to_owned(),
+            },
+        };
+        tracing::info!(clinic = %clinic.id, appointment = %record.id, until = %at, "texts held back by quiet hours");
+        self.scheduler
+            .put_schedule(&schedule)
+            .await
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))
     }
 
     async fn attempt(&self, clinic: &Clinic, record: &AppointmentRecord, message: &MessageRecord, details: &Details) -> Attempt {

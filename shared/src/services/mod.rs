@@ -7,6 +7,7 @@ mod patient;
 mod reminder;
 mod settings;
 
+pub use dispatch::TEXTS_KIND;
 pub use appointments::{schedule_name, AppointmentView, MessageView, SaveOutcome};
 pub use feeds::{EventPage, LedgerReport};
 pub use patient::{PatientAction, PatientPage};
@@ -84,7 +85,7 @@ pub enum ServiceError {
     #[error("revision {0} was already saved with other content")]
     RevisionConflict(u64),
     /// A patient action outside its window or not allowed (409).
-    #[error("refused: {}", .0.code())]
+    #[error("{0}")]
     Refused(Refusal),
     /// The patient link expired (410).
     #[error("this link has expired")]

@@ -3,7 +3,7 @@
 
 use super::{Rappel, ServiceError};
 use crate::domain::*;
-use crate::ports::ReminderPayload;
+use crate::ports::SchedulePayload;
 
 /// What a fire did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,9 +15,29 @@ pub enum ReminderOutcome {
 }
 
 impl Rappel {
-    /// Handles one scheduler invocation. An `Err` asks the scheduler to retry; the retry sends
+    /// Handles one scheduler invocation, whatever its kind.
+    pub async fn fire(&self, payload: &SchedulePayload) -> Result<ReminderOutcome, ServiceError> {
+        if payload.kind == super::dispatch::TEXTS_KIND {
+            return self.release_held_texts(payload).await;
+        }
+        self.fire_reminder(payload).await
+    }
+
+    /// Quiet hours are over: sends the texts they held back that still apply, drops the others.
+    async fn release_held_texts(&self, payload: &SchedulePayload) -> Result<ReminderOutcome, ServiceError> {
+        let Some(clinic) = self.store.clinic(&payload.clinic_id).await? else {
+            return Ok(ReminderOutcome::Skipped("unknown clinic"));
+        };
+        let Some(record) = self.store.appointment(&clinic.id, &payload.appointment_id).await? else {
+            return Ok(ReminderOutcome::Skipped("unknown appointment"));
+        };
+        self.dispatch(&clinic, &record).await?;
+        Ok(ReminderOutcome::Sent)
+    }
+
+    /// Handles one reminder invocation. An `Err` asks the scheduler to retry; the retry sends
     /// only what is still missing.
-    pub async fn fire_reminder(&self, payload: &ReminderPayload) -> Result<ReminderOutcome, ServiceError> {
+    pub async fn fire_reminder(&self, payload: &SchedulePayload) -> Result<ReminderOutcome, ServiceError> {
         if payload.kind != "reminder" {
             return Ok(ReminderOutcome::Skipped("not a reminder"));
         }
