@@ -17,3 +17,4 @@ pub mod messages;
 pub mod ports;
 pub mod rules;
 pub mod services;
+pub mod testing;

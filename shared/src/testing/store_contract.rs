@@ -1,0 +1,255 @@
+//! The store contract: what every `Store` must do, the same way. Each check gets a fresh store
+//! from the caller's factory, so embedded and DynamoDB stores run the very same suite.
+
+use crate::domain::*;
+use crate::ports::*;
+use crate::testing::appointment;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use std::future::Future;
+use std::sync::Arc;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 1, 15, 0, 0).unwrap()
+}
+
+fn clinic(id: &str) -> Clinic {
+    Clinic {
+        id: ClinicId::parse(id).unwrap(),
+        settings: ClinicSettings::named("Clinique Contrat").unwrap(),
+    }
+}
+
+fn record(clinic: &ClinicId, id: &str, revision: u64, version: u64) -> AppointmentRecord {
+    AppointmentRecord {
+        clinic_id: clinic.clone(),
+        id: AppointmentId::parse(id).unwrap(),
+        content: appointment(revision, t0() + Duration::days(3), "FU"),
+        patient_status: PatientStatus::Pending,
+        token: format!("tok-{}-{id}-{}", clinic, "x".repeat(8)),
+        reminder: None,
+        notified: false,
+        created_at: t0(),
+        updated_at: t0(),
+        version,
+    }
+}
+
+fn write(record: AppointmentRecord, messages: Vec<MessageRecord>) -> AppointmentWrite {
+    AppointmentWrite {
+        record,
+        messages,
+        events: Vec::new(),
+    }
+}
+
+/// Runs every check against stores made by `make`.
+pub async fn run_all<S, F, Fut>(make: F)
+where
+    S: Store + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    clinics_are_found_by_key_hash_only(make().await).await;
+    types_report_whether_they_are_new(make().await).await;
+    appointment_writes_are_conditional_on_the_version(make().await).await;
+    appointments_are_found_by_token_and_scoped_by_clinic(make().await).await;
+    messages_are_recorded_once_per_key(make().await).await;
+    a_message_is_claimed_by_exactly_one_of_many(Arc::new(make().await)).await;
+    completion_writes_status_event_and_ledger_together(make().await).await;
+    events_page_in_order_per_clinic(make().await).await;
+    ledger_is_cut_by_time(make().await).await;
+}
+
+async fn clinics_are_found_by_key_hash_only<S: Store>(store: S) {
+    let a = clinic("clinic-a");
+    store.put_clinic(&a).await.unwrap();
+    assert_eq!(store.clinic_by_key_hash("h-a").await.unwrap(), None);
+    store.set_api_key_hash(&a.id, "h-a").await.unwrap();
+    assert_eq!(store.clinic_by_key_hash("h-a").await.unwrap(), Some(a.clone()));
+    store.set_api_key_hash(&a.id, "h-a2").await.unwrap();
+    assert_eq!(store.clinic_by_key_hash("h-a").await.unwrap(), None, "a rotated key stops working");
+    assert_eq!(store.clinic(&a.id).await.unwrap(), Some(a));
+    assert_eq!(store.clinic(&ClinicId::parse("nobody").unwrap()).await.unwrap(), None);
+}
+
+async fn types_report_whether_they_are_new<S: Store>(store: S) {
+    let c = clinic("clinic-a");
+    let mut t = AppointmentType {
+        code: TypeCode::parse("FU").unwrap(),
+        settings: TypeSettings::default(),
+    };
+    assert!(store.put_type(&c.id, &t).await.unwrap());
+    t.settings.communications = Communications::Full;
+    assert!(!store.put_type(&c.id, &t).await.unwrap());
+    assert_eq!(store.type_settings(&c.id, &t.code).await.unwrap(), Some(t.settings.clone()));
+    assert_eq!(store.types(&c.id).await.unwrap(), vec![t.clone()]);
+    assert_eq!(store.types(&ClinicId::parse("other").unwrap()).await.unwrap(), vec![]);
+}
+
+async fn appointment_writes_are_conditional_on_the_version<S: Store>(store: S) {
+    let c = ClinicId::parse("clinic-a").unwrap();
+    let first = record(&c, "A1", 1, 1);
+    store.write_appointment(&write(first.clone(), vec![])).await.unwrap();
+    assert!(matches!(store.write_appointment(&write(first.clone(), vec![])).await, Err(StoreError::Conflict)), "a second create conflicts");
+    let second = AppointmentRecord { version: 2, ..record(&c, "A1", 2, 2) };
+    let second = AppointmentRecord { token: first.token.clone(), ..second };
+    store.write_appointment(&write(second.clone(), vec![])).await.unwrap();
+    let stale = AppointmentRecord { token: first.token.clone(), ..record(&c, "A1", 3, 2) };
+    assert!(matches!(store.write_appointment(&write(stale, vec![])).await, Err(StoreError::Conflict)), "a write from an old read conflicts");
+    assert_eq!(store.appointment(&c, &first.id).await.unwrap(), Some(second));
+}
+
+async fn appointments_are_found_by_token_and_scoped_by_clinic<S: Store>(store: S) {
+    let a = ClinicId::parse("clinic-a").unwrap();
+    let b = ClinicId::parse("clinic-b").unwrap();
+    let ra = record(&a, "same-id", 1, 1);
+    let rb = record(&b, "same-id", 5, 1);
+    store.write_appointment(&write(ra.clone(), vec![])).await.unwrap();
+    store.write_appointment(&write(rb.clone(), vec![])).await.unwrap();
+    assert_eq!(store.appointment(&a, &ra.id).await.unwrap(), Some(ra.clone()));
+    assert_eq!(store.appointment(&b, &rb.id).await.unwrap(), Some(rb.clone()));
+    assert_eq!(store.appointment_by_token(&rb.token).await.unwrap(), Some(rb));
+    assert_eq!(store.appointment_by_token("nope").await.unwrap(), None);
+}
+
+async fn messages_are_recorded_once_per_key<S: Store>(store: S) {
+    let c = ClinicId::parse("clinic-a").unwrap();
+    let r = record(&c, "A1", 1, 1);
+    let confirmation = MessageRecord::pending(MessageKind::Confirmation, Channel::Email, 1, t0());
+    store.write_appointment(&write(r.clone(), vec![confirmation.clone()])).await.unwrap();
+    let reminder = MessageRecord::pending(MessageKind::Reminder, Channel::Email, 1, t0());
+    assert_eq!(store.add_messages(&c, &r.id, &[confirmation.clone(), reminder.clone()]).await.unwrap(), 1);
+    assert_eq!(store.add_messages(&c, &r.id, &[reminder.clone()]).await.unwrap(), 0);
+    assert_eq!(store.messages(&c, &r.id).await.unwrap(), vec![confirmation, reminder], "oldest first, once each");
+}
+
+async fn a_message_is_claimed_by_exactly_one_of_many<S: Store + 'static>(store: Arc<S>) {
+    let c = ClinicId::parse("clinic-a").unwrap();
+    let r = record(&c, "A1", 1, 1);
+    let m = MessageRecord::pending(MessageKind::Confirmation, Channel::Email, 1, t0());
+    store.write_appointment(&write(r.clone(), vec![m.clone()])).await.unwrap();
+    let claims = (0..20).map(|_| {
+        let (store, c, id, key) = (store.clone(), c.clone(), r.id.clone(), m.key.clone());
+        tokio::spawn(async move { store.claim_message(&c, &id, &key, t0(), t0() - Duration::minutes(2)).await.unwrap() })
+    });
+    let mut won = 0;
+    for claim in claims {
+        won += usize::from(claim.await.unwrap());
+    }
+    assert_eq!(won, 1);
+    // A lease that ran out can be taken over; a live one cannot.
+    assert!(!store.claim_message(&c, &r.id, &m.key, t0() + Duration::minutes(1), t0() - Duration::minutes(1)).await.unwrap());
+    assert!(store.claim_message(&c, &r.id, &m.key, t0() + Duration::minutes(3), t0() + Duration::minutes(1)).await.unwrap());
+}
+
+async fn completion_writes_status_event_and_ledger_together<S: Store>(store: S) {
+    let c = ClinicId::parse("clinic-a").unwrap();
+    let r = record(&c, "A1", 1, 1);
+    let m = MessageRecord::pending(MessageKind::Confirmation, Channel::Sms, 1, t0());
+    store.write_appointment(&write(r.clone(), vec![m.clone()])).await.unwrap();
+    assert!(store.claim_message(&c, &r.id, &m.key, t0(), t0()).await.unwrap());
+    let entry = LedgerEntry {
+        clinic_id: c.clone(),
+        appointment_id: r.id.clone(),
+        message_key: m.key.clone(),
+        kind: m.kind,
+        provider_message_id: "p-1".to_owned(),
+        sent_at: t0(),
+        segments: 2,
+        encoding: "gsm7".to_owned(),
+        unit_price_cents: 5,
+        amount_cents: 10,
+    };
+    let outcome = MessageOutcome {
+        status: MessageStatus::Sent,
+        at: t0(),
+        detail: None,
+        event: NewEvent {
+            at: t0(),
+            appointment_id: r.id.clone(),
+            event_type: EventType::MessageSent,
+            kind: Some(m.kind),
+            channel: Some(m.channel),
+            reason: None,
+        },
+        ledger: Some(entry.clone()),
+    };
+    store.complete_message(&c, &r.id, &m.key, &outcome).await.unwrap();
+    assert!(!store.claim_message(&c, &r.id, &m.key, t0(), t0() + Duration::days(1)).await.unwrap(), "a sent message is never claimed again");
+    // Completing twice (a retry after a lost answer) never bills twice.
+    store.complete_message(&c, &r.id, &m.key, &outcome).await.unwrap();
+    let messages = store.messages(&c, &r.id).await.unwrap();
+    assert_eq!(messages[0].status, MessageStatus::Sent);
+    let ledger = store.ledger_between(&c, t0() - Duration::days(1), t0() + Duration::days(1)).await.unwrap();
+    assert_eq!(ledger, vec![entry]);
+    let events = store.events_after(&c, 0, 10).await.unwrap();
+    assert_eq!(events[0].event, outcome.event);
+}
+
+async fn events_page_in_order_per_clinic<S: Store>(store: S) {
+    let a = ClinicId::parse("clinic-a").unwrap();
+    let b = ClinicId::parse("clinic-b").unwrap();
+    for (clinic, n) in [(&a, 5), (&b, 2)] {
+        let mut r = record(clinic, "A1", 1, 1);
+        for i in 0..n {
+            let event = NewEvent::patient(t0() + Duration::minutes(i), r.id.clone(), EventType::PatientConfirmed);
+            store
+                .write_appointment(&AppointmentWrite {
+                    record: r.clone(),
+                    messages: vec![],
+                    events: vec![event],
+                })
+                .await
+                .unwrap();
+            r.version += 1;
+        }
+    }
+    let first = store.events_after(&a, 0, 3).await.unwrap();
+    assert_eq!(first.len(), 3);
+    let rest = store.events_after(&a, first[2].cursor, 100).await.unwrap();
+    assert_eq!(rest.len(), 2);
+    let cursors: Vec<u64> = first.iter().chain(rest.iter()).map(|e| e.cursor).collect();
+    assert!(cursors.windows(2).all(|w| w[0] < w[1]), "cursors increase: {cursors:?}");
+    let ats: Vec<_> = first.iter().chain(rest.iter()).map(|e| e.event.at).collect();
+    assert!(ats.windows(2).all(|w| w[0] < w[1]), "oldest first");
+    assert_eq!(store.events_after(&b, 0, 100).await.unwrap().len(), 2, "clinic B sees only its own");
+    assert!(store.events_after(&a, *cursors.last().unwrap(), 100).await.unwrap().is_empty());
+}
+
+async fn ledger_is_cut_by_time<S: Store>(store: S) {
+    let c = ClinicId::parse("clinic-a").unwrap();
+    let r = record(&c, "A1", 1, 1);
+    let keys = ["k1", "k2", "k3"];
+    let times = [t0() - Duration::seconds(1), t0(), t0() + Duration::days(1)];
+    let messages: Vec<MessageRecord> = keys
+        .iter()
+        .map(|k| MessageRecord {
+            key: (*k).to_owned(),
+            ..MessageRecord::pending(MessageKind::Confirmation, Channel::Sms, 1, t0())
+        })
+        .collect();
+    store.write_appointment(&write(r.clone(), messages)).await.unwrap();
+    for (key, at) in keys.iter().zip(times) {
+        let outcome = MessageOutcome {
+            status: MessageStatus::Sent,
+            at,
+            detail: None,
+            event: NewEvent::patient(at, r.id.clone(), EventType::MessageSent),
+            ledger: Some(LedgerEntry {
+                clinic_id: c.clone(),
+                appointment_id: r.id.clone(),
+                message_key: (*key).to_owned(),
+                kind: MessageKind::Confirmation,
+                provider_message_id: format!("p-{key}"),
+                sent_at: at,
+                segments: 1,
+                encoding: "gsm7".to_owned(),
+                unit_price_cents: 5,
+                amount_cents: 5,
+            }),
+        };
+        store.complete_message(&c, &r.id, key, &outcome).await.unwrap();
+    }
+    let day = store.ledger_between(&c, t0(), t0() + Duration::days(1)).await.unwrap();
+    assert_eq!(day.iter().map(|e| e.message_key.as_str()).collect::<Vec<_>>(), vec!["k2"], "from included, to excluded");
+}
