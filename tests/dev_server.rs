@@ -1,1 +1,232 @@
+//! Black-box tests: spawn the real `rappel-dev` binary on a free port with a manual clock and its
+//! own data directory, and walk the contract's flows over HTTP.
 
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A running `rappel-dev`, killed when dropped.
+struct DevServer {
+    child: Child,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl DevServer {
+    fn start(data: &Path) -> DevServer {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rappel-dev"))
+            .env("RAPPEL_DEV_ADDR", "127.0.0.1:0")
+            .env("RAPPEL_DEV_DATA", data)
+            .env("RAPPEL_DEV_CLOCK", "manual")
+            .env("RAPPEL_DEV_API_KEY", "black-box-key")
+            .env_remove("RAPPEL_PUBLIC_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn rappel-dev");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read the listening line");
+        let base = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_owned();
+        DevServer { child, base, http: reqwest::Client::new() }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth("black-box-key");
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    async fn set_clock(&self, now: &str) -> Value {
+        let (status, body) = self.call(reqwest::Method::POST, "/_dev/clock", Some(&json!({ "now": now }))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    async fn outbox(&self) -> Vec<Value> {
+        self.get("/_dev/outbox.json").await.1.as_array().expect("outbox array").clone()
+    }
+
+    async fn kinds(&self, to: &str) -> Vec<String> {
+        self.outbox().await.iter().filter(|e| e["to"] == to).map(|e| e["kind"].as_str().unwrap().to_owned()).collect()
+    }
+
+    /// POSTs a patient action as a phone's browser would with JavaScript asking for JSON.
+    async fn act(&self, patient_url: &str, action: &str) -> (StatusCode, Value) {
+        let response = self.http.post(format!("{patient_url}/{action}")).header("accept", "application/json").send().await.unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn data_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rappel-bb-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn appointment(revision: u64, start: &str, email: &str) -> Value {
+    json!({
+        "revision": revision,
+        "start": start,
+        "duration_minutes": 30,
+        "type_code": "SUIVI",
+        "modality": "telemedicine",
+        "telemedicine_url": "https://video.example.ca/room/42",
+        "professional": { "display_name": "Dr Jean Gagnon" },
+        "patient": { "first_name": "Marc", "last_name": "Roy", "email": email }
+    })
+}
+
+/// Fixed clinic-local times far in the future, so the walk does not depend on today's date.
+/// Clock: Monday 2030-01-07 10:00 EST. Appointment: Thursday 2030-01-10 14:00 EST (19:00Z).
+/// T−36 h = Wednesday 02:00 (quiet) → reminder Tuesday 2030-01-08 20:59 EST (01:59Z on the 9th).
+const NOW: &str = "2030-01-07T15:00:00Z";
+const T: &str = "2030-01-10T14:00:00-05:00";
+
+async fn setup(server: &DevServer, clinic: Value) {
+    server.set_clock(NOW).await;
+    let (status, settings) = server.get("/v1/clinic").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut settings = settings;
+    for (k, v) in clinic.as_object().unwrap() {
+        settings[k] = v.clone();
+    }
+    assert_eq!(server.put("/v1/clinic", &settings).await.0, StatusCode::OK);
+    let (status, _) = server.put("/v1/appointment-types/SUIVI", &json!({"communications": "full", "questionnaire_url": "https://forms.example.ca/suivi"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn confirmation_then_reminder_then_confirm() {
+    let dir = data_dir("walk");
+    let server = DevServer::start(&dir);
+    setup(&server, json!({})).await;
+    let (status, view) = server.put("/v1/appointments/W1", &appointment(1, T, "marc@example.ca")).await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    assert_eq!(view["reminder_at"], "2030-01-08T20:59:00-05:00");
+    let patient_url = view["patient_url"].as_str().unwrap().to_owned();
+    assert!(patient_url.starts_with(&server.base));
+
+    let outbox = server.outbox().await;
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0]["kind"], "confirmation");
+    assert_eq!(outbox[0]["channel"], "email");
+    assert!(outbox[0]["text"].as_str().unwrap().contains(&patient_url), "the text holds the patient link");
+    assert!(outbox[0]["text"].as_str().unwrap().contains("https://video.example.ca/room/42"));
+
+    // The page is readable; confirming is not open yet.
+    let page = server.http.get(&patient_url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("jeudi 10 janvier 2030 à 14 h"));
+    assert_eq!(server.act(&patient_url, "confirm").await.0, StatusCode::CONFLICT);
+
+    // Moving the clock fires the reminder at its own due time.
+    let moved = server.set_clock("2030-01-09T12:00:00Z").await;
+    assert_eq!(moved["fired"], 1);
+    let outbox = server.outbox().await;
+    assert_eq!(outbox.len(), 2);
+    assert_eq!(outbox[1]["kind"], "reminder");
+    assert_eq!(outbox[1]["at"], "2030-01-09T01:59:00Z");
+    assert_eq!(server.get("/_dev/clock").await.1["now"], "2030-01-09T12:00:00Z");
+
+    let (status, body) = server.act(&patient_url, "confirm").await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"patient_status": "confirmed"})));
+    assert_eq!(server.get("/v1/appointments/W1").await.1["patient_status"], "confirmed");
+    let events = server.get("/v1/events").await.1;
+    let types: Vec<&str> = events["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, vec!["message_sent", "message_sent", "patient_confirmed"]);
+
+    // The clock only moves forward.
+    let (status, body) = server.call(reqwest::Method::POST, "/_dev/clock", Some(&json!({"now": NOW}))).await;
+    assert_eq!((status, body["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("now")));
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn patient_cancel_arrival_move_emr_cancel_and_past() {
+    let dir = data_dir("flows");
+    let server = DevServer::start(&dir);
+    setup(&server, json!({"allow_patient_cancellation": true, "allow_arrival_checkin": true})).await;
+
+    // Patient cancel: a receipt, and the reminder never fires.
+    let cancel_url = server.put("/v1/appointments/C1", &appointment(1, T, "c1@example.ca")).await.1["patient_url"].as_str().unwrap().to_owned();
+    assert_eq!(server.act(&cancel_url, "cancel").await.1, json!({"patient_status": "cancelled_by_patient"}));
+
+    // Move: the old reminder never fires, the new one fires once.
+    server.put("/v1/appointments/M1", &appointment(1, T, "m1@example.ca")).await;
+    let (_, moved) = server.put("/v1/appointments/M1", &appointment(2, "2030-01-11T10:00:00-05:00", "m1@example.ca")).await;
+    assert_eq!(moved["reminder_at"], "2030-01-09T20:59:00-05:00");
+
+    // EMR cancel.
+    server.put("/v1/appointments/E1", &appointment(1, T, "e1@example.ca")).await;
+    let mut cancelled = appointment(2, T, "e1@example.ca");
+    cancelled["status"] = json!("cancelled");
+    assert_eq!(server.put("/v1/appointments/E1", &cancelled).await.1["status"], "cancelled");
+
+    // Past appointment: stored, nothing sent.
+    let (status, past) = server.put("/v1/appointments/P1", &appointment(1, "2030-01-06T10:00:00-05:00", "p1@example.ca")).await;
+    assert_eq!((status, past["messages"].clone()), (StatusCode::CREATED, json!([])));
+
+    // Arrival: open from T−30 min.
+    let arrive_url = server.put("/v1/appointments/A1", &appointment(1, T, "a1@example.ca")).await.1["patient_url"].as_str().unwrap().to_owned();
+    server.set_clock("2030-01-10T18:29:00Z").await;
+    assert_eq!(server.act(&arrive_url, "arrive").await.0, StatusCode::CONFLICT);
+    server.set_clock("2030-01-10T18:30:00Z").await;
+    assert_eq!(server.act(&arrive_url, "arrive").await.1, json!({"patient_status": "arrived"}));
+
+    server.set_clock("2030-01-12T00:00:00Z").await;
+    assert_eq!(server.kinds("c1@example.ca").await, vec!["confirmation", "cancellation_receipt"]);
+    assert_eq!(server.kinds("m1@example.ca").await, vec!["confirmation", "change", "reminder"]);
+    assert_eq!(server.kinds("e1@example.ca").await, vec!["confirmation", "cancellation"]);
+    assert_eq!(server.kinds("p1@example.ca").await, Vec::<String>::new());
+    assert_eq!(server.kinds("a1@example.ca").await, vec!["confirmation", "reminder"]);
+    let reminder = server.outbox().await.into_iter().find(|e| e["to"] == "m1@example.ca" && e["kind"] == "reminder").unwrap();
+    assert_eq!(reminder["at"], "2030-01-10T01:59:00Z", "the new reminder, at its own time");
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn data_and_pending_reminders_survive_a_restart() {
+    let dir = data_dir("restart");
+    let server = DevServer::start(&dir);
+    setup(&server, json!({})).await;
+    server.put("/v1/appointments/R1", &appointment(1, T, "r1@example.ca")).await;
+    drop(server);
+
+    let server = DevServer::start(&dir);
+    let (status, view) = server.get("/v1/appointments/R1").await;
+    assert_eq!((status, view["revision"].clone()), (StatusCode::OK, json!(1)));
+    // The new process's manual clock starts at the real time; move it to after the reminder.
+    server.set_clock("2030-01-09T12:00:00Z").await;
+    assert_eq!(server.kinds("r1@example.ca").await, vec!["confirmation", "reminder"]);
+    let outbox_page = server.http.get(format!("{}/_dev/outbox", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(outbox_page.contains("Rappel : votre rendez-vous du jeudi 10 janvier 2030"));
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
