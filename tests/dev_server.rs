@@ -27,17 +27,26 @@ impl DevServer {
             .spawn()
             .expect("spawn rappel-dev");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read the listening line");
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the listening line");
         let base = line
             .split_whitespace()
             .find(|w| w.starts_with("http://"))
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_owned();
-        DevServer { child, base, http: reqwest::Client::new() }
+        DevServer {
+            child,
+            base,
+            http: reqwest::Client::new(),
+        }
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth("black-box-key");
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth("black-box-key");
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -56,22 +65,40 @@ impl DevServer {
     }
 
     async fn set_clock(&self, now: &str) -> Value {
-        let (status, body) = self.call(reqwest::Method::POST, "/_dev/clock", Some(&json!({ "now": now }))).await;
+        let (status, body) = self
+            .call(reqwest::Method::POST, "/_dev/clock", Some(&json!({ "now": now })))
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
 
     async fn outbox(&self) -> Vec<Value> {
-        self.get("/_dev/outbox.json").await.1.as_array().expect("outbox array").clone()
+        self.get("/_dev/outbox.json")
+            .await
+            .1
+            .as_array()
+            .expect("outbox array")
+            .clone()
     }
 
     async fn kinds(&self, to: &str) -> Vec<String> {
-        self.outbox().await.iter().filter(|e| e["to"] == to).map(|e| e["kind"].as_str().unwrap().to_owned()).collect()
+        self.outbox()
+            .await
+            .iter()
+            .filter(|e| e["to"] == to)
+            .map(|e| e["kind"].as_str().unwrap().to_owned())
+            .collect()
     }
 
     /// POSTs a patient action as a phone's browser would with JavaScript asking for JSON.
     async fn act(&self, patient_url: &str, action: &str) -> (StatusCode, Value) {
-        let response = self.http.post(format!("{patient_url}/{action}")).header("accept", "application/json").send().await.unwrap();
+        let response = self
+            .http
+            .post(format!("{patient_url}/{action}"))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
         (response.status(), response.json().await.unwrap())
     }
 }
@@ -117,7 +144,12 @@ async fn setup(server: &DevServer, clinic: Value) {
         settings[k] = v.clone();
     }
     assert_eq!(server.put("/v1/clinic", &settings).await.0, StatusCode::OK);
-    let (status, _) = server.put("/v1/appointment-types/SUIVI", &json!({"communications": "full", "questionnaire_url": "https://forms.example.ca/suivi"})).await;
+    let (status, _) = server
+        .put(
+            "/v1/appointment-types/SUIVI",
+            &json!({"communications": "full", "questionnaire_url": "https://forms.example.ca/suivi"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED);
 }
 
@@ -126,7 +158,9 @@ async fn confirmation_then_reminder_then_confirm() {
     let dir = data_dir("walk");
     let server = DevServer::start(&dir);
     setup(&server, json!({})).await;
-    let (status, view) = server.put("/v1/appointments/W1", &appointment(1, T, "marc@example.ca")).await;
+    let (status, view) = server
+        .put("/v1/appointments/W1", &appointment(1, T, "marc@example.ca"))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{view}");
     assert_eq!(view["reminder_at"], "2030-01-08T20:59:00-05:00");
     let patient_url = view["patient_url"].as_str().unwrap().to_owned();
@@ -136,11 +170,25 @@ async fn confirmation_then_reminder_then_confirm() {
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0]["kind"], "confirmation");
     assert_eq!(outbox[0]["channel"], "email");
-    assert!(outbox[0]["text"].as_str().unwrap().contains(&patient_url), "the text holds the patient link");
-    assert!(outbox[0]["text"].as_str().unwrap().contains("https://video.example.ca/room/42"));
+    assert!(
+        outbox[0]["text"].as_str().unwrap().contains(&patient_url),
+        "the text holds the patient link"
+    );
+    assert!(outbox[0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("https://video.example.ca/room/42"));
 
     // The page is readable; confirming is not open yet.
-    let page = server.http.get(&patient_url).send().await.unwrap().text().await.unwrap();
+    let page = server
+        .http
+        .get(&patient_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("jeudi 10 janvier 2030 à 14 h"));
     assert_eq!(server.act(&patient_url, "confirm").await.0, StatusCode::CONFLICT);
 
@@ -157,12 +205,22 @@ async fn confirmation_then_reminder_then_confirm() {
     assert_eq!((status, body), (StatusCode::OK, json!({"patient_status": "confirmed"})));
     assert_eq!(server.get("/v1/appointments/W1").await.1["patient_status"], "confirmed");
     let events = server.get("/v1/events").await.1;
-    let types: Vec<&str> = events["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let types: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
     assert_eq!(types, vec!["message_sent", "message_sent", "patient_confirmed"]);
 
     // The clock only moves forward.
-    let (status, body) = server.call(reqwest::Method::POST, "/_dev/clock", Some(&json!({"now": NOW}))).await;
-    assert_eq!((status, body["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("now")));
+    let (status, body) = server
+        .call(reqwest::Method::POST, "/_dev/clock", Some(&json!({"now": NOW})))
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("now"))
+    );
     drop(server);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -171,42 +229,98 @@ async fn confirmation_then_reminder_then_confirm() {
 async fn patient_cancel_arrival_move_emr_cancel_and_past() {
     let dir = data_dir("flows");
     let server = DevServer::start(&dir);
-    setup(&server, json!({"allow_patient_cancellation": true, "allow_arrival_checkin": true})).await;
+    setup(
+        &server,
+        json!({"allow_patient_cancellation": true, "allow_arrival_checkin": true}),
+    )
+    .await;
 
     // Patient cancel: a receipt, and the reminder never fires.
-    let cancel_url = server.put("/v1/appointments/C1", &appointment(1, T, "c1@example.ca")).await.1["patient_url"].as_str().unwrap().to_owned();
-    assert_eq!(server.act(&cancel_url, "cancel").await.1, json!({"patient_status": "cancelled_by_patient"}));
+    let cancel_url = server
+        .put("/v1/appointments/C1", &appointment(1, T, "c1@example.ca"))
+        .await
+        .1["patient_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        server.act(&cancel_url, "cancel").await.1,
+        json!({"patient_status": "cancelled_by_patient"})
+    );
 
     // Move: the old reminder never fires, the new one fires once.
-    server.put("/v1/appointments/M1", &appointment(1, T, "m1@example.ca")).await;
-    let (_, moved) = server.put("/v1/appointments/M1", &appointment(2, "2030-01-11T10:00:00-05:00", "m1@example.ca")).await;
+    server
+        .put("/v1/appointments/M1", &appointment(1, T, "m1@example.ca"))
+        .await;
+    let (_, moved) = server
+        .put(
+            "/v1/appointments/M1",
+            &appointment(2, "2030-01-11T10:00:00-05:00", "m1@example.ca"),
+        )
+        .await;
     assert_eq!(moved["reminder_at"], "2030-01-09T20:59:00-05:00");
 
     // EMR cancel.
-    server.put("/v1/appointments/E1", &appointment(1, T, "e1@example.ca")).await;
+    server
+        .put("/v1/appointments/E1", &appointment(1, T, "e1@example.ca"))
+        .await;
     let mut cancelled = appointment(2, T, "e1@example.ca");
     cancelled["status"] = json!("cancelled");
-    assert_eq!(server.put("/v1/appointments/E1", &cancelled).await.1["status"], "cancelled");
+    assert_eq!(
+        server.put("/v1/appointments/E1", &cancelled).await.1["status"],
+        "cancelled"
+    );
 
     // Past appointment: stored, nothing sent.
-    let (status, past) = server.put("/v1/appointments/P1", &appointment(1, "2030-01-06T10:00:00-05:00", "p1@example.ca")).await;
+    let (status, past) = server
+        .put(
+            "/v1/appointments/P1",
+            &appointment(1, "2030-01-06T10:00:00-05:00", "p1@example.ca"),
+        )
+        .await;
     assert_eq!((status, past["messages"].clone()), (StatusCode::CREATED, json!([])));
 
     // Arrival: open from T−30 min.
-    let arrive_url = server.put("/v1/appointments/A1", &appointment(1, T, "a1@example.ca")).await.1["patient_url"].as_str().unwrap().to_owned();
+    let arrive_url = server
+        .put("/v1/appointments/A1", &appointment(1, T, "a1@example.ca"))
+        .await
+        .1["patient_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     server.set_clock("2030-01-10T18:29:00Z").await;
     assert_eq!(server.act(&arrive_url, "arrive").await.0, StatusCode::CONFLICT);
     server.set_clock("2030-01-10T18:30:00Z").await;
-    assert_eq!(server.act(&arrive_url, "arrive").await.1, json!({"patient_status": "arrived"}));
+    assert_eq!(
+        server.act(&arrive_url, "arrive").await.1,
+        json!({"patient_status": "arrived"})
+    );
 
     server.set_clock("2030-01-12T00:00:00Z").await;
-    assert_eq!(server.kinds("c1@example.ca").await, vec!["confirmation", "cancellation_receipt"]);
-    assert_eq!(server.kinds("m1@example.ca").await, vec!["confirmation", "change", "reminder"]);
-    assert_eq!(server.kinds("e1@example.ca").await, vec!["confirmation", "cancellation"]);
+    assert_eq!(
+        server.kinds("c1@example.ca").await,
+        vec!["confirmation", "cancellation_receipt"]
+    );
+    assert_eq!(
+        server.kinds("m1@example.ca").await,
+        vec!["confirmation", "change", "reminder"]
+    );
+    assert_eq!(
+        server.kinds("e1@example.ca").await,
+        vec!["confirmation", "cancellation"]
+    );
     assert_eq!(server.kinds("p1@example.ca").await, Vec::<String>::new());
     assert_eq!(server.kinds("a1@example.ca").await, vec!["confirmation", "reminder"]);
-    let reminder = server.outbox().await.into_iter().find(|e| e["to"] == "m1@example.ca" && e["kind"] == "reminder").unwrap();
-    assert_eq!(reminder["at"], "2030-01-10T01:59:00Z", "the new reminder, at its own time");
+    let reminder = server
+        .outbox()
+        .await
+        .into_iter()
+        .find(|e| e["to"] == "m1@example.ca" && e["kind"] == "reminder")
+        .unwrap();
+    assert_eq!(
+        reminder["at"], "2030-01-10T01:59:00Z",
+        "the new reminder, at its own time"
+    );
     drop(server);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -216,7 +330,9 @@ async fn data_and_pending_reminders_survive_a_restart() {
     let dir = data_dir("restart");
     let server = DevServer::start(&dir);
     setup(&server, json!({})).await;
-    server.put("/v1/appointments/R1", &appointment(1, T, "r1@example.ca")).await;
+    server
+        .put("/v1/appointments/R1", &appointment(1, T, "r1@example.ca"))
+        .await;
     drop(server);
 
     let server = DevServer::start(&dir);
@@ -225,7 +341,15 @@ async fn data_and_pending_reminders_survive_a_restart() {
     // The new process's manual clock starts at the real time; move it to after the reminder.
     server.set_clock("2030-01-09T12:00:00Z").await;
     assert_eq!(server.kinds("r1@example.ca").await, vec!["confirmation", "reminder"]);
-    let outbox_page = server.http.get(format!("{}/_dev/outbox", server.base)).send().await.unwrap().text().await.unwrap();
+    let outbox_page = server
+        .http
+        .get(format!("{}/_dev/outbox", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(outbox_page.contains("Rappel : votre rendez-vous du jeudi 10 janvier 2030"));
     drop(server);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -14,7 +14,7 @@ use rappel::adapters::scheduler::EmbeddedScheduler;
 use rappel::adapters::sqlite::SqliteStore;
 use rappel::domain::{Clinic, ClinicId, ClinicSettings, Email, Text};
 use rappel::http::{body, emr, patient, ApiError};
-use rappel::ports::{Clock, ClinicStore};
+use rappel::ports::{ClinicStore, Clock};
 use rappel::services::{hash_api_key, Config, Rappel};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,7 +44,9 @@ impl DevConfig {
         let addr = var("RAPPEL_DEV_ADDR").unwrap_or_else(|| "127.0.0.1:3000".to_owned());
         let clock = var("RAPPEL_DEV_CLOCK").unwrap_or_else(|| "system".to_owned());
         Ok(DevConfig {
-            addr: addr.parse().map_err(|e| format!("RAPPEL_DEV_ADDR={addr:?} is not an address like 127.0.0.1:3000: {e}"))?,
+            addr: addr
+                .parse()
+                .map_err(|e| format!("RAPPEL_DEV_ADDR={addr:?} is not an address like 127.0.0.1:3000: {e}"))?,
             api_key: var("RAPPEL_DEV_API_KEY").unwrap_or_else(|| "dev-key".to_owned()),
             data_dir: PathBuf::from(var("RAPPEL_DEV_DATA").unwrap_or_else(|| "./.rappel".to_owned())),
             manual_clock: match clock.as_str() {
@@ -55,7 +57,11 @@ impl DevConfig {
             public_url: var("RAPPEL_PUBLIC_URL"),
             sms_price_cents: match var("RAPPEL_SMS_PRICE_CENTS") {
                 None => 5,
-                Some(p) => p.parse().ok().filter(|p| *p >= 0).ok_or_else(|| format!("RAPPEL_SMS_PRICE_CENTS={p:?} must be a whole number of cents"))?,
+                Some(p) => p
+                    .parse()
+                    .ok()
+                    .filter(|p| *p >= 0)
+                    .ok_or_else(|| format!("RAPPEL_SMS_PRICE_CENTS={p:?} must be a whole number of cents"))?,
             },
         })
     }
@@ -80,7 +86,8 @@ impl DevServer {
     /// Opens the data directory and builds every adapter once. `public_url` is where patient
     /// links point.
     pub async fn open(config: &DevConfig, public_url: String) -> Result<Arc<DevServer>, String> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
         let manual_clock = config.manual_clock.then(|| Arc::new(ManualClock::new(Utc::now())));
         let clock: Arc<dyn Clock> = match &manual_clock {
             Some(manual) => manual.clone(),
@@ -88,7 +95,8 @@ impl DevServer {
         };
         let store = Arc::new(SqliteStore::open(&config.data_dir.join("rappel.db")).map_err(|e| e.to_string())?);
         let outbox = Arc::new(Outbox::open(&config.data_dir.join("outbox.db"), clock.clone())?);
-        let scheduler = Arc::new(EmbeddedScheduler::open(&config.data_dir.join("schedules.db")).map_err(|e| e.to_string())?);
+        let scheduler =
+            Arc::new(EmbeddedScheduler::open(&config.data_dir.join("schedules.db")).map_err(|e| e.to_string())?);
         seed_clinic(store.as_ref(), &config.api_key).await?;
         let rappel = Arc::new(Rappel {
             store,
@@ -142,9 +150,18 @@ async fn seed_clinic(store: &SqliteStore, api_key: &str) -> Result<(), String> {
         settings.phone = Some(Text::parse("514 555-0100").map_err(|e| e.0)?);
         settings.address = Some(Text::parse("1000 rue Sherbrooke Ouest, Montréal (Québec) H3A 3G4").map_err(|e| e.0)?);
         settings.sender_email = Some(Email::parse("rendez-vous@clinique.example.ca").map_err(|e| e.0)?);
-        store.put_clinic(&Clinic { id: id.clone(), settings }).await.map_err(|e| e.to_string())?;
+        store
+            .put_clinic(&Clinic {
+                id: id.clone(),
+                settings,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
     }
-    store.set_api_key_hash(&id, &hash_api_key(api_key)).await.map_err(|e| e.to_string())
+    store
+        .set_api_key_hash(&id, &hash_api_key(api_key))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn index() -> Html<&'static str> {
@@ -158,11 +175,18 @@ struct OutboxHtml {
 }
 
 fn outbox_entries(server: &DevServer) -> Result<Vec<OutboxEntry>, ApiError> {
-    server.outbox.entries().map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e))
+    server
+        .outbox
+        .entries()
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e))
 }
 
 async fn outbox_page(State(server): State<Arc<DevServer>>) -> Result<Response, ApiError> {
-    let html = OutboxHtml { entries: outbox_entries(&server)? }.render().unwrap_or_default();
+    let html = OutboxHtml {
+        entries: outbox_entries(&server)?,
+    }
+    .render()
+    .unwrap_or_default();
     Ok(Html(html).into_response())
 }
 
@@ -190,9 +214,16 @@ struct ClockMove {
     now: rappel::domain::Instant,
 }
 
-async fn move_clock(State(server): State<Arc<DevServer>>, request: axum::extract::Request) -> Result<Json<serde_json::Value>, ApiError> {
+async fn move_clock(
+    State(server): State<Arc<DevServer>>,
+    request: axum::extract::Request,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let Some(manual) = &server.manual_clock else {
-        return Err(ApiError::new(StatusCode::CONFLICT, "clock_not_manual", "start rappel-dev with RAPPEL_DEV_CLOCK=manual to move the clock"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "clock_not_manual",
+            "start rappel-dev with RAPPEL_DEV_CLOCK=manual to move the clock",
+        ));
     };
     let bytes = body::read_capped(request.into_body(), None).await?;
     let ClockMove { now } = body::parse_json(&bytes)?;
@@ -221,7 +252,12 @@ pub async fn run(config: DevConfig) -> Result<(), String> {
     }
     let app = server.router();
     // Tests read this line to learn the port when they ask for port 0.
-    println!("rappel-dev listening on http://{addr} (API key: {}, data: {}, clock: {})", config.api_key, config.data_dir.display(), if config.manual_clock { "manual" } else { "system" });
+    println!(
+        "rappel-dev listening on http://{addr} (API key: {}, data: {}, clock: {})",
+        config.api_key,
+        config.data_dir.display(),
+        if config.manual_clock { "manual" } else { "system" }
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

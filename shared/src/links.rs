@@ -19,7 +19,10 @@ pub fn new_token() -> String {
 
 /// Whether `text` has the shape of a token; anything else is unknown without a store lookup.
 pub fn looks_like_token(text: &str) -> bool {
-    text.len() == TOKEN_LEN && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    text.len() == TOKEN_LEN
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The patient page of a token under `base_url` (no trailing slash expected, tolerated).
@@ -29,7 +32,13 @@ pub fn patient_url(base_url: &str, token: &str) -> String {
 
 /// An iCalendar file for the appointment. It holds what the patient's calendar needs (clinic,
 /// professional, place or link) and nothing else.
-pub fn calendar_file(record: &AppointmentRecord, summary: &str, location: Option<&str>, description: &str, now: DateTime<Utc>) -> String {
+pub fn calendar_file(
+    record: &AppointmentRecord,
+    summary: &str,
+    location: Option<&str>,
+    description: &str,
+    now: DateTime<Utc>,
+) -> String {
     let start = record.content.start();
     let end = start + Duration::minutes(i64::from(record.content.duration_minutes));
     let stamp = |t: DateTime<Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();

@@ -85,14 +85,32 @@ pub trait AppointmentStore: Send + Sync {
     /// nothing is written.
     async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<()>;
     /// Records messages whose key is not yet present; returns how many were new.
-    async fn add_messages(&self, clinic: &ClinicId, id: &AppointmentId, messages: &[MessageRecord]) -> StoreResult<usize>;
+    async fn add_messages(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        messages: &[MessageRecord],
+    ) -> StoreResult<usize>;
     /// The appointment's messages, oldest first.
     async fn messages(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Vec<MessageRecord>>;
     /// Takes a message for sending: succeeds (true) for exactly one caller while it is `Pending`
     /// or `Failed`, or `Sending` with a lease older than `stale_before`.
-    async fn claim_message(&self, clinic: &ClinicId, id: &AppointmentId, key: &str, now: DateTime<Utc>, stale_before: DateTime<Utc>) -> StoreResult<bool>;
+    async fn claim_message(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        key: &str,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Ends a claimed message: status, event and ledger entry in one write.
-    async fn complete_message(&self, clinic: &ClinicId, id: &AppointmentId, key: &str, outcome: &MessageOutcome) -> StoreResult<()>;
+    async fn complete_message(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        key: &str,
+        outcome: &MessageOutcome,
+    ) -> StoreResult<()>;
 }
 
 /// The EMR's event feed.
@@ -106,7 +124,12 @@ pub trait EventStore: Send + Sync {
 #[async_trait]
 pub trait LedgerStore: Send + Sync {
     /// Entries with `from ≤ sent_at < to`, oldest first.
-    async fn ledger_between(&self, clinic: &ClinicId, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<LedgerEntry>>;
+    async fn ledger_between(
+        &self,
+        clinic: &ClinicId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<LedgerEntry>>;
 }
 
 /// Every store capability at once.

@@ -44,12 +44,20 @@ impl std::fmt::Display for Refusal {
         let at = |t: &DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         match self {
             Refusal::AppointmentCancelled => write!(f, "the appointment is cancelled"),
-            Refusal::ConfirmNotOpenYet(t) => write!(f, "confirmation opens 48 hours before the appointment, at {}", at(t)),
+            Refusal::ConfirmNotOpenYet(t) => {
+                write!(f, "confirmation opens 48 hours before the appointment, at {}", at(t))
+            }
             Refusal::AppointmentStarted => write!(f, "the appointment has started"),
             Refusal::CancellationNotAllowed => write!(f, "the clinic does not allow cancelling online"),
-            Refusal::CancellationClosed(t) => write!(f, "online cancellation closed 24 hours before the appointment, at {}", at(t)),
+            Refusal::CancellationClosed(t) => write!(
+                f,
+                "online cancellation closed 24 hours before the appointment, at {}",
+                at(t)
+            ),
             Refusal::ArrivalNotAllowed => write!(f, "the clinic does not offer online check-in"),
-            Refusal::ArrivalNotOpenYet(t) => write!(f, "check-in opens 30 minutes before the appointment, at {}", at(t)),
+            Refusal::ArrivalNotOpenYet(t) => {
+                write!(f, "check-in opens 30 minutes before the appointment, at {}", at(t))
+            }
             Refusal::ArrivalClosed => write!(f, "check-in closed at the appointment time"),
         }
     }
@@ -146,7 +154,10 @@ fn quiet_period_around(at: DateTime<Utc>, quiet: &QuietHours, zone: Tz) -> (Date
     } else {
         (previous, day)
     };
-    (first_instant_at_or_after(zone, start_day, start), first_instant_at_or_after(zone, end_day, end))
+    (
+        first_instant_at_or_after(zone, start_day, start),
+        first_instant_at_or_after(zone, end_day, end),
+    )
 }
 
 /// The first instant whose wall clock in `zone` reads `time` on `day`, or, when that wall-clock time
@@ -174,7 +185,11 @@ mod tests {
     use chrono_tz::America::Toronto;
 
     fn local(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        Toronto.with_ymd_and_hms(y, mo, d, h, mi, 0).earliest().unwrap().with_timezone(&Utc)
+        Toronto
+            .with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .earliest()
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     const T: fn() -> DateTime<Utc> = || local(2026, 12, 10, 14, 0);
@@ -182,7 +197,10 @@ mod tests {
     #[test]
     fn confirm_opens_exactly_at_t_minus_48h_and_closes_at_t() {
         let t = T();
-        assert_eq!(check_confirm(t - Duration::hours(48) - Duration::seconds(1), t), Err(Refusal::ConfirmNotOpenYet(t - Duration::hours(48))));
+        assert_eq!(
+            check_confirm(t - Duration::hours(48) - Duration::seconds(1), t),
+            Err(Refusal::ConfirmNotOpenYet(t - Duration::hours(48)))
+        );
         assert_eq!(check_confirm(t - Duration::hours(48), t), Ok(()));
         assert_eq!(check_confirm(t - Duration::seconds(1), t), Ok(()));
         assert_eq!(check_confirm(t, t), Err(Refusal::AppointmentStarted));
@@ -194,17 +212,26 @@ mod tests {
         let closes = t - Duration::hours(24);
         assert_eq!(check_cancel(closes - Duration::seconds(1), t, true), Ok(()));
         assert_eq!(check_cancel(closes, t, true), Err(Refusal::CancellationClosed(closes)));
-        assert_eq!(check_cancel(t - Duration::days(5), t, false), Err(Refusal::CancellationNotAllowed));
+        assert_eq!(
+            check_cancel(t - Duration::days(5), t, false),
+            Err(Refusal::CancellationNotAllowed)
+        );
     }
 
     #[test]
     fn arrival_is_open_from_t_minus_30min_to_t_inclusive() {
         let t = T();
         let opens = t - Duration::minutes(30);
-        assert_eq!(check_arrive(opens - Duration::seconds(1), t, true), Err(Refusal::ArrivalNotOpenYet(opens)));
+        assert_eq!(
+            check_arrive(opens - Duration::seconds(1), t, true),
+            Err(Refusal::ArrivalNotOpenYet(opens))
+        );
         assert_eq!(check_arrive(opens, t, true), Ok(()));
         assert_eq!(check_arrive(t, t, true), Ok(()));
-        assert_eq!(check_arrive(t + Duration::seconds(1), t, true), Err(Refusal::ArrivalClosed));
+        assert_eq!(
+            check_arrive(t + Duration::seconds(1), t, true),
+            Err(Refusal::ArrivalClosed)
+        );
         assert_eq!(check_arrive(t, t, false), Err(Refusal::ArrivalNotAllowed));
     }
 
@@ -217,9 +244,15 @@ mod tests {
         assert_eq!(check_confirm(opens, t), Ok(()));
         assert!(check_confirm(opens - Duration::seconds(1), t).is_err());
         // AND T−24 h is Sunday 10:00 EDT, the same wall clock as T.
-        assert_eq!(check_cancel(local(2026, 3, 8, 10, 0), t, true), Err(Refusal::CancellationClosed(local(2026, 3, 8, 10, 0))));
+        assert_eq!(
+            check_cancel(local(2026, 3, 8, 10, 0), t, true),
+            Err(Refusal::CancellationClosed(local(2026, 3, 8, 10, 0)))
+        );
         // AND T−36 h is Saturday 21:00 EST: quiet, so the reminder goes at 20:59 EST.
-        assert_eq!(reminder_time(t, &QuietHours::default(), Toronto), Some(local(2026, 3, 7, 20, 59)));
+        assert_eq!(
+            reminder_time(t, &QuietHours::default(), Toronto),
+            Some(local(2026, 3, 7, 20, 59))
+        );
     }
 
     #[test]
@@ -236,30 +269,45 @@ mod tests {
         // GIVEN T on Monday 2026-11-02 14:00 EST: T−36 h is Sunday 02:00 EST, just after the fall-back.
         let t = local(2026, 11, 2, 14, 0);
         // THEN 21:00 EDT Saturday is 6 h 01 before (wall clocks say 5 h 01), 08:00 EST is 6 h after: 08:00 wins.
-        assert_eq!(reminder_time(t, &QuietHours::default(), Toronto), Some(local(2026, 11, 1, 8, 0)));
+        assert_eq!(
+            reminder_time(t, &QuietHours::default(), Toronto),
+            Some(local(2026, 11, 1, 8, 0))
+        );
     }
 
     #[test]
     fn reminder_at_t_minus_36h_when_that_is_outside_quiet_hours() {
         // T−36 h = 20:59 the day before yesterday, one minute before quiet hours: kept as is.
         let t = local(2026, 12, 10, 8, 59);
-        assert_eq!(reminder_time(t, &QuietHours::default(), Toronto), Some(local(2026, 12, 8, 20, 59)));
+        assert_eq!(
+            reminder_time(t, &QuietHours::default(), Toronto),
+            Some(local(2026, 12, 8, 20, 59))
+        );
     }
 
     #[test]
     fn reminder_moves_to_2059_when_t_minus_36h_is_2100() {
         let t = local(2026, 12, 10, 9, 0);
-        assert_eq!(reminder_time(t, &QuietHours::default(), Toronto), Some(local(2026, 12, 8, 20, 59)));
+        assert_eq!(
+            reminder_time(t, &QuietHours::default(), Toronto),
+            Some(local(2026, 12, 8, 20, 59))
+        );
     }
 
     #[test]
     fn reminder_moves_to_the_nearer_edge_when_t_minus_36h_is_0200() {
         // T−36 h = 02:00: 20:59 the evening before is 5 h 01 away, 08:00 is 6 h away.
         let t = local(2026, 12, 10, 14, 0);
-        assert_eq!(reminder_time(t, &QuietHours::default(), Toronto), Some(local(2026, 12, 8, 20, 59)));
+        assert_eq!(
+            reminder_time(t, &QuietHours::default(), Toronto),
+            Some(local(2026, 12, 8, 20, 59))
+        );
         // T−36 h = 03:00: 08:00 (5 h) is nearer than 20:59 (6 h 01).
         let t = local(2026, 12, 10, 15, 0);
-        assert_eq!(reminder_time(t, &QuietHours::default(), Toronto), Some(local(2026, 12, 9, 8, 0)));
+        assert_eq!(
+            reminder_time(t, &QuietHours::default(), Toronto),
+            Some(local(2026, 12, 9, 8, 0))
+        );
     }
 
     #[test]
@@ -278,7 +326,15 @@ mod tests {
     #[test]
     fn reminder_drops_seconds() {
         let t = local(2026, 12, 10, 14, 0) + Duration::seconds(30);
-        let at = reminder_time(t, &QuietHours { start: crate::domain::LocalTime(NaiveTime::MIN), end: crate::domain::LocalTime(NaiveTime::MIN) }, Toronto).unwrap();
+        let at = reminder_time(
+            t,
+            &QuietHours {
+                start: crate::domain::LocalTime(NaiveTime::MIN),
+                end: crate::domain::LocalTime(NaiveTime::MIN),
+            },
+            Toronto,
+        )
+        .unwrap();
         assert_eq!(at, local(2026, 12, 9, 2, 0));
     }
 }

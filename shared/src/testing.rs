@@ -114,7 +114,10 @@ impl Harness {
             settings,
         };
         store.put_clinic(&clinic).await.expect("put clinic");
-        store.set_api_key_hash(&clinic.id, &hash_api_key(API_KEY)).await.expect("set key");
+        store
+            .set_api_key_hash(&clinic.id, &hash_api_key(API_KEY))
+            .await
+            .expect("set key");
         let rappel = Arc::new(Rappel {
             store,
             mailer: mailer.clone(),
@@ -143,7 +146,11 @@ impl Harness {
         change(&mut settings);
         self.clinic = Clinic {
             id: self.clinic.id.clone(),
-            settings: self.rappel.put_clinic_settings(&self.clinic, settings).await.expect("put clinic"),
+            settings: self
+                .rappel
+                .put_clinic_settings(&self.clinic, settings)
+                .await
+                .expect("put clinic"),
         };
     }
 
@@ -161,7 +168,10 @@ impl Harness {
 
     /// Moves the clock to `to`, firing every schedule due by then at its own time.
     pub async fn advance_to(&self, to: DateTime<Utc>) -> usize {
-        self.scheduler.run_due(&self.rappel, Some(&self.clock), to).await.expect("run schedules")
+        self.scheduler
+            .run_due(&self.rappel, Some(&self.clock), to)
+            .await
+            .expect("run schedules")
     }
 
     /// Moves the clock forward by `by`.
@@ -176,7 +186,11 @@ impl Harness {
 
     /// The kinds sent so far on `channel`, in order.
     pub fn sent_kinds(&self, channel: &str) -> Vec<String> {
-        self.sent().into_iter().filter(|e| e.channel == channel).map(|e| e.kind).collect()
+        self.sent()
+            .into_iter()
+            .filter(|e| e.channel == channel)
+            .map(|e| e.kind)
+            .collect()
     }
 }
 

@@ -32,14 +32,19 @@ struct Answer {
 
 impl Answer {
     fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
     }
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     fn error_field(&self) -> (StatusCode, String, Option<String>) {
         let body = self.json();
-        (self.status, body["error"]["code"].as_str().unwrap().to_owned(), body["error"]["field"].as_str().map(str::to_owned))
+        (
+            self.status,
+            body["error"]["code"].as_str().unwrap().to_owned(),
+            body["error"]["field"].as_str().map(str::to_owned),
+        )
     }
 }
 
@@ -105,7 +110,10 @@ async fn a_save_answers_201_then_200_with_the_view() {
     assert_eq!(view["patient_status"], "pending");
     assert_eq!(view["start"], "2026-12-10T14:00:00-05:00", "shown in the clinic's zone");
     assert_eq!(view["reminder_at"], "2026-12-08T20:59:00-05:00");
-    assert!(view["patient_url"].as_str().unwrap().starts_with("https://rappel.test/p/"));
+    assert!(view["patient_url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://rappel.test/p/"));
     assert_eq!(view["messages"][0]["kind"], "confirmation");
     assert_eq!(view["messages"][0]["status"], "sent");
     let again = api.put("/v1/appointments/A-1", &appointment_json(1, t(), "FU")).await;
@@ -121,8 +129,20 @@ async fn revision_errors_are_409_with_their_codes() {
     let api = Api::new().await;
     api.put("/v1/appointments/A1", &appointment_json(5, t(), "FU")).await;
     let stale = api.put("/v1/appointments/A1", &appointment_json(4, t(), "FU")).await;
-    assert_eq!(stale.error_field(), (StatusCode::CONFLICT, "stale_revision".to_owned(), Some("revision".to_owned())));
-    let conflict = api.put("/v1/appointments/A1", &appointment_json(5, t() + Duration::hours(1), "FU")).await;
+    assert_eq!(
+        stale.error_field(),
+        (
+            StatusCode::CONFLICT,
+            "stale_revision".to_owned(),
+            Some("revision".to_owned())
+        )
+    );
+    let conflict = api
+        .put(
+            "/v1/appointments/A1",
+            &appointment_json(5, t() + Duration::hours(1), "FU"),
+        )
+        .await;
     assert_eq!(conflict.error_field().1, "revision_conflict");
 }
 
@@ -136,9 +156,19 @@ async fn the_api_key_decides_the_clinic_and_is_required() {
         }
         r.body(Body::empty()).unwrap()
     };
-    for auth in [None, Some("Bearer wrong"), Some("Basic dGVzdA=="), Some("Bearer "), Some("test-key")] {
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("Basic dGVzdA=="),
+        Some("Bearer "),
+        Some("test-key"),
+    ] {
         let answer = api.send(request(auth)).await;
-        assert_eq!(answer.error_field(), (StatusCode::UNAUTHORIZED, "unauthorized".to_owned(), None), "{auth:?}");
+        assert_eq!(
+            answer.error_field(),
+            (StatusCode::UNAUTHORIZED, "unauthorized".to_owned(), None),
+            "{auth:?}"
+        );
     }
     assert_eq!(api.send(request(Some("bearer test-key"))).await.status, StatusCode::OK);
 }
@@ -155,9 +185,23 @@ async fn clinic_settings_round_trip_unchanged() {
     assert_eq!(put.status, StatusCode::OK);
     assert_eq!(put.json(), settings);
     assert_eq!(api.get("/v1/clinic").await.json(), settings);
-    let bad = api.put("/v1/clinic", &json!({"name": "X", "timezone": "Mars/Olympus"})).await;
-    assert_eq!(bad.error_field(), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field".to_owned(), Some("timezone".to_owned())));
-    let bad = api.put("/v1/clinic", &json!({"name": "X", "quiet_hours": {"start": "25:00", "end": "08:00"}})).await;
+    let bad = api
+        .put("/v1/clinic", &json!({"name": "X", "timezone": "Mars/Olympus"}))
+        .await;
+    assert_eq!(
+        bad.error_field(),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field".to_owned(),
+            Some("timezone".to_owned())
+        )
+    );
+    let bad = api
+        .put(
+            "/v1/clinic",
+            &json!({"name": "X", "quiet_hours": {"start": "25:00", "end": "08:00"}}),
+        )
+        .await;
     assert_eq!(bad.error_field().2.as_deref(), Some("quiet_hours.start"));
     assert_eq!(api.get("/v1/clinic").await.json(), settings, "nothing was stored");
 }
@@ -165,14 +209,28 @@ async fn clinic_settings_round_trip_unchanged() {
 #[tokio::test]
 async fn types_answer_201_when_new_and_200_when_updated() {
     let api = Api::new().await;
-    let new = api.put("/v1/appointment-types/NEW", &json!({"communications": "notices"})).await;
+    let new = api
+        .put("/v1/appointment-types/NEW", &json!({"communications": "notices"}))
+        .await;
     assert_eq!(new.status, StatusCode::CREATED);
-    let updated = api.put("/v1/appointment-types/NEW", &json!({"communications": "full", "questionnaire_url": "https://q.example.ca/1"})).await;
+    let updated = api
+        .put(
+            "/v1/appointment-types/NEW",
+            &json!({"communications": "full", "questionnaire_url": "https://q.example.ca/1"}),
+        )
+        .await;
     assert_eq!(updated.status, StatusCode::OK);
     let list = api.get("/v1/appointment-types").await.json();
-    let codes: Vec<&str> = list["appointment_types"].as_array().unwrap().iter().map(|t| t["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = list["appointment_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["code"].as_str().unwrap())
+        .collect();
     assert_eq!(codes, vec!["FU", "NEW"]);
-    let bad = api.put("/v1/appointment-types/NEW", &json!({"communications": "sometimes"})).await;
+    let bad = api
+        .put("/v1/appointment-types/NEW", &json!({"communications": "sometimes"}))
+        .await;
     assert_eq!(bad.error_field().2.as_deref(), Some("communications"));
     let bad = api.put("/v1/appointment-types/bad%20code", &json!({})).await;
     assert_eq!(bad.error_field().2.as_deref(), Some("code"));
@@ -182,8 +240,16 @@ async fn types_answer_201_when_new_and_200_when_updated() {
 async fn bad_appointment_input_names_the_field_and_stores_nothing() {
     let api = Api::new().await;
     let cases: Vec<(&str, Value, &str)> = vec![
-        ("email", json!({"patient": {"first_name": "J", "last_name": "R", "email": "not-an-email"}}), "patient.email"),
-        ("mobile", json!({"patient": {"first_name": "J", "last_name": "R", "mobile": "123"}}), "patient.mobile"),
+        (
+            "email",
+            json!({"patient": {"first_name": "J", "last_name": "R", "email": "not-an-email"}}),
+            "patient.email",
+        ),
+        (
+            "mobile",
+            json!({"patient": {"first_name": "J", "last_name": "R", "mobile": "123"}}),
+            "patient.mobile",
+        ),
         ("modality", json!({"modality": "hologram"}), "modality"),
         ("start", json!({"start": "2026-12-10 14:00"}), "start"),
         ("start without offset", json!({"start": "2026-12-10T14:00:00"}), "start"),
@@ -191,8 +257,16 @@ async fn bad_appointment_input_names_the_field_and_stores_nothing() {
         ("negative revision", json!({"revision": -1}), "revision"),
         ("duration", json!({"duration_minutes": 0}), "duration_minutes"),
         ("status", json!({"status": "maybe"}), "status"),
-        ("language", json!({"patient": {"first_name": "J", "last_name": "R", "language": "de"}}), "patient.language"),
-        ("video link", json!({"telemedicine_url": "javascript:alert(1)"}), "telemedicine_url"),
+        (
+            "language",
+            json!({"patient": {"first_name": "J", "last_name": "R", "language": "de"}}),
+            "patient.language",
+        ),
+        (
+            "video link",
+            json!({"telemedicine_url": "javascript:alert(1)"}),
+            "telemedicine_url",
+        ),
         ("missing professional", json!({"professional": null}), "professional"),
     ];
     for (what, patch, field) in cases {
@@ -201,20 +275,50 @@ async fn bad_appointment_input_names_the_field_and_stores_nothing() {
             body[k] = v.clone();
         }
         let answer = api.put("/v1/appointments/A1", &body).await;
-        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {}", answer.text());
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{what}: {}",
+            answer.text()
+        );
         assert_eq!(answer.error_field().2.as_deref(), Some(field), "{what}");
     }
-    let bad_id = api.put("/v1/appointments/has%20space", &appointment_json(1, t(), "FU")).await;
-    assert_eq!(bad_id.error_field(), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field".to_owned(), Some("id".to_owned())));
-    let long_id = api.put(&format!("/v1/appointments/{}", "x".repeat(65)), &appointment_json(1, t(), "FU")).await;
+    let bad_id = api
+        .put("/v1/appointments/has%20space", &appointment_json(1, t(), "FU"))
+        .await;
+    assert_eq!(
+        bad_id.error_field(),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field".to_owned(),
+            Some("id".to_owned())
+        )
+    );
+    let long_id = api
+        .put(
+            &format!("/v1/appointments/{}", "x".repeat(65)),
+            &appointment_json(1, t(), "FU"),
+        )
+        .await;
     assert_eq!(long_id.error_field().2.as_deref(), Some("id"));
-    let malformed = api.call(Method::PUT, "/v1/appointments/A1", Some(b"{\"revision\": 1,".to_vec())).await;
+    let malformed = api
+        .call(Method::PUT, "/v1/appointments/A1", Some(b"{\"revision\": 1,".to_vec()))
+        .await;
     assert_eq!(malformed.error_field().0, StatusCode::BAD_REQUEST);
     let empty = api.call(Method::PUT, "/v1/appointments/A1", None).await;
     assert_eq!(empty.error_field().0, StatusCode::BAD_REQUEST);
-    let huge = api.call(Method::PUT, "/v1/appointments/A1", Some(vec![b' '; 64 * 1024 + 1])).await;
-    assert_eq!(huge.error_field(), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large".to_owned(), None));
-    assert_eq!(api.get("/v1/appointments/A1").await.status, StatusCode::NOT_FOUND, "nothing stored");
+    let huge = api
+        .call(Method::PUT, "/v1/appointments/A1", Some(vec![b' '; 64 * 1024 + 1]))
+        .await;
+    assert_eq!(
+        huge.error_field(),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large".to_owned(), None)
+    );
+    assert_eq!(
+        api.get("/v1/appointments/A1").await.status,
+        StatusCode::NOT_FOUND,
+        "nothing stored"
+    );
     assert!(api.h.sent().is_empty(), "nothing sent");
 }
 
@@ -222,7 +326,8 @@ async fn bad_appointment_input_names_the_field_and_stores_nothing() {
 async fn events_page_with_a_cursor_and_a_bounded_limit() {
     let api = Api::new().await;
     for n in 0..3 {
-        api.put(&format!("/v1/appointments/E{n}"), &appointment_json(1, t(), "FU")).await;
+        api.put(&format!("/v1/appointments/E{n}"), &appointment_json(1, t(), "FU"))
+            .await;
     }
     let first = api.get("/v1/events?limit=2").await.json();
     assert_eq!(first["events"].as_array().unwrap().len(), 2);
@@ -232,11 +337,18 @@ async fn events_page_with_a_cursor_and_a_bounded_limit() {
     let rest = api.get(&format!("/v1/events?after={next}")).await.json();
     assert_eq!(rest["events"].as_array().unwrap().len(), 1);
     assert_eq!(rest["events"][0]["appointment_id"], "E2");
-    let end = api.get(&format!("/v1/events?after={}", rest["next"].as_str().unwrap())).await.json();
+    let end = api
+        .get(&format!("/v1/events?after={}", rest["next"].as_str().unwrap()))
+        .await
+        .json();
     assert_eq!(end["events"], json!([]));
     assert_eq!(end["next"], rest["next"], "an empty page keeps the cursor");
     for bad in ["limit=0", "limit=1001", "limit=ten", "after=x"] {
-        assert_eq!(api.get(&format!("/v1/events?{bad}")).await.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert_eq!(
+            api.get(&format!("/v1/events?{bad}")).await.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}"
+        );
     }
 }
 
@@ -246,7 +358,15 @@ async fn the_ledger_answers_json_or_csv() {
     api.h.configure(|s| s.sms_enabled = true).await;
     api.put("/v1/appointments/L1", &appointment_json(1, t(), "FU")).await;
     let report = api.get("/v1/ledger?month=2026-12").await.json();
-    assert_eq!((report["month"].clone(), report["currency"].clone(), report["texts"].clone(), report["total_cents"].clone()), (json!("2026-12"), json!("CAD"), json!(1), json!(5)));
+    assert_eq!(
+        (
+            report["month"].clone(),
+            report["currency"].clone(),
+            report["texts"].clone(),
+            report["total_cents"].clone()
+        ),
+        (json!("2026-12"), json!("CAD"), json!(1), json!(5))
+    );
     let request = Request::builder()
         .uri("/v1/ledger?month=2026-12")
         .header(header::AUTHORIZATION, format!("Bearer {API_KEY}"))
@@ -256,7 +376,10 @@ async fn the_ledger_answers_json_or_csv() {
     let csv = api.send(request).await;
     assert_eq!(csv.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
     assert_eq!(csv.text().lines().count(), 2);
-    assert_eq!(api.get("/v1/ledger?month=december").await.error_field().2.as_deref(), Some("month"));
+    assert_eq!(
+        api.get("/v1/ledger?month=december").await.error_field().2.as_deref(),
+        Some("month")
+    );
     assert_eq!(api.get("/v1/ledger").await.error_field().2.as_deref(), Some("month"));
 }
 
@@ -273,10 +396,17 @@ async fn the_patient_page_never_changes_anything_and_carries_safety_headers() {
         assert_eq!(page.headers["referrer-policy"], "no-referrer");
         assert_eq!(page.headers["x-robots-tag"], "noindex, nofollow");
         assert!(page.headers["cache-control"].to_str().unwrap().contains("no-store"));
-        assert!(page.headers["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+        assert!(page.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'"));
     }
     assert_eq!(api.get("/v1/appointments/A1").await.json()["patient_status"], "pending");
-    assert_eq!(api.get("/v1/events").await.json()["events"].as_array().unwrap().len(), 1, "only the confirmation's event");
+    assert_eq!(
+        api.get("/v1/events").await.json()["events"].as_array().unwrap().len(),
+        1,
+        "only the confirmation's event"
+    );
 }
 
 #[tokio::test]
@@ -289,11 +419,18 @@ async fn patient_actions_answer_json_or_redirect_and_refuse_outside_their_window
     assert_eq!(early.error_field().1, "confirmation_not_open_yet");
     let early_page = api.patient(Method::POST, &format!("{path}/confirm"), false).await;
     assert_eq!(early_page.status, StatusCode::CONFLICT);
-    assert!(early_page.text().contains("Vous pourrez confirmer votre présence à partir du mardi 8 décembre 2026 à 14 h"));
+    assert!(early_page
+        .text()
+        .contains("Vous pourrez confirmer votre présence à partir du mardi 8 décembre 2026 à 14 h"));
     api.h.clock.set(t() - Duration::hours(48));
     let confirmed = api.patient(Method::POST, &format!("{path}/confirm"), true).await;
-    assert_eq!((confirmed.status, confirmed.json()), (StatusCode::OK, json!({"patient_status": "confirmed"})));
-    let redirect = api.patient(Method::POST, &format!("{path}/confirm?lang=en"), false).await;
+    assert_eq!(
+        (confirmed.status, confirmed.json()),
+        (StatusCode::OK, json!({"patient_status": "confirmed"}))
+    );
+    let redirect = api
+        .patient(Method::POST, &format!("{path}/confirm?lang=en"), false)
+        .await;
     assert_eq!(redirect.status, StatusCode::SEE_OTHER);
     let token = path.trim_start_matches("/p/");
     assert_eq!(redirect.headers[header::LOCATION], format!("../{token}?lang=en"));
@@ -311,13 +448,33 @@ async fn unknown_links_are_404_and_expired_ones_410() {
     let api = Api::new().await;
     api.put("/v1/appointments/A1", &appointment_json(1, t(), "FU")).await;
     let path = api.patient_path("A1").await;
-    for bad in ["/p/AAAAAAAAAAAAAAAAAAAAAAAA", "/p/short", &format!("{}x", path), &path[..path.len() - 1]] {
-        assert_eq!(api.patient(Method::GET, bad, false).await.status, StatusCode::NOT_FOUND, "{bad}");
-        assert_eq!(api.patient(Method::POST, &format!("{bad}/confirm"), true).await.error_field().0, StatusCode::NOT_FOUND);
+    for bad in [
+        "/p/AAAAAAAAAAAAAAAAAAAAAAAA",
+        "/p/short",
+        &format!("{}x", path),
+        &path[..path.len() - 1],
+    ] {
+        assert_eq!(
+            api.patient(Method::GET, bad, false).await.status,
+            StatusCode::NOT_FOUND,
+            "{bad}"
+        );
+        assert_eq!(
+            api.patient(Method::POST, &format!("{bad}/confirm"), true)
+                .await
+                .error_field()
+                .0,
+            StatusCode::NOT_FOUND
+        );
     }
     api.h.clock.set(t() + Duration::days(31));
     assert_eq!(api.patient(Method::GET, &path, false).await.status, StatusCode::GONE);
-    assert_eq!(api.patient(Method::POST, &format!("{path}/confirm"), true).await.error_field(), (StatusCode::GONE, "link_expired".to_owned(), None));
+    assert_eq!(
+        api.patient(Method::POST, &format!("{path}/confirm"), true)
+            .await
+            .error_field(),
+        (StatusCode::GONE, "link_expired".to_owned(), None)
+    );
 }
 
 #[tokio::test]

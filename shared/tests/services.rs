@@ -8,7 +8,11 @@ use rappel::testing::{appointment, Harness};
 use std::sync::atomic::Ordering;
 
 fn local(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    Toronto.with_ymd_and_hms(y, mo, d, h, mi, 0).earliest().unwrap().with_timezone(&Utc)
+    Toronto
+        .with_ymd_and_hms(y, mo, d, h, mi, 0)
+        .earliest()
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 /// Monday 2026-12-07 10:00 local: far enough from the appointment below for every window.
@@ -33,30 +37,59 @@ async fn harness() -> Harness {
 }
 
 async fn token_of(h: &Harness, appointment_id: &str) -> String {
-    h.rappel.store.appointment(&h.clinic.id, &id(appointment_id)).await.unwrap().unwrap().token
+    h.rappel
+        .store
+        .appointment(&h.clinic.id, &id(appointment_id))
+        .await
+        .unwrap()
+        .unwrap()
+        .token
 }
 
 #[tokio::test]
 async fn first_save_sends_one_confirmation_and_plans_the_reminder() {
     let h = harness().await;
-    let (outcome, record) = h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU")).await.unwrap();
+    let (outcome, record) = h
+        .rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
+        .await
+        .unwrap();
     assert_eq!(outcome, SaveOutcome::Created);
     assert_eq!(record.reminder.map(|r| r.at), Some(local(2026, 12, 8, 20, 59)));
     let sent = h.sent();
     assert_eq!(sent.len(), 1);
-    assert_eq!((sent[0].kind.as_str(), sent[0].channel.as_str(), sent[0].to.as_str()), ("confirmation", "email", "julie.roy@example.ca"));
+    assert_eq!(
+        (sent[0].kind.as_str(), sent[0].channel.as_str(), sent[0].to.as_str()),
+        ("confirmation", "email", "julie.roy@example.ca")
+    );
     let subject = sent[0].subject.clone().unwrap();
-    assert!(subject.starts_with("Confirmation de votre rendez-vous du jeudi 10 décembre 2026 à 14 h"), "{subject}");
-    assert!(sent[0].text.contains(&format!("https://rappel.test/p/{}", record.token)));
-    assert!(sent[0].html.as_deref().unwrap().contains("Voir les détails et confirmer"));
+    assert!(
+        subject.starts_with("Confirmation de votre rendez-vous du jeudi 10 décembre 2026 à 14 h"),
+        "{subject}"
+    );
+    assert!(sent[0]
+        .text
+        .contains(&format!("https://rappel.test/p/{}", record.token)));
+    assert!(sent[0]
+        .html
+        .as_deref()
+        .unwrap()
+        .contains("Voir les détails et confirmer"));
 }
 
 #[tokio::test]
 async fn types_left_at_none_or_unknown_send_nothing() {
     let h = harness().await;
     h.set_type("ADMIN", Communications::None).await;
-    h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "ADMIN")).await.unwrap();
-    let (_, record) = h.rappel.save_appointment(&h.clinic, id("A2"), appointment(1, t(), "NEVER-CONFIGURED")).await.unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "ADMIN"))
+        .await
+        .unwrap();
+    let (_, record) = h
+        .rappel
+        .save_appointment(&h.clinic, id("A2"), appointment(1, t(), "NEVER-CONFIGURED"))
+        .await
+        .unwrap();
     assert_eq!(record.reminder, None);
     h.advance_to(t() + Duration::hours(1)).await;
     assert!(h.sent().is_empty());
@@ -65,13 +98,32 @@ async fn types_left_at_none_or_unknown_send_nothing() {
 #[tokio::test]
 async fn a_replayed_save_sends_nothing_and_old_or_conflicting_revisions_are_refused() {
     let h = harness().await;
-    h.rappel.save_appointment(&h.clinic, id("A1"), appointment(2, t(), "FU")).await.unwrap();
-    let (outcome, _) = h.rappel.save_appointment(&h.clinic, id("A1"), appointment(2, t(), "FU")).await.unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(2, t(), "FU"))
+        .await
+        .unwrap();
+    let (outcome, _) = h
+        .rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(2, t(), "FU"))
+        .await
+        .unwrap();
     assert_eq!(outcome, SaveOutcome::Unchanged);
-    let stale = h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU")).await;
-    assert!(matches!(stale, Err(ServiceError::StaleRevision { sent: 1, stored: 2 })), "{stale:?}");
-    let conflict = h.rappel.save_appointment(&h.clinic, id("A1"), appointment(2, t() + Duration::hours(1), "FU")).await;
-    assert!(matches!(conflict, Err(ServiceError::RevisionConflict(2))), "{conflict:?}");
+    let stale = h
+        .rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
+        .await;
+    assert!(
+        matches!(stale, Err(ServiceError::StaleRevision { sent: 1, stored: 2 })),
+        "{stale:?}"
+    );
+    let conflict = h
+        .rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(2, t() + Duration::hours(1), "FU"))
+        .await;
+    assert!(
+        matches!(conflict, Err(ServiceError::RevisionConflict(2))),
+        "{conflict:?}"
+    );
     assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
 }
 
@@ -80,7 +132,13 @@ async fn twenty_parallel_identical_saves_create_once_and_confirm_once() {
     let h = harness().await;
     let saves = (0..20).map(|_| {
         let (rappel, clinic) = (h.rappel.clone(), h.clinic.clone());
-        tokio::spawn(async move { rappel.save_appointment(&clinic, id("A1"), appointment(1, t(), "FU")).await.unwrap().0 })
+        tokio::spawn(async move {
+            rappel
+                .save_appointment(&clinic, id("A1"), appointment(1, t(), "FU"))
+                .await
+                .unwrap()
+                .0
+        })
     });
     let mut outcomes = Vec::new();
     for save in saves {
@@ -95,7 +153,10 @@ async fn twenty_parallel_identical_saves_create_once_and_confirm_once() {
 #[tokio::test]
 async fn the_reminder_fires_once_at_its_time_and_asks_to_confirm() {
     let h = harness().await;
-    h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU")).await.unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
+        .await
+        .unwrap();
     h.advance_to(local(2026, 12, 8, 20, 58)).await;
     assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
     assert_eq!(h.advance_to(local(2026, 12, 8, 20, 59)).await, 1);
@@ -103,9 +164,18 @@ async fn the_reminder_fires_once_at_its_time_and_asks_to_confirm() {
     assert_eq!(h.sent_kinds("email"), vec!["confirmation", "reminder"]);
     assert_eq!(sent[1].at, "2026-12-09T01:59:00Z", "sent at its due time");
     assert!(sent[1].text.contains("Merci de confirmer votre présence"));
-    assert!(sent[1].text.contains("https://forms.example.ca/pre-visit"), "links the questionnaire");
+    assert!(
+        sent[1].text.contains("https://forms.example.ca/pre-visit"),
+        "links the questionnaire"
+    );
     // A second fire of the same schedule (Scheduler retries at least once) sends nothing more.
-    let record = h.rappel.store.appointment(&h.clinic.id, &id("A1")).await.unwrap().unwrap();
+    let record = h
+        .rappel
+        .store
+        .appointment(&h.clinic.id, &id("A1"))
+        .await
+        .unwrap()
+        .unwrap();
     let payload = rappel::ports::SchedulePayload {
         clinic_id: h.clinic.id.clone(),
         appointment_id: id("A1"),
@@ -121,7 +191,10 @@ async fn the_reminder_fires_once_at_its_time_and_asks_to_confirm() {
 async fn twenty_concurrent_fires_of_a_reminder_send_one_text_and_bill_it_once() {
     let mut h = harness().await;
     h.configure(|s| s.sms_enabled = true).await;
-    h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU")).await.unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
+        .await
+        .unwrap();
     h.clock.set(local(2026, 12, 8, 20, 59));
     let payload = rappel::ports::SchedulePayload {
         clinic_id: h.clinic.id.clone(),
@@ -146,7 +219,11 @@ async fn twenty_concurrent_fires_of_a_reminder_send_one_text_and_bill_it_once() 
 async fn saved_after_the_reminder_moment_there_is_no_reminder_and_the_confirmation_asks_to_confirm() {
     let h = harness().await;
     h.clock.set(t() - Duration::hours(30));
-    let (_, record) = h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU")).await.unwrap();
+    let (_, record) = h
+        .rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
+        .await
+        .unwrap();
     assert_eq!(record.reminder, None);
     assert!(h.scheduler.pending().unwrap().is_empty());
     assert!(h.sent()[0].text.contains("Merci de confirmer votre présence"));
@@ -155,33 +232,57 @@ async fn saved_after_the_reminder_moment_there_is_no_reminder_and_the_confirmati
 #[tokio::test]
 async fn a_move_sends_a_change_resets_confirmation_and_replaces_the_reminder() {
     let h = harness().await;
-    h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU")).await.unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
+        .await
+        .unwrap();
     let token = token_of(&h, "A1").await;
     h.clock.set(t() - Duration::hours(47));
     // Confirmation opens at T−48 h; the reminder (T−41 h) is still pending since the clock was set, not advanced.
-    assert_eq!(h.rappel.patient_act(&token, PatientAction::Confirm).await.unwrap(), PatientStatus::Confirmed);
+    assert_eq!(
+        h.rappel.patient_act(&token, PatientAction::Confirm).await.unwrap(),
+        PatientStatus::Confirmed
+    );
     let moved = t() + Duration::days(2);
-    let (outcome, record) = h.rappel.save_appointment(&h.clinic, id("A1"), appointment(2, moved, "FU")).await.unwrap();
+    let (outcome, record) = h
+        .rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(2, moved, "FU"))
+        .await
+        .unwrap();
     assert_eq!(outcome, SaveOutcome::Updated);
     assert_eq!(record.patient_status, PatientStatus::Pending);
-    assert_eq!(record.reminder.map(|r| (r.at, r.revision)), Some((local(2026, 12, 10, 20, 59), 2)));
+    assert_eq!(
+        record.reminder.map(|r| (r.at, r.revision)),
+        Some((local(2026, 12, 10, 20, 59), 2))
+    );
     assert_eq!(h.scheduler.pending().unwrap().len(), 1, "the old schedule is gone");
     h.advance_to(moved).await;
     assert_eq!(h.sent_kinds("email"), vec!["confirmation", "change", "reminder"]);
     let change = &h.sent()[1];
-    assert!(change.subject.as_deref().unwrap().starts_with("Modification de votre rendez-vous"));
+    assert!(change
+        .subject
+        .as_deref()
+        .unwrap()
+        .starts_with("Modification de votre rendez-vous"));
     assert!(change.text.contains("samedi 12 décembre 2026 à 14 h"));
 }
 
 #[tokio::test]
 async fn a_save_that_changes_nothing_relevant_sends_nothing_and_keeps_the_reminder() {
     let h = harness().await;
-    h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU")).await.unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
+        .await
+        .unwrap();
     let mut content = appointment(2, t(), "FU");
     content.patient.first_name = Text::parse("Juliette").unwrap();
     let (outcome, record) = h.rappel.save_appointment(&h.clinic, id("A1"), content).await.unwrap();
     assert_eq!(outcome, SaveOutcome::Updated);
-    assert_eq!(record.reminder.map(|r| r.revision), Some(1), "the reminder stays as planned");
+    assert_eq!(
+        record.reminder.map(|r| r.revision),
+        Some(1),
+        "the reminder stays as planned"
+    );
     h.advance_to(t()).await;
     assert_eq!(h.sent_kinds("email"), vec!["confirmation", "reminder"]);
 }
@@ -189,7 +290,10 @@ async fn a_save_that_changes_nothing_relevant_sends_nothing_and_keeps_the_remind
 #[tokio::test]
 async fn an_emr_cancellation_is_announced_and_the_reminder_never_fires() {
     let h = harness().await;
-    h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU")).await.unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
+        .await
+        .unwrap();
     let mut cancelled = appointment(2, t(), "FU");
     cancelled.status = AppointmentStatus::Cancelled;
     let (_, record) = h.rappel.save_appointment(&h.clinic, id("A1"), cancelled).await.unwrap();
@@ -197,18 +301,33 @@ async fn an_emr_cancellation_is_announced_and_the_reminder_never_fires() {
     assert!(h.scheduler.pending().unwrap().is_empty());
     h.advance_to(t()).await;
     assert_eq!(h.sent_kinds("email"), vec!["confirmation", "cancellation"]);
-    assert!(h.sent()[1].subject.as_deref().unwrap().starts_with("Annulation de votre rendez-vous"));
+    assert!(h.sent()[1]
+        .subject
+        .as_deref()
+        .unwrap()
+        .starts_with("Annulation de votre rendez-vous"));
 }
 
 #[tokio::test]
 async fn a_stale_reminder_schedule_sends_nothing() {
     // GIVEN a reminder planned by revision 1, then a move that replanned it under revision 2,
     let h = harness().await;
-    h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU")).await.unwrap();
-    h.rappel.save_appointment(&h.clinic, id("A1"), appointment(2, t() + Duration::hours(1), "FU")).await.unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
+        .await
+        .unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(2, t() + Duration::hours(1), "FU"))
+        .await
+        .unwrap();
     // WHEN the old schedule fires anyway (its delete was lost),
     h.clock.set(local(2026, 12, 8, 20, 59));
-    let stale = rappel::ports::SchedulePayload { clinic_id: h.clinic.id.clone(), appointment_id: id("A1"), revision: 1, kind: "reminder".to_owned() };
+    let stale = rappel::ports::SchedulePayload {
+        clinic_id: h.clinic.id.clone(),
+        appointment_id: id("A1"),
+        revision: 1,
+        kind: "reminder".to_owned(),
+    };
     let outcome = h.rappel.fire(&stale).await.unwrap();
     // THEN nothing is sent.
     assert!(matches!(outcome, rappel::services::ReminderOutcome::Skipped(_)));
@@ -218,8 +337,15 @@ async fn a_stale_reminder_schedule_sends_nothing() {
 #[tokio::test]
 async fn re_typing_to_notices_cancels_the_reminder() {
     let h = harness().await;
-    h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU")).await.unwrap();
-    let (_, record) = h.rappel.save_appointment(&h.clinic, id("A1"), appointment(2, t(), "NOTE")).await.unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
+        .await
+        .unwrap();
+    let (_, record) = h
+        .rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(2, t(), "NOTE"))
+        .await
+        .unwrap();
     assert_eq!(record.reminder, None);
     h.advance_to(t()).await;
     assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
@@ -229,49 +355,97 @@ async fn re_typing_to_notices_cancels_the_reminder() {
 async fn past_appointments_send_nothing() {
     let h = harness().await;
     let past = now0() - Duration::hours(1);
-    h.rappel.save_appointment(&h.clinic, id("P1"), appointment(1, past, "FU")).await.unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("P1"), appointment(1, past, "FU"))
+        .await
+        .unwrap();
     let mut cancelled = appointment(2, past, "FU");
     cancelled.status = AppointmentStatus::Cancelled;
     h.rappel.save_appointment(&h.clinic, id("P1"), cancelled).await.unwrap();
     // A future appointment moved into the past says nothing either.
-    h.rappel.save_appointment(&h.clinic, id("F1"), appointment(1, t(), "NOTE")).await.unwrap();
-    h.rappel.save_appointment(&h.clinic, id("F1"), appointment(2, past, "NOTE")).await.unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("F1"), appointment(1, t(), "NOTE"))
+        .await
+        .unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("F1"), appointment(2, past, "NOTE"))
+        .await
+        .unwrap();
     assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
 }
 
 #[tokio::test]
 async fn patient_cancellation_follows_the_clinic_option_and_the_24h_limit() {
     let mut h = harness().await;
-    h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU")).await.unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
+        .await
+        .unwrap();
     let token = token_of(&h, "A1").await;
     let refused = h.rappel.patient_act(&token, PatientAction::Cancel).await;
-    assert!(matches!(refused, Err(ServiceError::Refused(rappel::rules::Refusal::CancellationNotAllowed))));
+    assert!(matches!(
+        refused,
+        Err(ServiceError::Refused(rappel::rules::Refusal::CancellationNotAllowed))
+    ));
     h.configure(|s| s.allow_patient_cancellation = true).await;
     h.clock.set(t() - Duration::hours(24));
-    assert!(matches!(h.rappel.patient_act(&token, PatientAction::Cancel).await, Err(ServiceError::Refused(rappel::rules::Refusal::CancellationClosed(_)))));
+    assert!(matches!(
+        h.rappel.patient_act(&token, PatientAction::Cancel).await,
+        Err(ServiceError::Refused(rappel::rules::Refusal::CancellationClosed(_)))
+    ));
     h.clock.set(t() - Duration::hours(24) - Duration::seconds(1));
-    assert_eq!(h.rappel.patient_act(&token, PatientAction::Cancel).await.unwrap(), PatientStatus::CancelledByPatient);
-    assert_eq!(h.rappel.patient_act(&token, PatientAction::Cancel).await.unwrap(), PatientStatus::CancelledByPatient, "idempotent");
-    assert!(matches!(h.rappel.patient_act(&token, PatientAction::Confirm).await, Err(ServiceError::Refused(rappel::rules::Refusal::AppointmentCancelled))));
+    assert_eq!(
+        h.rappel.patient_act(&token, PatientAction::Cancel).await.unwrap(),
+        PatientStatus::CancelledByPatient
+    );
+    assert_eq!(
+        h.rappel.patient_act(&token, PatientAction::Cancel).await.unwrap(),
+        PatientStatus::CancelledByPatient,
+        "idempotent"
+    );
+    assert!(matches!(
+        h.rappel.patient_act(&token, PatientAction::Confirm).await,
+        Err(ServiceError::Refused(rappel::rules::Refusal::AppointmentCancelled))
+    ));
     h.advance_to(t()).await;
-    assert_eq!(h.sent_kinds("email"), vec!["confirmation", "cancellation_receipt"], "no reminder after a patient cancel");
+    assert_eq!(
+        h.sent_kinds("email"),
+        vec!["confirmation", "cancellation_receipt"],
+        "no reminder after a patient cancel"
+    );
     let events = h.rappel.store.events_after(&h.clinic.id, 0, 100).await.unwrap();
     let types: Vec<EventType> = events.iter().map(|e| e.event.event_type).collect();
-    assert_eq!(types, vec![EventType::MessageSent, EventType::PatientCancelled, EventType::MessageSent]);
+    assert_eq!(
+        types,
+        vec![
+            EventType::MessageSent,
+            EventType::PatientCancelled,
+            EventType::MessageSent
+        ]
+    );
 }
 
 #[tokio::test]
 async fn arrival_needs_the_clinic_option_and_its_window() {
     let mut h = harness().await;
-    h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "NOTE")).await.unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "NOTE"))
+        .await
+        .unwrap();
     let token = token_of(&h, "A1").await;
     h.clock.set(t() - Duration::minutes(30));
-    assert!(matches!(h.rappel.patient_act(&token, PatientAction::Arrive).await, Err(ServiceError::Refused(rappel::rules::Refusal::ArrivalNotAllowed))));
+    assert!(matches!(
+        h.rappel.patient_act(&token, PatientAction::Arrive).await,
+        Err(ServiceError::Refused(rappel::rules::Refusal::ArrivalNotAllowed))
+    ));
     h.configure(|s| s.allow_arrival_checkin = true).await;
     h.clock.set(t() - Duration::minutes(31));
     assert!(h.rappel.patient_act(&token, PatientAction::Arrive).await.is_err());
     h.clock.set(t() - Duration::minutes(30));
-    assert_eq!(h.rappel.patient_act(&token, PatientAction::Arrive).await.unwrap(), PatientStatus::Arrived);
+    assert_eq!(
+        h.rappel.patient_act(&token, PatientAction::Arrive).await.unwrap(),
+        PatientStatus::Arrived
+    );
     let events = h.rappel.store.events_after(&h.clinic.id, 0, 100).await.unwrap();
     assert_eq!(events.last().unwrap().event.event_type, EventType::PatientArrived);
 }
@@ -282,7 +456,10 @@ async fn confirm_and_cancel_at_the_same_instant_end_cancelled() {
     h.configure(|s| s.allow_patient_cancellation = true).await;
     for n in 0..10 {
         let appointment_id = format!("R{n}");
-        h.rappel.save_appointment(&h.clinic, id(&appointment_id), appointment(1, t(), "NOTE")).await.unwrap();
+        h.rappel
+            .save_appointment(&h.clinic, id(&appointment_id), appointment(1, t(), "NOTE"))
+            .await
+            .unwrap();
         h.clock.set(t() - Duration::hours(30));
         let token = token_of(&h, &appointment_id).await;
         let (r1, r2) = (h.rappel.clone(), h.rappel.clone());
@@ -290,10 +467,26 @@ async fn confirm_and_cancel_at_the_same_instant_end_cancelled() {
         let confirm = tokio::spawn(async move { r1.patient_act(&t1, PatientAction::Confirm).await });
         let cancel = tokio::spawn(async move { r2.patient_act(&t2, PatientAction::Cancel).await });
         let confirm = confirm.await.unwrap();
-        assert_eq!(cancel.await.unwrap().unwrap(), PatientStatus::CancelledByPatient, "cancel always wins its window");
+        assert_eq!(
+            cancel.await.unwrap().unwrap(),
+            PatientStatus::CancelledByPatient,
+            "cancel always wins its window"
+        );
         // Either confirm came first (and succeeded) or second (and was refused as cancelled).
-        assert!(matches!(confirm, Ok(PatientStatus::Confirmed) | Err(ServiceError::Refused(rappel::rules::Refusal::AppointmentCancelled))), "{confirm:?}");
-        let record = h.rappel.store.appointment(&h.clinic.id, &id(&appointment_id)).await.unwrap().unwrap();
+        assert!(
+            matches!(
+                confirm,
+                Ok(PatientStatus::Confirmed) | Err(ServiceError::Refused(rappel::rules::Refusal::AppointmentCancelled))
+            ),
+            "{confirm:?}"
+        );
+        let record = h
+            .rappel
+            .store
+            .appointment(&h.clinic.id, &id(&appointment_id))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(record.patient_status, PatientStatus::CancelledByPatient);
         h.clock.set(now0());
     }
@@ -305,21 +498,40 @@ async fn texts_due_in_quiet_hours_wait_for_the_morning_and_drop_if_superseded() 
     h.configure(|s| s.sms_enabled = true).await;
     // Saved at 22:30: the email goes now, the text waits for 08:00.
     h.clock.set(local(2026, 12, 7, 22, 30));
-    h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "NOTE")).await.unwrap();
-    h.rappel.save_appointment(&h.clinic, id("A2"), appointment(1, t(), "NOTE")).await.unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "NOTE"))
+        .await
+        .unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("A2"), appointment(1, t(), "NOTE"))
+        .await
+        .unwrap();
     assert_eq!(h.sent_kinds("email"), vec!["confirmation", "confirmation"]);
     assert!(h.sent_kinds("sms").is_empty());
     // A2 is moved at 23:00: its held confirmation is superseded by the change.
     h.clock.set(local(2026, 12, 7, 23, 0));
-    h.rappel.save_appointment(&h.clinic, id("A2"), appointment(2, t() + Duration::hours(1), "NOTE")).await.unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("A2"), appointment(2, t() + Duration::hours(1), "NOTE"))
+        .await
+        .unwrap();
     h.advance_to(local(2026, 12, 8, 7, 59)).await;
     assert!(h.sent_kinds("sms").is_empty());
     h.advance_to(local(2026, 12, 8, 8, 0)).await;
     let texts: Vec<_> = h.sent().into_iter().filter(|e| e.channel == "sms").collect();
-    assert_eq!(texts.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), vec!["confirmation", "change"]);
-    assert!(texts.iter().all(|e| e.at == "2026-12-08T13:00:00Z"), "sent at 08:00 local");
+    assert_eq!(
+        texts.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        vec!["confirmation", "change"]
+    );
+    assert!(
+        texts.iter().all(|e| e.at == "2026-12-08T13:00:00Z"),
+        "sent at 08:00 local"
+    );
     let a2 = h.rappel.store.messages(&h.clinic.id, &id("A2")).await.unwrap();
-    let dropped: Vec<_> = a2.iter().filter(|m| m.status == MessageStatus::Dropped).map(|m| (m.kind, m.channel)).collect();
+    let dropped: Vec<_> = a2
+        .iter()
+        .filter(|m| m.status == MessageStatus::Dropped)
+        .map(|m| (m.kind, m.channel))
+        .collect();
     assert_eq!(dropped, vec![(MessageKind::Confirmation, Channel::Sms)]);
 }
 
@@ -328,10 +540,17 @@ async fn opted_out_numbers_get_no_text_and_the_emr_is_told() {
     let mut h = harness().await;
     h.configure(|s| s.sms_enabled = true).await;
     h.outbox.opt_out("+15145550199");
-    h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "NOTE")).await.unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "NOTE"))
+        .await
+        .unwrap();
     assert_eq!(h.sent_kinds("sms"), Vec::<String>::new());
     let page = h.rappel.events(&h.clinic, None, None).await.unwrap();
-    let failed = page.events.iter().find(|e| e["type"] == "message_failed").expect("a message_failed event");
+    let failed = page
+        .events
+        .iter()
+        .find(|e| e["type"] == "message_failed")
+        .expect("a message_failed event");
     assert_eq!(failed["channel"], "sms");
     assert!(failed["reason"].as_str().unwrap().contains("opted_out"));
 }
@@ -340,13 +559,31 @@ async fn opted_out_numbers_get_no_text_and_the_emr_is_told() {
 async fn a_failed_email_makes_the_save_retryable_and_the_retry_sends_it_once() {
     let h = harness().await;
     h.mailer.failures.store(1, Ordering::SeqCst);
-    let first = h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU")).await;
+    let first = h
+        .rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
+        .await;
     assert!(matches!(first, Err(ServiceError::Unavailable(_))), "{first:?}");
     assert!(h.sent().is_empty());
-    assert!(h.rappel.store.appointment(&h.clinic.id, &id("A1")).await.unwrap().is_some(), "the save is kept");
-    let (outcome, _) = h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU")).await.unwrap();
+    assert!(
+        h.rappel
+            .store
+            .appointment(&h.clinic.id, &id("A1"))
+            .await
+            .unwrap()
+            .is_some(),
+        "the save is kept"
+    );
+    let (outcome, _) = h
+        .rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
+        .await
+        .unwrap();
     assert_eq!(outcome, SaveOutcome::Unchanged);
-    h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU")).await.unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
+        .await
+        .unwrap();
     assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
 }
 
@@ -354,9 +591,16 @@ async fn a_failed_email_makes_the_save_retryable_and_the_retry_sends_it_once() {
 async fn a_failed_schedule_is_created_by_the_retry() {
     let h = harness().await;
     h.flaky_scheduler.failures.store(1, Ordering::SeqCst);
-    assert!(h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU")).await.is_err());
+    assert!(h
+        .rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
+        .await
+        .is_err());
     assert!(h.scheduler.pending().unwrap().is_empty());
-    h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU")).await.unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
+        .await
+        .unwrap();
     assert_eq!(h.scheduler.pending().unwrap().len(), 1);
     h.advance_to(t()).await;
     assert_eq!(h.sent_kinds("email"), vec!["confirmation", "reminder"]);
@@ -370,10 +614,16 @@ async fn english_patients_get_english_messages_and_texts_carry_no_health_details
     content.patient.language = Some(Language::En);
     h.rappel.save_appointment(&h.clinic, id("A1"), content).await.unwrap();
     let sent = h.sent();
-    assert_eq!(sent[0].subject.as_deref(), Some("Confirmation of your appointment on Thursday, December 10, 2026 at 2:00 PM"));
+    assert_eq!(
+        sent[0].subject.as_deref(),
+        Some("Confirmation of your appointment on Thursday, December 10, 2026 at 2:00 PM")
+    );
     assert!(sent[0].text.contains("View details and confirm"));
     let text = &sent[1].text;
-    assert!(text.starts_with("Clinique Test: appointment on Thu Dec 10 at 2:00 PM."), "{text}");
+    assert!(
+        text.starts_with("Clinique Test: appointment on Thu Dec 10 at 2:00 PM."),
+        "{text}"
+    );
     for private in ["Julie", "Roy", "Tremblay", "Principale"] {
         assert!(!text.contains(private), "{private} leaked into {text}");
     }
@@ -385,23 +635,37 @@ async fn the_ledger_bills_each_text_at_the_price_in_force_in_the_clinic_month() 
     h.configure(|s| s.sms_enabled = true).await;
     // 19:30 local on Nov 30 is already Dec 1 in UTC: billed in November.
     h.clock.set(local(2026, 11, 30, 19, 30));
-    h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "NOTE")).await.unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "NOTE"))
+        .await
+        .unwrap();
     let november = h.rappel.ledger(&h.clinic, Some("2026-11")).await.unwrap();
     let december = h.rappel.ledger(&h.clinic, Some("2026-12")).await.unwrap();
     assert_eq!((november.texts, november.total_cents, december.texts), (1, 5, 0));
     assert_eq!(november.entries[0].unit_price_cents, 5);
     assert_eq!(november.entries[0].encoding, "gsm7");
-    assert!(november.to_csv().lines().nth(1).unwrap().contains(",A1,confirmation,outbox-2,1,gsm7,5,5"));
+    assert!(november
+        .to_csv()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .contains(",A1,confirmation,outbox-2,1,gsm7,5,5"));
 }
 
 #[tokio::test]
 async fn patient_links_expire_30_days_after_the_appointment() {
     let h = harness().await;
-    h.rappel.save_appointment(&h.clinic, id("A1"), appointment(1, t(), "NOTE")).await.unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "NOTE"))
+        .await
+        .unwrap();
     let token = token_of(&h, "A1").await;
     h.clock.set(t() + Duration::days(30));
     assert!(h.rappel.patient_page(&token).await.is_ok());
     h.clock.set(t() + Duration::days(30) + Duration::seconds(1));
     assert!(matches!(h.rappel.patient_page(&token).await, Err(ServiceError::Gone)));
-    assert!(matches!(h.rappel.patient_page("AAAAAAAAAAAAAAAAAAAAAAAA").await, Err(ServiceError::NotFound(_))));
+    assert!(matches!(
+        h.rappel.patient_page("AAAAAAAAAAAAAAAAAAAAAAAA").await,
+        Err(ServiceError::NotFound(_))
+    ));
 }

@@ -40,7 +40,10 @@ pub struct Outbox {
 impl Outbox {
     /// An outbox in the SQLite file at `path`.
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Outbox, String> {
-        Self::with_connection(Connection::open(path).map_err(|e| format!("open outbox {}: {e}", path.display()))?, clock)
+        Self::with_connection(
+            Connection::open(path).map_err(|e| format!("open outbox {}: {e}", path.display()))?,
+            clock,
+        )
     }
 
     /// An outbox in memory, for tests.
@@ -67,7 +70,10 @@ impl Outbox {
 
     /// Marks a number as opted out, as a carrier's STOP would.
     pub fn opt_out(&self, number: &str) {
-        self.opted_out.lock().unwrap_or_else(|p| p.into_inner()).insert(number.to_owned());
+        self.opted_out
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(number.to_owned());
     }
 
     /// Every entry, oldest first.
@@ -93,7 +99,15 @@ impl Outbox {
         rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
     }
 
-    fn insert(&self, channel: &str, to: &str, kind: &str, subject: Option<&str>, text: &str, html: Option<&str>) -> Result<String, SendError> {
+    fn insert(
+        &self,
+        channel: &str,
+        to: &str,
+        kind: &str,
+        subject: Option<&str>,
+        text: &str,
+        html: Option<&str>,
+    ) -> Result<String, SendError> {
         let at: DateTime<Utc> = self.clock.now();
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         conn.execute(
@@ -108,7 +122,14 @@ impl Outbox {
 #[async_trait]
 impl Mailer for Outbox {
     async fn send_email(&self, email: &OutgoingEmail) -> Result<String, SendError> {
-        self.insert("email", &email.to, email.kind.as_str(), Some(&email.subject), &email.text, Some(&email.html))
+        self.insert(
+            "email",
+            &email.to,
+            email.kind.as_str(),
+            Some(&email.subject),
+            &email.text,
+            Some(&email.html),
+        )
     }
 }
 

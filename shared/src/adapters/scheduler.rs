@@ -58,9 +58,13 @@ impl EmbeddedScheduler {
     /// Pending schedules, in due order.
     pub fn pending(&self) -> Result<Vec<Schedule>, ScheduleError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT name, due_at, payload FROM schedules ORDER BY due_at, name").map_err(db)?;
+        let mut stmt = conn
+            .prepare("SELECT name, due_at, payload FROM schedules ORDER BY due_at, name")
+            .map_err(db)?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            })
             .map_err(db)?;
         rows.map(|row| {
             let (name, at, payload) = row.map_err(db)?;
@@ -79,12 +83,18 @@ impl EmbeddedScheduler {
             )
             .optional()
             .map_err(db)?;
-        row.map(|(name, at, payload, attempts)| Ok((decode(name, &at, &payload)?, attempts))).transpose()
+        row.map(|(name, at, payload, attempts)| Ok((decode(name, &at, &payload)?, attempts)))
+            .transpose()
     }
 
     /// Fires every schedule due by `until`, earliest first. With a manual clock, the clock is set
     /// to each schedule's due time before it fires, then to `until`.
-    pub async fn run_due(&self, rappel: &Rappel, manual: Option<&ManualClock>, until: DateTime<Utc>) -> Result<usize, ScheduleError> {
+    pub async fn run_due(
+        &self,
+        rappel: &Rappel,
+        manual: Option<&ManualClock>,
+        until: DateTime<Utc>,
+    ) -> Result<usize, ScheduleError> {
         let _running = self.running.lock().await;
         let mut fired = 0;
         while let Some((schedule, attempts)) = self.next_due(until)? {
@@ -103,7 +113,10 @@ impl EmbeddedScheduler {
                     self.conn()
                         .execute(
                             "UPDATE schedules SET attempts = attempts + 1, due_at = ?2 WHERE name = ?1",
-                            params![schedule.name, crate::adapters::sqlite::ts(schedule.at + Duration::minutes(1))],
+                            params![
+                                schedule.name,
+                                crate::adapters::sqlite::ts(schedule.at + Duration::minutes(1))
+                            ],
                         )
                         .map_err(db)?;
                 }
@@ -126,7 +139,9 @@ impl EmbeddedScheduler {
 fn decode(name: String, at: &str, payload: &str) -> Result<Schedule, ScheduleError> {
     Ok(Schedule {
         name,
-        at: DateTime::parse_from_rfc3339(at).map_err(|e| ScheduleError(e.to_string()))?.with_timezone(&Utc),
+        at: DateTime::parse_from_rfc3339(at)
+            .map_err(|e| ScheduleError(e.to_string()))?
+            .with_timezone(&Utc),
         payload: serde_json::from_str(payload).map_err(|e| ScheduleError(e.to_string()))?,
     })
 }
@@ -146,7 +161,9 @@ impl Scheduler for EmbeddedScheduler {
     }
 
     async fn delete_schedule(&self, name: &str) -> Result<(), ScheduleError> {
-        self.conn().execute("DELETE FROM schedules WHERE name = ?1", [name]).map_err(db)?;
+        self.conn()
+            .execute("DELETE FROM schedules WHERE name = ?1", [name])
+            .map_err(db)?;
         Ok(())
     }
 }

@@ -112,7 +112,8 @@ impl SqliteStore {
     }
 
     fn with_connection(conn: Connection) -> StoreResult<SqliteStore> {
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db("busy timeout"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db("busy timeout"))?;
         conn.execute_batch(SCHEMA).map_err(db("schema"))?;
         Ok(SqliteStore { conn: Mutex::new(conn) })
     }
@@ -123,7 +124,12 @@ impl SqliteStore {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn insert_messages(tx: &rusqlite::Transaction<'_>, clinic: &ClinicId, id: &AppointmentId, messages: &[MessageRecord]) -> StoreResult<usize> {
+    fn insert_messages(
+        tx: &rusqlite::Transaction<'_>,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        messages: &[MessageRecord],
+    ) -> StoreResult<usize> {
         let mut added = 0;
         for m in messages {
             added += tx
@@ -138,8 +144,11 @@ impl SqliteStore {
     }
 
     fn insert_event(tx: &rusqlite::Transaction<'_>, clinic: &ClinicId, event: &NewEvent) -> StoreResult<()> {
-        tx.execute("INSERT INTO events (clinic_id, event) VALUES (?1, ?2)", params![clinic.as_str(), to_json(event)?])
-            .map_err(db("insert event"))?;
+        tx.execute(
+            "INSERT INTO events (clinic_id, event) VALUES (?1, ?2)",
+            params![clinic.as_str(), to_json(event)?],
+        )
+        .map_err(db("insert event"))?;
         Ok(())
     }
 }
@@ -149,7 +158,11 @@ impl ClinicStore for SqliteStore {
     async fn clinic_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Clinic>> {
         let row: Option<(String, String)> = self
             .conn()
-            .query_row("SELECT id, settings FROM clinics WHERE key_hash = ?1", [key_hash], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT id, settings FROM clinics WHERE key_hash = ?1",
+                [key_hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .map_err(db("read clinic"))?;
         row.map(|(id, settings)| {
@@ -164,7 +177,9 @@ impl ClinicStore for SqliteStore {
     async fn clinic(&self, id: &ClinicId) -> StoreResult<Option<Clinic>> {
         let settings: Option<String> = self
             .conn()
-            .query_row("SELECT settings FROM clinics WHERE id = ?1", [id.as_str()], |r| r.get(0))
+            .query_row("SELECT settings FROM clinics WHERE id = ?1", [id.as_str()], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(db("read clinic"))?;
         settings
@@ -190,7 +205,10 @@ impl ClinicStore for SqliteStore {
     async fn set_api_key_hash(&self, id: &ClinicId, key_hash: &str) -> StoreResult<()> {
         let changed = self
             .conn()
-            .execute("UPDATE clinics SET key_hash = ?2 WHERE id = ?1", params![id.as_str(), key_hash])
+            .execute(
+                "UPDATE clinics SET key_hash = ?2 WHERE id = ?1",
+                params![id.as_str(), key_hash],
+            )
             .map_err(db("write key"))?;
         if changed == 0 {
             return Err(StoreError::Conflict);
@@ -203,7 +221,9 @@ impl ClinicStore for SqliteStore {
 impl TypeStore for SqliteStore {
     async fn put_type(&self, clinic: &ClinicId, appointment_type: &AppointmentType) -> StoreResult<bool> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db("begin"))?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db("begin"))?;
         let existed: bool = tx
             .query_row(
                 "SELECT 1 FROM appointment_types WHERE clinic_id = ?1 AND code = ?2",
@@ -216,7 +236,11 @@ impl TypeStore for SqliteStore {
         tx.execute(
             "INSERT INTO appointment_types (clinic_id, code, settings) VALUES (?1, ?2, ?3)
              ON CONFLICT (clinic_id, code) DO UPDATE SET settings = excluded.settings",
-            params![clinic.as_str(), appointment_type.code.as_str(), to_json(&appointment_type.settings)?],
+            params![
+                clinic.as_str(),
+                appointment_type.code.as_str(),
+                to_json(&appointment_type.settings)?
+            ],
         )
         .map_err(db("write type"))?;
         tx.commit().map_err(db("commit"))?;
@@ -229,7 +253,9 @@ impl TypeStore for SqliteStore {
             .prepare("SELECT code, settings FROM appointment_types WHERE clinic_id = ?1 ORDER BY code")
             .map_err(db("read types"))?;
         let rows = stmt
-            .query_map([clinic.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .query_map([clinic.as_str()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
             .map_err(db("read types"))?;
         rows.map(|row| {
             let (code, settings) = row.map_err(db("read types"))?;
@@ -273,7 +299,9 @@ impl AppointmentStore for SqliteStore {
     async fn appointment_by_token(&self, token: &str) -> StoreResult<Option<AppointmentRecord>> {
         let record: Option<String> = self
             .conn()
-            .query_row("SELECT record FROM appointments WHERE token = ?1", [token], |r| r.get(0))
+            .query_row("SELECT record FROM appointments WHERE token = ?1", [token], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(db("read appointment"))?;
         record.map(|r| from_json(&r)).transpose()
@@ -283,7 +311,9 @@ impl AppointmentStore for SqliteStore {
         let record = &write.record;
         let json = to_json(record)?;
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db("begin"))?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db("begin"))?;
         let stored: Option<i64> = tx
             .query_row(
                 "SELECT version FROM appointments WHERE clinic_id = ?1 AND id = ?2",
@@ -297,14 +327,25 @@ impl AppointmentStore for SqliteStore {
             None if expected == 0 => {
                 tx.execute(
                     "INSERT INTO appointments (clinic_id, id, token, version, record) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![record.clinic_id.as_str(), record.id.as_str(), record.token, record.version as i64, json],
+                    params![
+                        record.clinic_id.as_str(),
+                        record.id.as_str(),
+                        record.token,
+                        record.version as i64,
+                        json
+                    ],
                 )
                 .map_err(db("insert appointment"))?;
             }
             Some(v) if v == expected => {
                 tx.execute(
                     "UPDATE appointments SET version = ?3, record = ?4 WHERE clinic_id = ?1 AND id = ?2",
-                    params![record.clinic_id.as_str(), record.id.as_str(), record.version as i64, json],
+                    params![
+                        record.clinic_id.as_str(),
+                        record.id.as_str(),
+                        record.version as i64,
+                        json
+                    ],
                 )
                 .map_err(db("update appointment"))?;
             }
@@ -317,9 +358,16 @@ impl AppointmentStore for SqliteStore {
         tx.commit().map_err(db("commit"))
     }
 
-    async fn add_messages(&self, clinic: &ClinicId, id: &AppointmentId, messages: &[MessageRecord]) -> StoreResult<usize> {
+    async fn add_messages(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        messages: &[MessageRecord],
+    ) -> StoreResult<usize> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db("begin"))?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db("begin"))?;
         let added = Self::insert_messages(&tx, clinic, id, messages)?;
         tx.commit().map_err(db("commit"))?;
         Ok(added)
@@ -361,7 +409,14 @@ impl AppointmentStore for SqliteStore {
         .collect()
     }
 
-    async fn claim_message(&self, clinic: &ClinicId, id: &AppointmentId, key: &str, now: DateTime<Utc>, stale_before: DateTime<Utc>) -> StoreResult<bool> {
+    async fn claim_message(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        key: &str,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let changed = self
             .conn()
             .execute(
@@ -374,9 +429,17 @@ impl AppointmentStore for SqliteStore {
         Ok(changed == 1)
     }
 
-    async fn complete_message(&self, clinic: &ClinicId, id: &AppointmentId, key: &str, outcome: &MessageOutcome) -> StoreResult<()> {
+    async fn complete_message(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        key: &str,
+        outcome: &MessageOutcome,
+    ) -> StoreResult<()> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db("begin"))?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db("begin"))?;
         tx.execute(
             "UPDATE messages SET status = ?4, at = ?5, detail = ?6 WHERE clinic_id = ?1 AND appointment_id = ?2 AND key = ?3",
             params![clinic.as_str(), id.as_str(), key, enum_text(&outcome.status), ts(outcome.at), outcome.detail],
@@ -402,7 +465,9 @@ impl EventStore for SqliteStore {
             .prepare("SELECT cursor, event FROM events WHERE clinic_id = ?1 AND cursor > ?2 ORDER BY cursor LIMIT ?3")
             .map_err(db("read events"))?;
         let rows = stmt
-            .query_map(params![clinic.as_str(), after as i64, limit as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .query_map(params![clinic.as_str(), after as i64, limit as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
             .map_err(db("read events"))?;
         rows.map(|row| {
             let (cursor, event) = row.map_err(db("read events"))?;
@@ -417,7 +482,12 @@ impl EventStore for SqliteStore {
 
 #[async_trait]
 impl LedgerStore for SqliteStore {
-    async fn ledger_between(&self, clinic: &ClinicId, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<LedgerEntry>> {
+    async fn ledger_between(
+        &self,
+        clinic: &ClinicId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<LedgerEntry>> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare("SELECT entry FROM ledger WHERE clinic_id = ?1 AND sent_at >= ?2 AND sent_at < ?3 ORDER BY sent_at, rowid")

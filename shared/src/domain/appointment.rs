@@ -147,10 +147,7 @@ impl AppointmentContent {
     /// Checks what serde cannot: ranges. Returns the offending field and why.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         if !(1..=1440).contains(&self.duration_minutes) {
-            return Err((
-                "duration_minutes",
-                "must be between 1 and 1440 minutes".to_owned(),
-            ));
+            return Err(("duration_minutes", "must be between 1 and 1440 minutes".to_owned()));
         }
         Ok(())
     }

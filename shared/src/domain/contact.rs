@@ -53,14 +53,11 @@ impl Mobile {
         if value.len() > 32 {
             return Err(invalid());
         }
-        let number = phonenumber::parse(Some(phonenumber::country::Id::CA), value.trim())
-            .map_err(|_| invalid())?;
+        let number = phonenumber::parse(Some(phonenumber::country::Id::CA), value.trim()).map_err(|_| invalid())?;
         if !phonenumber::is_valid(&number) {
             return Err(invalid());
         }
-        Ok(Mobile(
-            number.format().mode(phonenumber::Mode::E164).to_string(),
-        ))
+        Ok(Mobile(number.format().mode(phonenumber::Mode::E164).to_string()))
     }
     /// The E.164 form.
     pub fn as_str(&self) -> &str {
@@ -89,9 +86,7 @@ impl WebLink {
     /// Accepts `https://…` or `http://…` with a host and no whitespace, up to 2,000 characters.
     pub fn parse(value: &str) -> Result<WebLink, InvalidValue> {
         let value = value.trim();
-        let rest = value
-            .strip_prefix("https://")
-            .or_else(|| value.strip_prefix("http://"));
+        let rest = value.strip_prefix("https://").or_else(|| value.strip_prefix("http://"));
         let ok = match rest {
             Some(rest) => {
                 let host = rest.split(['/', '?', '#']).next().unwrap_or("");
@@ -105,9 +100,7 @@ impl WebLink {
         if ok {
             Ok(WebLink(value.to_owned()))
         } else {
-            Err(InvalidValue(
-                "must be an absolute http:// or https:// link".to_owned(),
-            ))
+            Err(InvalidValue("must be an absolute http:// or https:// link".to_owned()))
         }
     }
     /// The link as text.
@@ -150,9 +143,7 @@ impl Text {
             return Err(InvalidValue("must be at most 200 characters".to_owned()));
         }
         if value.chars().any(|c| c.is_control()) {
-            return Err(InvalidValue(
-                "must not contain control characters".to_owned(),
-            ));
+            return Err(InvalidValue("must not contain control characters".to_owned()));
         }
         Ok(Text(value.to_owned()))
     }

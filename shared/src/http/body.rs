@@ -9,7 +9,11 @@ use serde::de::DeserializeOwned;
 pub const MAX_BODY: usize = 64 * 1024;
 
 fn too_large() -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the body is larger than {MAX_BODY} bytes"))
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the body is larger than {MAX_BODY} bytes"),
+    )
 }
 
 /// Reads at most `MAX_BODY` bytes.
@@ -37,8 +41,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
-    de.end()
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {e}")))?;
+    de.end().map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
     Ok(value)
 }
 
@@ -56,7 +65,11 @@ fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
             let field = field_name(&path, &message);
             ApiError::invalid(field, strip_position(&message))
         }
-        _ => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {inner}")),
+        _ => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not valid JSON: {inner}"),
+        ),
     }
 }
 
@@ -91,7 +104,10 @@ mod tests {
         let e = parse_json::<AppointmentContent>(b"{nope").unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         let e = parse_json::<AppointmentContent>(br#"{"revision":"one"}"#).unwrap_err();
-        assert_eq!((e.status, e.field.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, Some("revision")));
+        assert_eq!(
+            (e.status, e.field.as_deref()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("revision"))
+        );
         let e = parse_json::<AppointmentContent>(br#"{"revision":1,"start":"tomorrow"}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("start"));
     }

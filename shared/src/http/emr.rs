@@ -52,7 +52,11 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<usize> {
@@ -72,7 +76,11 @@ async fn get_clinic(AuthClinic(clinic): AuthClinic) -> Json<ClinicSettings> {
     Json(clinic.settings)
 }
 
-async fn put_clinic(State(rappel): State<Arc<Rappel>>, AuthClinic(clinic): AuthClinic, request: Request) -> Result<Json<ClinicSettings>, ApiError> {
+async fn put_clinic(
+    State(rappel): State<Arc<Rappel>>,
+    AuthClinic(clinic): AuthClinic,
+    request: Request,
+) -> Result<Json<ClinicSettings>, ApiError> {
     let settings: ClinicSettings = json_body(request).await?;
     Ok(Json(rappel.put_clinic_settings(&clinic, settings).await?))
 }
@@ -82,7 +90,12 @@ async fn list_types(State(rappel): State<Arc<Rappel>>, AuthClinic(clinic): AuthC
     Ok(Json(json!({ "appointment_types": types })).into_response())
 }
 
-async fn put_type(State(rappel): State<Arc<Rappel>>, AuthClinic(clinic): AuthClinic, Path(code): Path<String>, request: Request) -> Result<Response, ApiError> {
+async fn put_type(
+    State(rappel): State<Arc<Rappel>>,
+    AuthClinic(clinic): AuthClinic,
+    Path(code): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let code = TypeCode::parse(&code).map_err(|e| ApiError::invalid("code", e.0))?;
     let settings: TypeSettings = json_body(request).await?;
     let (created, appointment_type) = rappel.put_appointment_type(&clinic, code, settings).await?;
@@ -94,7 +107,12 @@ fn appointment_id(id: &str) -> Result<AppointmentId, ApiError> {
     AppointmentId::parse(id).map_err(|e| ApiError::invalid("id", e.0))
 }
 
-async fn put_appointment(State(rappel): State<Arc<Rappel>>, AuthClinic(clinic): AuthClinic, Path(id): Path<String>, request: Request) -> Result<Response, ApiError> {
+async fn put_appointment(
+    State(rappel): State<Arc<Rappel>>,
+    AuthClinic(clinic): AuthClinic,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let id = appointment_id(&id)?;
     let body: serde_json::Value = json_body(request).await?;
     if let Some(body_id) = body.get("id") {
@@ -104,7 +122,11 @@ async fn put_appointment(State(rappel): State<Arc<Rappel>>, AuthClinic(clinic): 
     }
     let content: AppointmentContent = from_value(body)?;
     let (outcome, record) = rappel.save_appointment(&clinic, id, content).await?;
-    let messages = rappel.store.messages(&clinic.id, &record.id).await.map_err(crate::services::ServiceError::from)?;
+    let messages = rappel
+        .store
+        .messages(&clinic.id, &record.id)
+        .await
+        .map_err(crate::services::ServiceError::from)?;
     let status = match outcome {
         SaveOutcome::Created => StatusCode::CREATED,
         SaveOutcome::Updated | SaveOutcome::Unchanged => StatusCode::OK,
@@ -112,7 +134,11 @@ async fn put_appointment(State(rappel): State<Arc<Rappel>>, AuthClinic(clinic): 
     Ok((status, Json(rappel.view(&clinic, &record, &messages))).into_response())
 }
 
-async fn get_appointment(State(rappel): State<Arc<Rappel>>, AuthClinic(clinic): AuthClinic, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn get_appointment(
+    State(rappel): State<Arc<Rappel>>,
+    AuthClinic(clinic): AuthClinic,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let id = appointment_id(&id)?;
     Ok(Json(rappel.appointment_view(&clinic, &id).await?).into_response())
 }
@@ -120,16 +146,32 @@ async fn get_appointment(State(rappel): State<Arc<Rappel>>, AuthClinic(clinic): 
 type QueryMap = Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
 
 fn query(q: QueryMap) -> Result<HashMap<String, String>, ApiError> {
-    q.map(|Query(q)| q).map_err(|e| ApiError::malformed(format!("bad query string: {e}")))
+    q.map(|Query(q)| q)
+        .map_err(|e| ApiError::malformed(format!("bad query string: {e}")))
 }
 
-async fn events(State(rappel): State<Arc<Rappel>>, AuthClinic(clinic): AuthClinic, q: QueryMap) -> Result<Response, ApiError> {
+async fn events(
+    State(rappel): State<Arc<Rappel>>,
+    AuthClinic(clinic): AuthClinic,
+    q: QueryMap,
+) -> Result<Response, ApiError> {
     let q = query(q)?;
-    let page = rappel.events(&clinic, q.get("after").map(String::as_str), q.get("limit").map(String::as_str)).await?;
+    let page = rappel
+        .events(
+            &clinic,
+            q.get("after").map(String::as_str),
+            q.get("limit").map(String::as_str),
+        )
+        .await?;
     Ok(Json(page).into_response())
 }
 
-async fn ledger(State(rappel): State<Arc<Rappel>>, AuthClinic(clinic): AuthClinic, headers: HeaderMap, q: QueryMap) -> Result<Response, ApiError> {
+async fn ledger(
+    State(rappel): State<Arc<Rappel>>,
+    AuthClinic(clinic): AuthClinic,
+    headers: HeaderMap,
+    q: QueryMap,
+) -> Result<Response, ApiError> {
     let q = query(q)?;
     let report = rappel.ledger(&clinic, q.get("month").map(String::as_str)).await?;
     let wants_csv = headers

@@ -66,13 +66,25 @@ impl From<ServiceError> for ApiError {
         let message = e.to_string();
         match e {
             ServiceError::Invalid { field, message } => ApiError::invalid(field, message),
-            ServiceError::Unauthorized => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing or unknown API key; send Authorization: Bearer <key>"),
+            ServiceError::Unauthorized => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing or unknown API key; send Authorization: Bearer <key>",
+            ),
             ServiceError::NotFound(_) => ApiError::not_found(message),
-            ServiceError::StaleRevision { .. } => ApiError::new(StatusCode::CONFLICT, "stale_revision", message).with_field("revision"),
-            ServiceError::RevisionConflict(_) => ApiError::new(StatusCode::CONFLICT, "revision_conflict", message).with_field("revision"),
+            ServiceError::StaleRevision { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "stale_revision", message).with_field("revision")
+            }
+            ServiceError::RevisionConflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, "revision_conflict", message).with_field("revision")
+            }
             ServiceError::Refused(refusal) => ApiError::new(StatusCode::CONFLICT, refusal.code(), message),
             ServiceError::Gone => ApiError::new(StatusCode::GONE, "link_expired", message),
-            ServiceError::Unavailable(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "a dependency is unavailable; retry the same request later"),
+            ServiceError::Unavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "a dependency is unavailable; retry the same request later",
+            ),
         }
     }
 }
@@ -84,7 +96,9 @@ impl IntoResponse for ApiError {
         }
         let mut response = (self.status, axum::Json(self.body())).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
         }
         response
     }

@@ -59,7 +59,11 @@ fn chosen_language(query: &LangQuery, headers: &HeaderMap) -> Option<Language> {
     query.lang.as_deref().and_then(Language::parse).or_else(|| {
         // No explicit choice: a browser set to English gets English only when it does not also
         // accept French (Quebec: French first).
-        let accept = headers.get(header::ACCEPT_LANGUAGE)?.to_str().ok()?.to_ascii_lowercase();
+        let accept = headers
+            .get(header::ACCEPT_LANGUAGE)?
+            .to_str()
+            .ok()?
+            .to_ascii_lowercase();
         (accept.starts_with("en") && !accept.contains("fr")).then_some(Language::En)
     })
 }
@@ -122,11 +126,23 @@ fn render_page(rappel: &Rappel, page: &PatientPage, lang: Language, refusal: Opt
                 }
             }
         }
-        if settings.allow_patient_cancellation && matches!(page.check(PatientAction::Cancel), Err(Refusal::CancellationClosed(_))) {
-            notices.push(copy::cancellation_closed(lang, settings.phone.as_ref().map(|p| p.as_str())));
+        if settings.allow_patient_cancellation
+            && matches!(page.check(PatientAction::Cancel), Err(Refusal::CancellationClosed(_)))
+        {
+            notices.push(copy::cancellation_closed(
+                lang,
+                settings.phone.as_ref().map(|p| p.as_str()),
+            ));
         }
     }
-    let refusal = refusal.map(|r| copy::refusal(lang, r, |at| d.format_instant(at, settings), settings.phone.as_ref().map(|p| p.as_str())));
+    let refusal = refusal.map(|r| {
+        copy::refusal(
+            lang,
+            r,
+            |at| d.format_instant(at, settings),
+            settings.phone.as_ref().map(|p| p.as_str()),
+        )
+    });
     let html = PageHtml {
         d: &d,
         token: &record.token,
@@ -134,7 +150,11 @@ fn render_page(rappel: &Rappel, page: &PatientPage, lang: Language, refusal: Opt
             Language::Fr => "en",
             Language::En => "fr",
         },
-        heading: if refusal.is_some() { t.refused_title.to_owned() } else { t.page_title.to_owned() },
+        heading: if refusal.is_some() {
+            t.refused_title.to_owned()
+        } else {
+            t.page_title.to_owned()
+        },
         notices,
         refusal,
         cancelled: cancelled_by_clinic || record.patient_status == PatientStatus::CancelledByPatient,
@@ -179,7 +199,12 @@ fn wants_json(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.contains("application/json"))
 }
 
-async fn page(State(rappel): State<Arc<Rappel>>, Path(token): Path<String>, query: LangParam, headers: HeaderMap) -> Response {
+async fn page(
+    State(rappel): State<Arc<Rappel>>,
+    Path(token): Path<String>,
+    query: LangParam,
+    headers: HeaderMap,
+) -> Response {
     let chosen = chosen_language(&query.map(|q| q.0).unwrap_or_default(), &headers);
     match rappel.patient_page(&token).await {
         Ok(page) => {
@@ -190,7 +215,13 @@ async fn page(State(rappel): State<Arc<Rappel>>, Path(token): Path<String>, quer
     }
 }
 
-async fn act(rappel: Arc<Rappel>, token: String, query: LangParam, headers: HeaderMap, action: PatientAction) -> Response {
+async fn act(
+    rappel: Arc<Rappel>,
+    token: String,
+    query: LangParam,
+    headers: HeaderMap,
+    action: PatientAction,
+) -> Response {
     let chosen = chosen_language(&query.map(|q| q.0).unwrap_or_default(), &headers);
     let json = wants_json(&headers);
     match rappel.patient_act(&token, action).await {
@@ -202,7 +233,11 @@ async fn act(rappel: Arc<Rappel>, token: String, query: LangParam, headers: Head
         Err(ServiceError::Refused(refusal)) if !json => match rappel.patient_page(&token).await {
             Ok(page) => {
                 let lang = page_language(&page, chosen);
-                (StatusCode::CONFLICT, Html(render_page(&rappel, &page, lang, Some(refusal)))).into_response()
+                (
+                    StatusCode::CONFLICT,
+                    Html(render_page(&rappel, &page, lang, Some(refusal))),
+                )
+                    .into_response()
             }
             Err(e) => error_response(e, false, chosen.unwrap_or_default()),
         },
@@ -210,19 +245,39 @@ async fn act(rappel: Arc<Rappel>, token: String, query: LangParam, headers: Head
     }
 }
 
-async fn confirm(State(rappel): State<Arc<Rappel>>, Path(token): Path<String>, query: LangParam, headers: HeaderMap) -> Response {
+async fn confirm(
+    State(rappel): State<Arc<Rappel>>,
+    Path(token): Path<String>,
+    query: LangParam,
+    headers: HeaderMap,
+) -> Response {
     act(rappel, token, query, headers, PatientAction::Confirm).await
 }
 
-async fn cancel(State(rappel): State<Arc<Rappel>>, Path(token): Path<String>, query: LangParam, headers: HeaderMap) -> Response {
+async fn cancel(
+    State(rappel): State<Arc<Rappel>>,
+    Path(token): Path<String>,
+    query: LangParam,
+    headers: HeaderMap,
+) -> Response {
     act(rappel, token, query, headers, PatientAction::Cancel).await
 }
 
-async fn arrive(State(rappel): State<Arc<Rappel>>, Path(token): Path<String>, query: LangParam, headers: HeaderMap) -> Response {
+async fn arrive(
+    State(rappel): State<Arc<Rappel>>,
+    Path(token): Path<String>,
+    query: LangParam,
+    headers: HeaderMap,
+) -> Response {
     act(rappel, token, query, headers, PatientAction::Arrive).await
 }
 
-async fn calendar(State(rappel): State<Arc<Rappel>>, Path(token): Path<String>, query: LangParam, headers: HeaderMap) -> Response {
+async fn calendar(
+    State(rappel): State<Arc<Rappel>>,
+    Path(token): Path<String>,
+    query: LangParam,
+    headers: HeaderMap,
+) -> Response {
     let chosen = chosen_language(&query.map(|q| q.0).unwrap_or_default(), &headers);
     let page = match rappel.patient_page(&token).await {
         Ok(page) => page,
@@ -230,11 +285,22 @@ async fn calendar(State(rappel): State<Arc<Rappel>>, Path(token): Path<String>, 
     };
     let lang = page_language(&page, chosen);
     let settings = &page.clinic.settings;
-    let d = Details::new(settings, page.type_settings.as_ref(), &page.record, links::patient_url(&rappel.config.public_base_url, &page.record.token), lang);
+    let d = Details::new(
+        settings,
+        page.type_settings.as_ref(),
+        &page.record,
+        links::patient_url(&rappel.config.public_base_url, &page.record.token),
+        lang,
+    );
     let summary = format!("{} — {}", d.clinic_name, d.professional);
     let location = match &d.modality.link {
         Some((_, url)) if page.record.content.modality == crate::domain::Modality::Telemedicine => Some(url.clone()),
-        _ => d.modality.lines.last().cloned().filter(|_| page.record.content.modality == crate::domain::Modality::InPerson),
+        _ => d
+            .modality
+            .lines
+            .last()
+            .cloned()
+            .filter(|_| page.record.content.modality == crate::domain::Modality::InPerson),
     };
     let description = format!("{}\n{}", d.modality.title, d.patient_url);
     let ics = links::calendar_file(&page.record, &summary, location.as_deref(), &description, page.now);

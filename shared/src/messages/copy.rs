@@ -178,12 +178,16 @@ pub fn subject(kind: MessageKind, lang: Language, when: &str) -> String {
         (Language::Fr, MessageKind::Confirmation) => format!("Confirmation de votre rendez-vous du {when}"),
         (Language::Fr, MessageKind::Change) => format!("Modification de votre rendez-vous : {when}"),
         (Language::Fr, MessageKind::Cancellation) => format!("Annulation de votre rendez-vous du {when}"),
-        (Language::Fr, MessageKind::CancellationReceipt) => format!("Votre annulation du rendez-vous du {when} est enregistrée"),
+        (Language::Fr, MessageKind::CancellationReceipt) => {
+            format!("Votre annulation du rendez-vous du {when} est enregistrée")
+        }
         (Language::Fr, MessageKind::Reminder) => format!("Rappel : votre rendez-vous du {when}"),
         (Language::En, MessageKind::Confirmation) => format!("Confirmation of your appointment on {when}"),
         (Language::En, MessageKind::Change) => format!("Your appointment has changed: {when}"),
         (Language::En, MessageKind::Cancellation) => format!("Your appointment on {when} is cancelled"),
-        (Language::En, MessageKind::CancellationReceipt) => format!("Your cancellation of the appointment on {when} is recorded"),
+        (Language::En, MessageKind::CancellationReceipt) => {
+            format!("Your cancellation of the appointment on {when} is recorded")
+        }
         (Language::En, MessageKind::Reminder) => format!("Reminder: your appointment on {when}"),
     }
 }
@@ -192,14 +196,26 @@ pub fn subject(kind: MessageKind, lang: Language, when: &str) -> String {
 pub fn lead(kind: MessageKind, lang: Language, clinic: &str) -> String {
     match (lang, kind) {
         (Language::Fr, MessageKind::Confirmation) => format!("Votre rendez-vous à {clinic} est confirmé."),
-        (Language::Fr, MessageKind::Change) => format!("Votre rendez-vous à {clinic} a été modifié. Voici les nouveaux détails."),
-        (Language::Fr, MessageKind::Cancellation) => format!("{clinic} a annulé votre rendez-vous. Communiquez avec la clinique pour en prendre un autre."),
-        (Language::Fr, MessageKind::CancellationReceipt) => format!("Nous avons bien reçu votre annulation. {clinic} en est informée."),
+        (Language::Fr, MessageKind::Change) => {
+            format!("Votre rendez-vous à {clinic} a été modifié. Voici les nouveaux détails.")
+        }
+        (Language::Fr, MessageKind::Cancellation) => {
+            format!("{clinic} a annulé votre rendez-vous. Communiquez avec la clinique pour en prendre un autre.")
+        }
+        (Language::Fr, MessageKind::CancellationReceipt) => {
+            format!("Nous avons bien reçu votre annulation. {clinic} en est informée.")
+        }
         (Language::Fr, MessageKind::Reminder) => format!("Votre rendez-vous à {clinic} approche."),
         (Language::En, MessageKind::Confirmation) => format!("Your appointment at {clinic} is booked."),
-        (Language::En, MessageKind::Change) => format!("Your appointment at {clinic} has changed. Here are the new details."),
-        (Language::En, MessageKind::Cancellation) => format!("{clinic} cancelled your appointment. Please contact the clinic to book another one."),
-        (Language::En, MessageKind::CancellationReceipt) => format!("We received your cancellation. {clinic} has been informed."),
+        (Language::En, MessageKind::Change) => {
+            format!("Your appointment at {clinic} has changed. Here are the new details.")
+        }
+        (Language::En, MessageKind::Cancellation) => {
+            format!("{clinic} cancelled your appointment. Please contact the clinic to book another one.")
+        }
+        (Language::En, MessageKind::CancellationReceipt) => {
+            format!("We received your cancellation. {clinic} has been informed.")
+        }
         (Language::En, MessageKind::Reminder) => format!("Your appointment at {clinic} is coming up."),
     }
 }
@@ -208,9 +224,13 @@ pub fn lead(kind: MessageKind, lang: Language, clinic: &str) -> String {
 pub fn we_will_call(lang: Language, number: Option<&str>) -> String {
     match (lang, number) {
         (Language::Fr, Some(n)) => format!("Nous vous appellerons au {n} à l'heure du rendez-vous."),
-        (Language::Fr, None) => "Nous vous appellerons au numéro inscrit à votre dossier à l'heure du rendez-vous.".to_owned(),
+        (Language::Fr, None) => {
+            "Nous vous appellerons au numéro inscrit à votre dossier à l'heure du rendez-vous.".to_owned()
+        }
         (Language::En, Some(n)) => format!("We will call you at {n} at the time of the appointment."),
-        (Language::En, None) => "We will call you at the number in your file at the time of the appointment.".to_owned(),
+        (Language::En, None) => {
+            "We will call you at the number in your file at the time of the appointment.".to_owned()
+        }
     }
 }
 
@@ -233,7 +253,12 @@ pub fn cancellation_closed(lang: Language, phone: Option<&str>) -> String {
 }
 
 /// Why an action was refused, for the 409 page.
-pub fn refusal(lang: Language, refusal: crate::rules::Refusal, when: impl Fn(chrono::DateTime<chrono::Utc>) -> String, phone: Option<&str>) -> String {
+pub fn refusal(
+    lang: Language,
+    refusal: crate::rules::Refusal,
+    when: impl Fn(chrono::DateTime<chrono::Utc>) -> String,
+    phone: Option<&str>,
+) -> String {
     use crate::rules::Refusal::*;
     match (lang, refusal) {
         (_, ConfirmNotOpenYet(at)) => confirm_opens(lang, &when(at)),
@@ -250,9 +275,15 @@ pub fn refusal(lang: Language, refusal: crate::rules::Refusal, when: impl Fn(chr
             Some(p) => format!("The clinic does not offer online cancellation. To cancel, call {p}."),
             None => "The clinic does not offer online cancellation. To cancel, call the clinic.".to_owned(),
         },
-        (Language::Fr, ArrivalNotAllowed) => "La clinique n'offre pas l'enregistrement de l'arrivée en ligne. Présentez-vous à l'accueil.".to_owned(),
-        (Language::En, ArrivalNotAllowed) => "The clinic does not offer online check-in. Please go to the front desk.".to_owned(),
-        (Language::Fr, ArrivalNotOpenYet(at)) => format!("Vous pourrez signaler votre arrivée à partir de {}.", when(at)),
+        (Language::Fr, ArrivalNotAllowed) => {
+            "La clinique n'offre pas l'enregistrement de l'arrivée en ligne. Présentez-vous à l'accueil.".to_owned()
+        }
+        (Language::En, ArrivalNotAllowed) => {
+            "The clinic does not offer online check-in. Please go to the front desk.".to_owned()
+        }
+        (Language::Fr, ArrivalNotOpenYet(at)) => {
+            format!("Vous pourrez signaler votre arrivée à partir de {}.", when(at))
+        }
         (Language::En, ArrivalNotOpenYet(at)) => format!("You can check in from {}.", when(at)),
         (Language::Fr, ArrivalClosed) => "L'heure du rendez-vous est passée : présentez-vous à l'accueil.".to_owned(),
         (Language::En, ArrivalClosed) => "The appointment time has passed: please go to the front desk.".to_owned(),
@@ -262,15 +293,35 @@ pub fn refusal(lang: Language, refusal: crate::rules::Refusal, when: impl Fn(chr
 /// The text message (no health information: clinic, date, time, link). French stays in GSM-7.
 pub fn sms(kind: MessageKind, lang: Language, clinic: &str, date: &str, time: &str, link: &str) -> String {
     match (lang, kind) {
-        (Language::Fr, MessageKind::Confirmation) => format!("{clinic} : rendez-vous le {date} à {time}. Détails et confirmation : {link}"),
-        (Language::Fr, MessageKind::Change) => format!("{clinic} : votre rendez-vous a changé. Nouveau : {date} à {time}. Détails : {link}"),
-        (Language::Fr, MessageKind::Cancellation) => format!("{clinic} : votre rendez-vous du {date} à {time} est annulé. Détails : {link}"),
-        (Language::Fr, MessageKind::CancellationReceipt) => format!("{clinic} : annulation du {date} à {time} bien reçue. Détails : {link}"),
-        (Language::Fr, MessageKind::Reminder) => format!("{clinic} : rappel, rendez-vous le {date} à {time}. Merci de confirmer : {link}"),
-        (Language::En, MessageKind::Confirmation) => format!("{clinic}: appointment on {date} at {time}. Details and confirmation: {link}"),
-        (Language::En, MessageKind::Change) => format!("{clinic}: your appointment changed. Now: {date} at {time}. Details: {link}"),
-        (Language::En, MessageKind::Cancellation) => format!("{clinic}: your appointment on {date} at {time} is cancelled. Details: {link}"),
-        (Language::En, MessageKind::CancellationReceipt) => format!("{clinic}: cancellation of {date} at {time} received. Details: {link}"),
-        (Language::En, MessageKind::Reminder) => format!("{clinic}: reminder, appointment on {date} at {time}. Please confirm: {link}"),
+        (Language::Fr, MessageKind::Confirmation) => {
+            format!("{clinic} : rendez-vous le {date} à {time}. Détails et confirmation : {link}")
+        }
+        (Language::Fr, MessageKind::Change) => {
+            format!("{clinic} : votre rendez-vous a changé. Nouveau : {date} à {time}. Détails : {link}")
+        }
+        (Language::Fr, MessageKind::Cancellation) => {
+            format!("{clinic} : votre rendez-vous du {date} à {time} est annulé. Détails : {link}")
+        }
+        (Language::Fr, MessageKind::CancellationReceipt) => {
+            format!("{clinic} : annulation du {date} à {time} bien reçue. Détails : {link}")
+        }
+        (Language::Fr, MessageKind::Reminder) => {
+            format!("{clinic} : rappel, rendez-vous le {date} à {time}. Merci de confirmer : {link}")
+        }
+        (Language::En, MessageKind::Confirmation) => {
+            format!("{clinic}: appointment on {date} at {time}. Details and confirmation: {link}")
+        }
+        (Language::En, MessageKind::Change) => {
+            format!("{clinic}: your appointment changed. Now: {date} at {time}. Details: {link}")
+        }
+        (Language::En, MessageKind::Cancellation) => {
+            format!("{clinic}: your appointment on {date} at {time} is cancelled. Details: {link}")
+        }
+        (Language::En, MessageKind::CancellationReceipt) => {
+            format!("{clinic}: cancellation of {date} at {time} received. Details: {link}")
+        }
+        (Language::En, MessageKind::Reminder) => {
+            format!("{clinic}: reminder, appointment on {date} at {time}. Please confirm: {link}")
+        }
     }
 }

@@ -6,12 +6,42 @@ use crate::domain::Language;
 use chrono::{Datelike, NaiveDateTime, Timelike};
 
 const FR_DAYS: [&str; 7] = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"];
-const EN_DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const EN_DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 const FR_MONTHS: [&str; 12] = [
-    "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
 ];
 const EN_MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 // Short forms for texts. French ones avoid letters outside GSM-7 ("aout", not "août").
 const FR_DAYS_SHORT: [&str; 7] = ["lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."];
@@ -19,7 +49,9 @@ const EN_DAYS_SHORT: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun
 const FR_MONTHS_SHORT: [&str; 12] = [
     "janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "aout", "sept.", "oct.", "nov.", "déc.",
 ];
-const EN_MONTHS_SHORT: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const EN_MONTHS_SHORT: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 fn fr_day_of_month(day: u32) -> String {
     if day == 1 {
@@ -34,7 +66,13 @@ pub fn long_date(t: NaiveDateTime, lang: Language) -> String {
     let weekday = t.weekday().num_days_from_monday() as usize;
     let month = t.month0() as usize;
     match lang {
-        Language::Fr => format!("{} {} {} {}", FR_DAYS[weekday], fr_day_of_month(t.day()), FR_MONTHS[month], t.year()),
+        Language::Fr => format!(
+            "{} {} {} {}",
+            FR_DAYS[weekday],
+            fr_day_of_month(t.day()),
+            FR_MONTHS[month],
+            t.year()
+        ),
         Language::En => format!("{}, {} {}, {}", EN_DAYS[weekday], EN_MONTHS[month], t.day(), t.year()),
     }
 }
@@ -44,7 +82,12 @@ pub fn short_date(t: NaiveDateTime, lang: Language) -> String {
     let weekday = t.weekday().num_days_from_monday() as usize;
     let month = t.month0() as usize;
     match lang {
-        Language::Fr => format!("{} {} {}", FR_DAYS_SHORT[weekday], fr_day_of_month(t.day()), FR_MONTHS_SHORT[month]),
+        Language::Fr => format!(
+            "{} {} {}",
+            FR_DAYS_SHORT[weekday],
+            fr_day_of_month(t.day()),
+            FR_MONTHS_SHORT[month]
+        ),
         Language::En => format!("{} {} {}", EN_DAYS_SHORT[weekday], EN_MONTHS_SHORT[month], t.day()),
     }
 }
@@ -80,14 +123,23 @@ mod tests {
 
     #[test]
     fn french_dates_follow_quebec_usage() {
-        assert_eq!(date_time(at(2026, 12, 1, 14, 30), Language::Fr), "mardi 1er décembre 2026 à 14 h 30");
-        assert_eq!(date_time(at(2026, 12, 2, 9, 0), Language::Fr), "mercredi 2 décembre 2026 à 9 h");
+        assert_eq!(
+            date_time(at(2026, 12, 1, 14, 30), Language::Fr),
+            "mardi 1er décembre 2026 à 14 h 30"
+        );
+        assert_eq!(
+            date_time(at(2026, 12, 2, 9, 0), Language::Fr),
+            "mercredi 2 décembre 2026 à 9 h"
+        );
         assert_eq!(short_date(at(2026, 8, 3, 9, 0), Language::Fr), "lun. 3 aout");
     }
 
     #[test]
     fn english_dates_use_a_12_hour_clock() {
-        assert_eq!(date_time(at(2026, 12, 1, 14, 30), Language::En), "Tuesday, December 1, 2026 at 2:30 PM");
+        assert_eq!(
+            date_time(at(2026, 12, 1, 14, 30), Language::En),
+            "Tuesday, December 1, 2026 at 2:30 PM"
+        );
         assert_eq!(time(at(2026, 12, 1, 0, 5), Language::En), "12:05 AM");
         assert_eq!(time(at(2026, 12, 1, 12, 0), Language::En), "12:00 PM");
     }

@@ -99,7 +99,12 @@ pub fn local_time(at: DateTime<Utc>, clinic: &ClinicSettings) -> NaiveDateTime {
     at.with_timezone(&clinic.tz()).naive_local()
 }
 
-fn modality_block(clinic: &ClinicSettings, record: &AppointmentRecord, lang: Language, t: &'static Copy) -> ModalityBlock {
+fn modality_block(
+    clinic: &ClinicSettings,
+    record: &AppointmentRecord,
+    lang: Language,
+    t: &'static Copy,
+) -> ModalityBlock {
     let content = &record.content;
     match content.modality {
         Modality::InPerson => {
@@ -109,9 +114,12 @@ fn modality_block(clinic: &ClinicSettings, record: &AppointmentRecord, lang: Lan
                 .and_then(|l| l.address.as_ref())
                 .or(clinic.address.as_ref())
                 .map(|a| a.to_string());
-            let link = address
-                .as_ref()
-                .map(|a| (t.map.to_owned(), format!("https://www.google.com/maps/search/?api=1&query={}", percent_encode(a))));
+            let link = address.as_ref().map(|a| {
+                (
+                    t.map.to_owned(),
+                    format!("https://www.google.com/maps/search/?api=1&query={}", percent_encode(a)),
+                )
+            });
             ModalityBlock {
                 title: t.in_person_title,
                 lines: name.into_iter().chain(address).collect(),
@@ -205,9 +213,26 @@ pub fn render_email(kind: MessageKind, d: &Details, confirm_open: bool) -> Rende
     let lead = copy::lead(kind, d.lang, &d.clinic_name);
     let live = !matches!(kind, MessageKind::Cancellation | MessageKind::CancellationReceipt);
     let ask_confirm = live && (kind == MessageKind::Reminder || confirm_open);
-    let show_questionnaire = live && d.questionnaire_url.is_some() && matches!(kind, MessageKind::Reminder | MessageKind::Confirmation | MessageKind::Change);
-    let html = EmailHtml { d, lead: &lead, ask_confirm, show_questionnaire, show_details: live };
-    let text = EmailText { d, lead: &lead, ask_confirm, show_questionnaire, show_details: live };
+    let show_questionnaire = live
+        && d.questionnaire_url.is_some()
+        && matches!(
+            kind,
+            MessageKind::Reminder | MessageKind::Confirmation | MessageKind::Change
+        );
+    let html = EmailHtml {
+        d,
+        lead: &lead,
+        ask_confirm,
+        show_questionnaire,
+        show_details: live,
+    };
+    let text = EmailText {
+        d,
+        lead: &lead,
+        ask_confirm,
+        show_questionnaire,
+        show_details: live,
+    };
     RenderedEmail {
         subject: copy::subject(kind, d.lang, &d.date_time),
         // Rendering only formats owned strings; it cannot fail short of a template bug caught by tests.

@@ -3,7 +3,7 @@
 use super::{Rappel, ServiceError};
 use crate::domain::*;
 use crate::links;
-use crate::ports::{AppointmentWrite, SchedulePayload, Schedule, StoreError};
+use crate::ports::{AppointmentWrite, Schedule, SchedulePayload, StoreError};
 use crate::rules;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -85,7 +85,12 @@ pub(super) fn channels(clinic: &ClinicSettings, patient: &Patient) -> Vec<Channe
 }
 
 /// The reminder the appointment should have, ignoring whether its time has passed.
-fn wanted_reminder_time(clinic: &ClinicSettings, comms: Communications, content: &AppointmentContent, patient_status: PatientStatus) -> Option<DateTime<Utc>> {
+fn wanted_reminder_time(
+    clinic: &ClinicSettings,
+    comms: Communications,
+    content: &AppointmentContent,
+    patient_status: PatientStatus,
+) -> Option<DateTime<Utc>> {
     let wanted = comms == Communications::Full
         && content.is_booked()
         && patient_status != PatientStatus::CancelledByPatient
@@ -246,7 +251,12 @@ impl Rappel {
     /// Saves one revision of an appointment (`PUT /v1/appointments/{id}`) and carries out what it
     /// causes: messages and the reminder schedule. A replay of a save whose effects failed
     /// completes the missing ones.
-    pub async fn save_appointment(&self, clinic: &Clinic, id: AppointmentId, content: AppointmentContent) -> Result<(SaveOutcome, AppointmentRecord), ServiceError> {
+    pub async fn save_appointment(
+        &self,
+        clinic: &Clinic,
+        id: AppointmentId,
+        content: AppointmentContent,
+    ) -> Result<(SaveOutcome, AppointmentRecord), ServiceError> {
         content
             .check()
             .map_err(|(field, message)| ServiceError::invalid(field, message))?;
@@ -287,7 +297,11 @@ impl Rappel {
                                 .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
                         }
                         self.dispatch(clinic, &write.record).await?;
-                        let outcome = if created { SaveOutcome::Created } else { SaveOutcome::Updated };
+                        let outcome = if created {
+                            SaveOutcome::Created
+                        } else {
+                            SaveOutcome::Updated
+                        };
                         return Ok((outcome, write.record));
                     }
                     Err(StoreError::Conflict) => continue,
@@ -295,7 +309,9 @@ impl Rappel {
                 },
             }
         }
-        Err(ServiceError::Unavailable("too many concurrent saves of this appointment".to_owned()))
+        Err(ServiceError::Unavailable(
+            "too many concurrent saves of this appointment".to_owned(),
+        ))
     }
 
     /// Re-does what a save may have left undone: the planned reminder's schedule and unsent messages.
@@ -324,7 +340,10 @@ impl Rappel {
     /// The view of a record.
     pub fn view(&self, clinic: &Clinic, record: &AppointmentRecord, messages: &[MessageRecord]) -> AppointmentView {
         let zone = clinic.settings.tz();
-        let show = |t: DateTime<Utc>| t.with_timezone(&zone).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        let show = |t: DateTime<Utc>| {
+            t.with_timezone(&zone)
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        };
         AppointmentView {
             id: record.id.clone(),
             revision: record.content.revision,

@@ -18,7 +18,12 @@ const CLAIM_LEASE: Duration = Duration::minutes(2);
 
 /// Whether a recorded message still says something true when it is about to go out. A message
 /// held back (quiet hours, a provider outage) is dropped once the appointment moved on.
-fn still_applies(record: &AppointmentRecord, message: &MessageRecord, all: &[MessageRecord], now: chrono::DateTime<chrono::Utc>) -> bool {
+fn still_applies(
+    record: &AppointmentRecord,
+    message: &MessageRecord,
+    all: &[MessageRecord],
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
     let content = &record.content;
     let patient_cancelled = record.patient_status == PatientStatus::CancelledByPatient;
     if content.start() <= now {
@@ -27,7 +32,11 @@ fn still_applies(record: &AppointmentRecord, message: &MessageRecord, all: &[Mes
     match message.kind {
         MessageKind::Confirmation | MessageKind::Change | MessageKind::Cancellation => {
             let is_notice = |m: &&MessageRecord| {
-                m.channel == message.channel && matches!(m.kind, MessageKind::Confirmation | MessageKind::Change | MessageKind::Cancellation)
+                m.channel == message.channel
+                    && matches!(
+                        m.kind,
+                        MessageKind::Confirmation | MessageKind::Change | MessageKind::Cancellation
+                    )
             };
             let newest = all.iter().rfind(is_notice).is_some_and(|m| m.key == message.key);
             let cancellation = message.kind == MessageKind::Cancellation;
@@ -41,7 +50,10 @@ fn still_applies(record: &AppointmentRecord, message: &MessageRecord, all: &[Mes
 }
 
 enum Attempt {
-    Sent { provider_id: String, ledger: Option<(sms::Encoding, u32)> },
+    Sent {
+        provider_id: String,
+        ledger: Option<(sms::Encoding, u32)>,
+    },
     Failed(String),
     Undeliverable(String),
     Dropped,
@@ -54,7 +66,12 @@ impl Rappel {
         let messages = self.store.messages(&clinic.id, &record.id).await?;
         let open: Vec<&MessageRecord> = messages
             .iter()
-            .filter(|m| matches!(m.status, MessageStatus::Pending | MessageStatus::Failed | MessageStatus::Sending))
+            .filter(|m| {
+                matches!(
+                    m.status,
+                    MessageStatus::Pending | MessageStatus::Failed | MessageStatus::Sending
+                )
+            })
             .collect();
         if open.is_empty() {
             return Ok(());
@@ -112,7 +129,12 @@ impl Rappel {
                     provider_failure = Some(reason.clone());
                     (MessageStatus::Failed, Some(reason), EventType::MessageFailed, None)
                 }
-                Attempt::Undeliverable(reason) => (MessageStatus::Undeliverable, Some(reason), EventType::MessageFailed, None),
+                Attempt::Undeliverable(reason) => (
+                    MessageStatus::Undeliverable,
+                    Some(reason),
+                    EventType::MessageFailed,
+                    None,
+                ),
                 Attempt::Dropped => (
                     MessageStatus::Dropped,
                     Some("dropped: the appointment changed before it could be sent".to_owned()),
@@ -134,20 +156,29 @@ impl Rappel {
                 },
                 ledger,
             };
-            self.store.complete_message(&clinic.id, &record.id, &message.key, &outcome).await?;
+            self.store
+                .complete_message(&clinic.id, &record.id, &message.key, &outcome)
+                .await?;
             tracing::info!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), status = ?status, "message done");
         }
         if held_back {
             self.hold_texts_until_morning(clinic, record, now).await?;
         }
         match provider_failure {
-            Some(reason) => Err(ServiceError::Unavailable(format!("a message could not be sent: {reason}"))),
+            Some(reason) => Err(ServiceError::Unavailable(format!(
+                "a message could not be sent: {reason}"
+            ))),
             None => Ok(()),
         }
     }
 
     /// Texts may not go out in quiet hours: one schedule per appointment and night releases them.
-    async fn hold_texts_until_morning(&self, clinic: &Clinic, record: &AppointmentRecord, now: chrono::DateTime<chrono::Utc>) -> Result<(), ServiceError> {
+    async fn hold_texts_until_morning(
+        &self,
+        clinic: &Clinic,
+        record: &AppointmentRecord,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), ServiceError> {
         let at = rules::quiet_end(now, &clinic.settings.quiet_hours, clinic.settings.tz());
         let digest = sha2::Sha256::digest(format!("{}\n{}\n{}", clinic.id, record.id, at.timestamp()).as_bytes());
         let schedule = Schedule {
@@ -167,7 +198,13 @@ impl Rappel {
             .map_err(|e| ServiceError::Unavailable(e.to_string()))
     }
 
-    async fn attempt(&self, clinic: &Clinic, record: &AppointmentRecord, message: &MessageRecord, details: &Details) -> Attempt {
+    async fn attempt(
+        &self,
+        clinic: &Clinic,
+        record: &AppointmentRecord,
+        message: &MessageRecord,
+        details: &Details,
+    ) -> Attempt {
         let patient = &record.content.patient;
         match message.channel {
             Channel::Email => {
@@ -190,7 +227,10 @@ impl Rappel {
                     html: rendered.html,
                 };
                 match self.mailer.send_email(&email).await {
-                    Ok(provider_id) => Attempt::Sent { provider_id, ledger: None },
+                    Ok(provider_id) => Attempt::Sent {
+                        provider_id,
+                        ledger: None,
+                    },
                     Err(e) => Attempt::Failed(format!("email provider: {e}")),
                 }
             }
@@ -199,7 +239,9 @@ impl Rappel {
                     return Attempt::Undeliverable("the patient has no mobile number".to_owned());
                 };
                 match self.texter.is_opted_out(to.as_str()).await {
-                    Ok(true) => return Attempt::Undeliverable("opted_out: the number asked for no more texts".to_owned()),
+                    Ok(true) => {
+                        return Attempt::Undeliverable("opted_out: the number asked for no more texts".to_owned())
+                    }
                     Ok(false) => {}
                     Err(e) => return Attempt::Failed(format!("sms provider: {e}")),
                 }

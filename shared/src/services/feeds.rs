@@ -35,7 +35,9 @@ pub struct LedgerReport {
 impl LedgerReport {
     /// The report as CSV, one line per text.
     pub fn to_csv(&self) -> String {
-        let mut out = String::from("sent_at,appointment_id,kind,provider_message_id,segments,encoding,unit_price_cents,amount_cents\n");
+        let mut out = String::from(
+            "sent_at,appointment_id,kind,provider_message_id,segments,encoding,unit_price_cents,amount_cents\n",
+        );
         for e in &self.entries {
             out.push_str(&format!(
                 "{},{},{},{},{},{},{},{}\n",
@@ -81,7 +83,12 @@ pub fn month_bounds(month: &str, zone: chrono_tz::Tz) -> Option<(DateTime<Utc>, 
 
 impl Rappel {
     /// `GET /v1/events?after=&limit=`.
-    pub async fn events(&self, clinic: &Clinic, after: Option<&str>, limit: Option<&str>) -> Result<EventPage, ServiceError> {
+    pub async fn events(
+        &self,
+        clinic: &Clinic,
+        after: Option<&str>,
+        limit: Option<&str>,
+    ) -> Result<EventPage, ServiceError> {
         let after: u64 = match after {
             None | Some("") => 0,
             Some(a) => a
@@ -104,7 +111,12 @@ impl Rappel {
             .map(|e| {
                 let mut value = serde_json::to_value(&e.event).unwrap_or_default();
                 value["cursor"] = e.cursor.to_string().into();
-                value["at"] = e.event.at.with_timezone(&zone).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true).into();
+                value["at"] = e
+                    .event
+                    .at
+                    .with_timezone(&zone)
+                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                    .into();
                 value
             })
             .collect();
@@ -117,7 +129,8 @@ impl Rappel {
     /// `GET /v1/ledger?month=YYYY-MM`, the month cut on the clinic's wall clock.
     pub async fn ledger(&self, clinic: &Clinic, month: Option<&str>) -> Result<LedgerReport, ServiceError> {
         let month = month.ok_or_else(|| ServiceError::invalid("month", "is required, as YYYY-MM"))?;
-        let (from, to) = month_bounds(month, clinic.settings.tz()).ok_or_else(|| ServiceError::invalid("month", "must be written YYYY-MM"))?;
+        let (from, to) = month_bounds(month, clinic.settings.tz())
+            .ok_or_else(|| ServiceError::invalid("month", "must be written YYYY-MM"))?;
         let entries = self.store.ledger_between(&clinic.id, from, to).await?;
         Ok(LedgerReport {
             month: month.to_owned(),

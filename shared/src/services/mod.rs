@@ -7,14 +7,14 @@ mod patient;
 mod reminder;
 mod settings;
 
-pub use dispatch::TEXTS_KIND;
 pub use appointments::{schedule_name, AppointmentView, MessageView, SaveOutcome};
+pub use dispatch::TEXTS_KIND;
 pub use feeds::{EventPage, LedgerReport};
 pub use patient::{PatientAction, PatientPage};
 pub use reminder::ReminderOutcome;
 
 use crate::domain::{Clinic, ClinicId, InvalidValue};
-use crate::ports::{Clock, Mailer, Scheduler, StoreError, Store, Texter};
+use crate::ports::{Clock, Mailer, Scheduler, Store, StoreError, Texter};
 use crate::rules::Refusal;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;

@@ -38,7 +38,12 @@ impl PatientPage {
     }
 }
 
-fn check_action(clinic: &ClinicSettings, record: &AppointmentRecord, action: PatientAction, now: DateTime<Utc>) -> Result<(), Refusal> {
+fn check_action(
+    clinic: &ClinicSettings,
+    record: &AppointmentRecord,
+    action: PatientAction,
+    now: DateTime<Utc>,
+) -> Result<(), Refusal> {
     let start = record.content.start();
     if !record.content.is_booked() || record.patient_status == PatientStatus::CancelledByPatient {
         return Err(Refusal::AppointmentCancelled);
@@ -81,12 +86,14 @@ impl Rappel {
         for _ in 0..16 {
             let page = self.patient_page(token).await?;
             let record = &page.record;
-            let already = match (action, record.patient_status) {
-                (PatientAction::Confirm, PatientStatus::Confirmed | PatientStatus::Arrived) => true,
-                (PatientAction::Cancel, PatientStatus::CancelledByPatient) => true,
-                (PatientAction::Arrive, PatientStatus::Arrived) => true,
-                _ => false,
-            };
+            let already = matches!(
+                (action, record.patient_status),
+                (
+                    PatientAction::Confirm,
+                    PatientStatus::Confirmed | PatientStatus::Arrived
+                ) | (PatientAction::Cancel, PatientStatus::CancelledByPatient)
+                    | (PatientAction::Arrive, PatientStatus::Arrived)
+            );
             if already {
                 return Ok(record.patient_status);
             }
@@ -98,7 +105,12 @@ impl Rappel {
                 PatientAction::Cancel => (PatientStatus::CancelledByPatient, EventType::PatientCancelled),
                 PatientAction::Arrive => (PatientStatus::Arrived, EventType::PatientArrived),
             };
-            let speaks = page.type_settings.as_ref().map(|t| t.communications).unwrap_or_default() != Communications::None;
+            let speaks = page
+                .type_settings
+                .as_ref()
+                .map(|t| t.communications)
+                .unwrap_or_default()
+                != Communications::None;
             let messages = if action == PatientAction::Cancel && speaks {
                 super::appointments::channels(&page.clinic.settings, &record.content.patient)
                     .into_iter()
@@ -111,7 +123,11 @@ impl Rappel {
             let write = AppointmentWrite {
                 record: AppointmentRecord {
                     patient_status: status,
-                    reminder: if action == PatientAction::Cancel { None } else { record.reminder },
+                    reminder: if action == PatientAction::Cancel {
+                        None
+                    } else {
+                        record.reminder
+                    },
                     updated_at: now,
                     version: record.version + 1,
                     ..record.clone()
@@ -140,6 +156,8 @@ impl Rappel {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ServiceError::Unavailable("too many concurrent changes to this appointment".to_owned()))
+        Err(ServiceError::Unavailable(
+            "too many concurrent changes to this appointment".to_owned(),
+        ))
     }
 }

@@ -5,7 +5,11 @@ use crate::domain::{AppointmentType, Clinic, ClinicSettings, TypeCode, TypeSetti
 
 impl Rappel {
     /// Replaces the clinic's settings; returns them as `GET /v1/clinic` will.
-    pub async fn put_clinic_settings(&self, clinic: &Clinic, settings: ClinicSettings) -> Result<ClinicSettings, ServiceError> {
+    pub async fn put_clinic_settings(
+        &self,
+        clinic: &Clinic,
+        settings: ClinicSettings,
+    ) -> Result<ClinicSettings, ServiceError> {
         let updated = Clinic {
             id: clinic.id.clone(),
             settings,
@@ -15,7 +19,12 @@ impl Rappel {
     }
 
     /// Creates or replaces a type; `true` when it was new.
-    pub async fn put_appointment_type(&self, clinic: &Clinic, code: TypeCode, settings: TypeSettings) -> Result<(bool, AppointmentType), ServiceError> {
+    pub async fn put_appointment_type(
+        &self,
+        clinic: &Clinic,
+        code: TypeCode,
+        settings: TypeSettings,
+    ) -> Result<(bool, AppointmentType), ServiceError> {
         let appointment_type = AppointmentType { code, settings };
         let created = self.store.put_type(&clinic.id, &appointment_type).await?;
         Ok((created, appointment_type))

@@ -67,7 +67,11 @@ async fn clinics_are_found_by_key_hash_only<S: Store>(store: S) {
     store.set_api_key_hash(&a.id, "h-a").await.unwrap();
     assert_eq!(store.clinic_by_key_hash("h-a").await.unwrap(), Some(a.clone()));
     store.set_api_key_hash(&a.id, "h-a2").await.unwrap();
-    assert_eq!(store.clinic_by_key_hash("h-a").await.unwrap(), None, "a rotated key stops working");
+    assert_eq!(
+        store.clinic_by_key_hash("h-a").await.unwrap(),
+        None,
+        "a rotated key stops working"
+    );
     assert_eq!(store.clinic(&a.id).await.unwrap(), Some(a));
     assert_eq!(store.clinic(&ClinicId::parse("nobody").unwrap()).await.unwrap(), None);
 }
@@ -81,7 +85,10 @@ async fn types_report_whether_they_are_new<S: Store>(store: S) {
     assert!(store.put_type(&c.id, &t).await.unwrap());
     t.settings.communications = Communications::Full;
     assert!(!store.put_type(&c.id, &t).await.unwrap());
-    assert_eq!(store.type_settings(&c.id, &t.code).await.unwrap(), Some(t.settings.clone()));
+    assert_eq!(
+        store.type_settings(&c.id, &t.code).await.unwrap(),
+        Some(t.settings.clone())
+    );
     assert_eq!(store.types(&c.id).await.unwrap(), vec![t.clone()]);
     assert_eq!(store.types(&ClinicId::parse("other").unwrap()).await.unwrap(), vec![]);
 }
@@ -90,12 +97,33 @@ async fn appointment_writes_are_conditional_on_the_version<S: Store>(store: S) {
     let c = ClinicId::parse("clinic-a").unwrap();
     let first = record(&c, "A1", 1, 1);
     store.write_appointment(&write(first.clone(), vec![])).await.unwrap();
-    assert!(matches!(store.write_appointment(&write(first.clone(), vec![])).await, Err(StoreError::Conflict)), "a second create conflicts");
-    let second = AppointmentRecord { version: 2, ..record(&c, "A1", 2, 2) };
-    let second = AppointmentRecord { token: first.token.clone(), ..second };
+    assert!(
+        matches!(
+            store.write_appointment(&write(first.clone(), vec![])).await,
+            Err(StoreError::Conflict)
+        ),
+        "a second create conflicts"
+    );
+    let second = AppointmentRecord {
+        version: 2,
+        ..record(&c, "A1", 2, 2)
+    };
+    let second = AppointmentRecord {
+        token: first.token.clone(),
+        ..second
+    };
     store.write_appointment(&write(second.clone(), vec![])).await.unwrap();
-    let stale = AppointmentRecord { token: first.token.clone(), ..record(&c, "A1", 3, 2) };
-    assert!(matches!(store.write_appointment(&write(stale, vec![])).await, Err(StoreError::Conflict)), "a write from an old read conflicts");
+    let stale = AppointmentRecord {
+        token: first.token.clone(),
+        ..record(&c, "A1", 3, 2)
+    };
+    assert!(
+        matches!(
+            store.write_appointment(&write(stale, vec![])).await,
+            Err(StoreError::Conflict)
+        ),
+        "a write from an old read conflicts"
+    );
     assert_eq!(store.appointment(&c, &first.id).await.unwrap(), Some(second));
 }
 
@@ -116,21 +144,48 @@ async fn messages_are_recorded_once_per_key<S: Store>(store: S) {
     let c = ClinicId::parse("clinic-a").unwrap();
     let r = record(&c, "A1", 1, 1);
     let confirmation = MessageRecord::pending(MessageKind::Confirmation, Channel::Email, 1, t0());
-    store.write_appointment(&write(r.clone(), vec![confirmation.clone()])).await.unwrap();
+    store
+        .write_appointment(&write(r.clone(), vec![confirmation.clone()]))
+        .await
+        .unwrap();
     let reminder = MessageRecord::pending(MessageKind::Reminder, Channel::Email, 1, t0());
-    assert_eq!(store.add_messages(&c, &r.id, &[confirmation.clone(), reminder.clone()]).await.unwrap(), 1);
-    assert_eq!(store.add_messages(&c, &r.id, &[reminder.clone()]).await.unwrap(), 0);
-    assert_eq!(store.messages(&c, &r.id).await.unwrap(), vec![confirmation, reminder], "oldest first, once each");
+    assert_eq!(
+        store
+            .add_messages(&c, &r.id, &[confirmation.clone(), reminder.clone()])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .add_messages(&c, &r.id, std::slice::from_ref(&reminder))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store.messages(&c, &r.id).await.unwrap(),
+        vec![confirmation, reminder],
+        "oldest first, once each"
+    );
 }
 
 async fn a_message_is_claimed_by_exactly_one_of_many<S: Store + 'static>(store: Arc<S>) {
     let c = ClinicId::parse("clinic-a").unwrap();
     let r = record(&c, "A1", 1, 1);
     let m = MessageRecord::pending(MessageKind::Confirmation, Channel::Email, 1, t0());
-    store.write_appointment(&write(r.clone(), vec![m.clone()])).await.unwrap();
+    store
+        .write_appointment(&write(r.clone(), vec![m.clone()]))
+        .await
+        .unwrap();
     let claims = (0..20).map(|_| {
         let (store, c, id, key) = (store.clone(), c.clone(), r.id.clone(), m.key.clone());
-        tokio::spawn(async move { store.claim_message(&c, &id, &key, t0(), t0() - Duration::minutes(2)).await.unwrap() })
+        tokio::spawn(async move {
+            store
+                .claim_message(&c, &id, &key, t0(), t0() - Duration::minutes(2))
+                .await
+                .unwrap()
+        })
     });
     let mut won = 0;
     for claim in claims {
@@ -138,15 +193,36 @@ async fn a_message_is_claimed_by_exactly_one_of_many<S: Store + 'static>(store: 
     }
     assert_eq!(won, 1);
     // A lease that ran out can be taken over; a live one cannot.
-    assert!(!store.claim_message(&c, &r.id, &m.key, t0() + Duration::minutes(1), t0() - Duration::minutes(1)).await.unwrap());
-    assert!(store.claim_message(&c, &r.id, &m.key, t0() + Duration::minutes(3), t0() + Duration::minutes(1)).await.unwrap());
+    assert!(!store
+        .claim_message(
+            &c,
+            &r.id,
+            &m.key,
+            t0() + Duration::minutes(1),
+            t0() - Duration::minutes(1)
+        )
+        .await
+        .unwrap());
+    assert!(store
+        .claim_message(
+            &c,
+            &r.id,
+            &m.key,
+            t0() + Duration::minutes(3),
+            t0() + Duration::minutes(1)
+        )
+        .await
+        .unwrap());
 }
 
 async fn completion_writes_status_event_and_ledger_together<S: Store>(store: S) {
     let c = ClinicId::parse("clinic-a").unwrap();
     let r = record(&c, "A1", 1, 1);
     let m = MessageRecord::pending(MessageKind::Confirmation, Channel::Sms, 1, t0());
-    store.write_appointment(&write(r.clone(), vec![m.clone()])).await.unwrap();
+    store
+        .write_appointment(&write(r.clone(), vec![m.clone()]))
+        .await
+        .unwrap();
     assert!(store.claim_message(&c, &r.id, &m.key, t0(), t0()).await.unwrap());
     let entry = LedgerEntry {
         clinic_id: c.clone(),
@@ -175,12 +251,21 @@ async fn completion_writes_status_event_and_ledger_together<S: Store>(store: S) 
         ledger: Some(entry.clone()),
     };
     store.complete_message(&c, &r.id, &m.key, &outcome).await.unwrap();
-    assert!(!store.claim_message(&c, &r.id, &m.key, t0(), t0() + Duration::days(1)).await.unwrap(), "a sent message is never claimed again");
+    assert!(
+        !store
+            .claim_message(&c, &r.id, &m.key, t0(), t0() + Duration::days(1))
+            .await
+            .unwrap(),
+        "a sent message is never claimed again"
+    );
     // Completing twice (a retry after a lost answer) never bills twice.
     store.complete_message(&c, &r.id, &m.key, &outcome).await.unwrap();
     let messages = store.messages(&c, &r.id).await.unwrap();
     assert_eq!(messages[0].status, MessageStatus::Sent);
-    let ledger = store.ledger_between(&c, t0() - Duration::days(1), t0() + Duration::days(1)).await.unwrap();
+    let ledger = store
+        .ledger_between(&c, t0() - Duration::days(1), t0() + Duration::days(1))
+        .await
+        .unwrap();
     assert_eq!(ledger, vec![entry]);
     let events = store.events_after(&c, 0, 10).await.unwrap();
     assert_eq!(events[0].event, outcome.event);
@@ -212,8 +297,16 @@ async fn events_page_in_order_per_clinic<S: Store>(store: S) {
     assert!(cursors.windows(2).all(|w| w[0] < w[1]), "cursors increase: {cursors:?}");
     let ats: Vec<_> = first.iter().chain(rest.iter()).map(|e| e.event.at).collect();
     assert!(ats.windows(2).all(|w| w[0] < w[1]), "oldest first");
-    assert_eq!(store.events_after(&b, 0, 100).await.unwrap().len(), 2, "clinic B sees only its own");
-    assert!(store.events_after(&a, *cursors.last().unwrap(), 100).await.unwrap().is_empty());
+    assert_eq!(
+        store.events_after(&b, 0, 100).await.unwrap().len(),
+        2,
+        "clinic B sees only its own"
+    );
+    assert!(store
+        .events_after(&a, *cursors.last().unwrap(), 100)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn ledger_is_cut_by_time<S: Store>(store: S) {
@@ -251,5 +344,9 @@ async fn ledger_is_cut_by_time<S: Store>(store: S) {
         store.complete_message(&c, &r.id, key, &outcome).await.unwrap();
     }
     let day = store.ledger_between(&c, t0(), t0() + Duration::days(1)).await.unwrap();
-    assert_eq!(day.iter().map(|e| e.message_key.as_str()).collect::<Vec<_>>(), vec!["k2"], "from included, to excluded");
+    assert_eq!(
+        day.iter().map(|e| e.message_key.as_str()).collect::<Vec<_>>(),
+        vec!["k2"],
+        "from included, to excluded"
+    );
 }
