@@ -297,13 +297,13 @@ pub fn sms(kind: MessageKind, lang: Language, clinic: &str, date: &str, time: &s
             format!("{clinic} : rendez-vous le {date} à {time}. Détails et confirmation : {link}")
         }
         (Language::Fr, MessageKind::Change) => {
-            format!("{clinic} : votre rendez-vous a changé. Nouveau : {date} à {time}. Détails : {link}")
+            format!("{clinic} : votre rendez-vous a changé ({date} à {time}). Détails : {link}")
         }
         (Language::Fr, MessageKind::Cancellation) => {
             format!("{clinic} : votre rendez-vous du {date} à {time} est annulé. Détails : {link}")
         }
         (Language::Fr, MessageKind::CancellationReceipt) => {
-            format!("{clinic} : annulation du {date} à {time} bien reçue. Détails : {link}")
+            format!("{clinic} : votre annulation du {date} à {time} est enregistrée. Détails : {link}")
         }
         (Language::Fr, MessageKind::Reminder) => {
             format!("{clinic} : rappel, rendez-vous le {date} à {time}. Merci de confirmer : {link}")
@@ -312,7 +312,7 @@ pub fn sms(kind: MessageKind, lang: Language, clinic: &str, date: &str, time: &s
             format!("{clinic}: appointment on {date} at {time}. Details and confirmation: {link}")
         }
         (Language::En, MessageKind::Change) => {
-            format!("{clinic}: your appointment changed. Now: {date} at {time}. Details: {link}")
+            format!("{clinic}: your appointment changed ({date} at {time}). Details: {link}")
         }
         (Language::En, MessageKind::Cancellation) => {
             format!("{clinic}: your appointment on {date} at {time} is cancelled. Details: {link}")

@@ -241,7 +241,11 @@ pub fn render_email(kind: MessageKind, d: &Details, confirm_open: bool) -> Rende
     }
 }
 
+/// Longest clinic name a text carries; a longer one is cut so no text needs a third segment.
+const SMS_CLINIC_NAME_MAX: usize = 40;
+
 /// Renders the text message of `kind`.
 pub fn render_text(kind: MessageKind, d: &Details) -> String {
-    copy::sms(kind, d.lang, &d.clinic_name, &d.short_date, &d.time, &d.patient_url)
+    let name: String = d.clinic_name.chars().take(SMS_CLINIC_NAME_MAX).collect();
+    copy::sms(kind, d.lang, name.trim_end(), &d.short_date, &d.time, &d.patient_url)
 }
