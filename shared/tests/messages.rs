@@ -14,7 +14,12 @@ const KINDS: [MessageKind; 5] = [
     MessageKind::CancellationReceipt,
     MessageKind::Reminder,
 ];
-const MODALITIES: [Modality; 4] = [Modality::InPerson, Modality::Telemedicine, Modality::Phone, Modality::HomeVisit];
+const MODALITIES: [Modality; 4] = [
+    Modality::InPerson,
+    Modality::Telemedicine,
+    Modality::Phone,
+    Modality::HomeVisit,
+];
 
 fn start() -> DateTime<Utc> {
     // Wednesday 30 September 2026, 14:30 in Toronto: long French names ("mercredi", "sept.").
@@ -65,13 +70,22 @@ fn every_email_has_a_subject_both_parts_the_link_and_the_modality() {
                 };
                 assert!(email.subject.contains(date), "{case}: {}", email.subject);
                 assert!(email.text.contains(&url), "{case}: text lacks the link");
-                assert!(email.html.contains(&format!("href=\"{url}\"")), "{case}: html lacks the link");
+                assert!(
+                    email.html.contains(&format!("href=\"{url}\"")),
+                    "{case}: html lacks the link"
+                );
                 let button = match lang {
                     Language::Fr => "Voir les détails et confirmer",
                     Language::En => "View details and confirm",
                 };
-                assert!(email.text.contains(button) && email.html.contains(button), "{case}: button");
-                assert!(email.html.contains(&format!("<html lang=\"{}\">", lang.tag())), "{case}");
+                assert!(
+                    email.text.contains(button) && email.html.contains(button),
+                    "{case}: button"
+                );
+                assert!(
+                    email.html.contains(&format!("<html lang=\"{}\">", lang.tag())),
+                    "{case}"
+                );
                 assert!(email.text.contains("514 555-0100"), "{case}: clinic contact");
                 let live = !matches!(kind, MessageKind::Cancellation | MessageKind::CancellationReceipt);
                 let marker = match (modality, lang) {
@@ -116,7 +130,13 @@ fn texts_never_need_more_than_two_segments_even_with_long_names() {
     let settings = clinic(&"Clinique très longue ".repeat(9));
     for lang in [Language::Fr, Language::En] {
         let record = record(Modality::InPerson);
-        let d = Details::new(&settings, None, &record, format!("https://{}.example.ca/p/{}", "x".repeat(40), record.token), lang);
+        let d = Details::new(
+            &settings,
+            None,
+            &record,
+            format!("https://{}.example.ca/p/{}", "x".repeat(40), record.token),
+            lang,
+        );
         for kind in KINDS {
             let text = render_text(kind, &d);
             assert!(segments(&text).1 <= 2, "{kind:?} {lang:?}: {text}");
