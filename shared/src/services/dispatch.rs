@@ -125,7 +125,7 @@ impl Rappel {
                     (MessageStatus::Sent, None, EventType::MessageSent, ledger)
                 }
                 Attempt::Failed(reason) => {
-                    tracing::warn!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), %reason, "send failed");
+                    tracing::warn!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), "send failed");
                     provider_failure = Some(reason.clone());
                     (MessageStatus::Failed, Some(reason), EventType::MessageFailed, None)
                 }

@@ -54,6 +54,7 @@ where
     appointment_writes_are_conditional_on_the_version(make().await).await;
     appointments_are_found_by_token_and_scoped_by_clinic(make().await).await;
     messages_are_recorded_once_per_key(make().await).await;
+    messages_keep_write_order_at_the_same_instant(make().await).await;
     a_message_is_claimed_by_exactly_one_of_many(Arc::new(make().await)).await;
     completion_writes_status_event_and_ledger_together(make().await).await;
     events_page_in_order_per_clinic(make().await).await;
@@ -167,6 +168,47 @@ async fn messages_are_recorded_once_per_key<S: Store>(store: S) {
         store.messages(&c, &r.id).await.unwrap(),
         vec![confirmation, reminder],
         "oldest first, once each"
+    );
+}
+
+/// Regression: DynamoDB once ordered messages by time, then key, so a cancellation written in
+/// the same instant as the confirmation sorted first and was taken for superseded.
+async fn messages_keep_write_order_at_the_same_instant<S: Store>(store: S) {
+    let c = ClinicId::parse("clinic-a").unwrap();
+    let first = record(&c, "A1", 1, 1);
+    let confirmation = MessageRecord::pending(MessageKind::Confirmation, Channel::Email, 1, t0());
+    store
+        .write_appointment(&write(first.clone(), vec![confirmation.clone()]))
+        .await
+        .unwrap();
+    let reminder = MessageRecord::pending(MessageKind::Reminder, Channel::Email, 1, t0());
+    store
+        .add_messages(&c, &first.id, std::slice::from_ref(&reminder))
+        .await
+        .unwrap();
+    let second = AppointmentRecord {
+        version: 2,
+        ..first.clone()
+    };
+    let cancellation = MessageRecord::pending(MessageKind::Cancellation, Channel::Email, 2, t0());
+    store
+        .write_appointment(&write(second, vec![cancellation.clone()]))
+        .await
+        .unwrap();
+    let kinds: Vec<MessageKind> = store
+        .messages(&c, &first.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            MessageKind::Confirmation,
+            MessageKind::Reminder,
+            MessageKind::Cancellation
+        ]
     );
 }
 

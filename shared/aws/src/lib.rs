@@ -1,0 +1,117 @@
+//! Rappel's AWS adapters behind the same ports as the embedded ones, and the one place the
+//! Lambda functions build them.
+
+pub mod dynamodb;
+pub mod local;
+pub mod messaging;
+pub mod scheduler;
+
+use rappel::adapters::clock::SystemClock;
+use rappel::ports::Clock;
+use rappel::services::{Config, Rappel};
+use std::sync::Arc;
+
+/// A function's settings, read once at start-up from its environment (see `template.yaml`).
+#[derive(Debug, Clone)]
+pub struct AwsSettings {
+    /// `RAPPEL_TABLE`: the DynamoDB table.
+    pub table: String,
+    /// `RAPPEL_PUBLIC_URL`: base of patient links (the HTTP API's URL or a custom domain).
+    pub public_base_url: String,
+    /// `RAPPEL_SCHEDULE_GROUP`: the deployment's schedule group.
+    pub schedule_group: String,
+    /// `RAPPEL_REMINDER_FUNCTION_ARN`: what schedules invoke.
+    pub reminder_function_arn: String,
+    /// `RAPPEL_SCHEDULER_ROLE_ARN`: the role schedules run as.
+    pub scheduler_role_arn: String,
+    /// `RAPPEL_DLQ_ARN`: where failed schedule invocations go (optional).
+    pub dead_letter_arn: Option<String>,
+    /// `RAPPEL_SES_CONFIGURATION_SET` (optional).
+    pub ses_configuration_set: Option<String>,
+    /// `RAPPEL_SMS_PRICE_CENTS`: what the clinic is billed per segment (default 5).
+    pub sms_price_cents: i64,
+    /// `RAPPEL_SMS_MAX_PRICE_USD`: SNS `MaxPrice` per text (default `0.50`).
+    pub sms_max_price_usd: String,
+}
+
+impl AwsSettings {
+    /// Reads the environment; a missing or malformed setting is an error naming the variable.
+    pub fn from_env() -> Result<AwsSettings, String> {
+        let optional = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let required = |name: &str| optional(name).ok_or_else(|| format!("{name} is not set"));
+        Ok(AwsSettings {
+            table: required("RAPPEL_TABLE")?,
+            public_base_url: required("RAPPEL_PUBLIC_URL")?,
+            schedule_group: required("RAPPEL_SCHEDULE_GROUP")?,
+            reminder_function_arn: required("RAPPEL_REMINDER_FUNCTION_ARN")?,
+            scheduler_role_arn: required("RAPPEL_SCHEDULER_ROLE_ARN")?,
+            dead_letter_arn: optional("RAPPEL_DLQ_ARN"),
+            ses_configuration_set: optional("RAPPEL_SES_CONFIGURATION_SET"),
+            sms_price_cents: match optional("RAPPEL_SMS_PRICE_CENTS") {
+                None => 5,
+                Some(p) => p
+                    .parse()
+                    .ok()
+                    .filter(|p: &i64| *p >= 0)
+                    .ok_or_else(|| format!("RAPPEL_SMS_PRICE_CENTS={p:?} is not a whole number of cents"))?,
+            },
+            sms_max_price_usd: optional("RAPPEL_SMS_MAX_PRICE_USD").unwrap_or_else(|| "0.50".to_owned()),
+        })
+    }
+}
+
+/// Builds the services on AWS adapters from one shared SDK configuration (region, credentials,
+/// and `AWS_ENDPOINT_URL` for a local emulator all come from the environment).
+pub async fn build(settings: &AwsSettings) -> Rappel {
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    build_with(settings, &sdk, Arc::new(SystemClock))
+}
+
+/// The same, from an SDK configuration already loaded and with a given clock (tests drive it).
+pub fn build_with(settings: &AwsSettings, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Rappel {
+    Rappel {
+        store: Arc::new(dynamodb::DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            &settings.table,
+        )),
+        mailer: Arc::new(messaging::SesMailer::new(
+            aws_sdk_sesv2::Client::new(sdk),
+            settings.ses_configuration_set.clone(),
+        )),
+        texter: Arc::new(messaging::SnsTexter::new(
+            aws_sdk_sns::Client::new(sdk),
+            settings.sms_max_price_usd.clone(),
+            None,
+        )),
+        scheduler: Arc::new(scheduler::EventBridgeScheduler::new(
+            aws_sdk_scheduler::Client::new(sdk),
+            scheduler::SchedulerTarget {
+                group: settings.schedule_group.clone(),
+                function_arn: settings.reminder_function_arn.clone(),
+                role_arn: settings.scheduler_role_arn.clone(),
+                dead_letter_arn: settings.dead_letter_arn.clone(),
+            },
+            clock.clone(),
+        )),
+        clock,
+        config: Config {
+            public_base_url: settings.public_base_url.clone(),
+            sms_unit_price_cents: settings.sms_price_cents,
+            ..Config::default()
+        },
+    }
+}
+
+/// Structured JSON logs with the level from `RUST_LOG` (default `info`), as every function starts.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        // CloudWatch stamps every line itself.
+        .without_time()
+        .init();
+}

@@ -1,0 +1,139 @@
+//! SES v2 mailer and SNS texter.
+
+use async_trait::async_trait;
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageTag};
+use aws_sdk_sns::types::MessageAttributeValue;
+use rappel::ports::{Mailer, OutgoingEmail, OutgoingText, SendError, Texter};
+
+/// The provider's error code only: its messages can quote the recipient, which must not reach
+/// logs or events.
+pub(crate) fn error_code<E, R>(error: &aws_sdk_sesv2::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_sesv2::error::ProvideErrorMetadata,
+{
+    use aws_sdk_sesv2::error::SdkError;
+    match error {
+        SdkError::ServiceError(e) => e.err().code().unwrap_or("service error").to_owned(),
+        SdkError::TimeoutError(_) => "timeout".to_owned(),
+        SdkError::DispatchFailure(_) => "unreachable".to_owned(),
+        SdkError::ResponseError(_) => "unreadable response".to_owned(),
+        _ => "request not built".to_owned(),
+    }
+}
+
+/// Sends emails through SES v2 with `Simple` content (HTML and text) and a configuration set.
+#[derive(Clone)]
+pub struct SesMailer {
+    client: aws_sdk_sesv2::Client,
+    configuration_set: Option<String>,
+}
+
+impl SesMailer {
+    /// A mailer using `configuration_set` (for delivery events), if any.
+    pub fn new(client: aws_sdk_sesv2::Client, configuration_set: Option<String>) -> Self {
+        SesMailer {
+            client,
+            configuration_set,
+        }
+    }
+}
+
+fn content(text: &str) -> Result<Content, SendError> {
+    Content::builder()
+        .data(text)
+        .charset("UTF-8")
+        .build()
+        .map_err(|e| SendError(format!("ses content: {e}")))
+}
+
+#[async_trait]
+impl Mailer for SesMailer {
+    async fn send_email(&self, email: &OutgoingEmail) -> Result<String, SendError> {
+        let message = Message::builder()
+            .subject(content(&email.subject)?)
+            .body(
+                Body::builder()
+                    .text(content(&email.text)?)
+                    .html(content(&email.html)?)
+                    .build(),
+            )
+            .build();
+        let tag = MessageTag::builder()
+            .name("kind")
+            .value(email.kind.as_str())
+            .build()
+            .map_err(|e| SendError(format!("ses tag: {e}")))?;
+        let out = self
+            .client
+            .send_email()
+            .from_email_address(&email.from)
+            .set_reply_to_addresses(email.reply_to.clone().map(|r| vec![r]))
+            .destination(Destination::builder().to_addresses(&email.to).build())
+            .content(EmailContent::builder().simple(message).build())
+            .email_tags(tag)
+            .set_configuration_set_name(self.configuration_set.clone())
+            .send()
+            .await
+            .map_err(|e| SendError(format!("ses: {}", error_code(&e))))?;
+        Ok(out.message_id.unwrap_or_default())
+    }
+}
+
+/// Sends transactional texts through SNS with a maximum price per message.
+#[derive(Clone)]
+pub struct SnsTexter {
+    client: aws_sdk_sns::Client,
+    max_price_usd: String,
+    sender_id: Option<String>,
+}
+
+impl SnsTexter {
+    /// A texter refusing to pay more than `max_price_usd` (e.g. `"0.10"`) per text.
+    pub fn new(client: aws_sdk_sns::Client, max_price_usd: String, sender_id: Option<String>) -> Self {
+        SnsTexter {
+            client,
+            max_price_usd,
+            sender_id,
+        }
+    }
+}
+
+fn string_attribute(value: &str) -> Result<MessageAttributeValue, SendError> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .map_err(|e| SendError(format!("sns attribute: {e}")))
+}
+
+#[async_trait]
+impl Texter for SnsTexter {
+    async fn send_text(&self, text: &OutgoingText) -> Result<String, SendError> {
+        let mut publish = self
+            .client
+            .publish()
+            .phone_number(&text.to)
+            .message(&text.body)
+            .message_attributes("AWS.SNS.SMS.SMSType", string_attribute("Transactional")?)
+            .message_attributes("AWS.SNS.SMS.MaxPrice", string_attribute(&self.max_price_usd)?);
+        if let Some(sender) = &self.sender_id {
+            publish = publish.message_attributes("AWS.SNS.SMS.SenderID", string_attribute(sender)?);
+        }
+        let out = publish
+            .send()
+            .await
+            .map_err(|e| SendError(format!("sns: {}", error_code(&e))))?;
+        Ok(out.message_id.unwrap_or_default())
+    }
+
+    async fn is_opted_out(&self, to: &str) -> Result<bool, SendError> {
+        let out = self
+            .client
+            .check_if_phone_number_is_opted_out()
+            .phone_number(to)
+            .send()
+            .await
+            .map_err(|e| SendError(format!("sns: {}", error_code(&e))))?;
+        Ok(out.is_opted_out)
+    }
+}

@@ -1,0 +1,348 @@
+//! The AWS adapters against a real local AWS emulator (moto): the store contract suite on
+//! DynamoDB, and the contract's flows through the real routers over DynamoDB, SES, SNS and
+//! EventBridge Scheduler, read back from moto's `/moto-api/data.json`.
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use chrono::{DateTime, TimeZone, Utc};
+use http_body_util::BodyExt;
+use rappel::adapters::clock::ManualClock;
+use rappel::domain::{Clinic, ClinicId, ClinicSettings, Email, Text};
+use rappel::ports::SchedulePayload;
+use rappel::services::{hash_api_key, schedule_name};
+use rappel::testing::{appointment_json, store_contract};
+use rappel_aws::dynamodb::DynamoStore;
+use rappel_aws::local::{create_table, provision, LocalResources};
+use rappel_aws::AwsSettings;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use support::Moto;
+use tower::ServiceExt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_meets_the_store_contract() {
+    let moto = Moto::start();
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk().await);
+    let counter = AtomicUsize::new(0);
+    store_contract::run_all(|| {
+        let table = format!("contract-{}", counter.fetch_add(1, Ordering::SeqCst));
+        let client = client.clone();
+        async move {
+            create_table(&client, &table).await.unwrap();
+            DynamoStore::new(client, table)
+        }
+    })
+    .await;
+}
+
+fn now0() -> DateTime<Utc> {
+    // Monday 2030-01-07 10:00 in Toronto.
+    Utc.with_ymd_and_hms(2030, 1, 7, 15, 0, 0).unwrap()
+}
+
+const KEY: &str = "moto-clinic-key";
+
+async fn call(
+    app: &axum::Router,
+    method: Method,
+    uri: &str,
+    body: Option<Value>,
+    json_reply: bool,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {KEY}"));
+    if json_reply {
+        request = request.header(header::ACCEPT, "application/json");
+    }
+    let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
+    let response = app.clone().oneshot(request.body(body).unwrap()).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn sent_emails(data: &Value) -> Vec<(String, String)> {
+    data["ses"]["Message"]
+        .as_array()
+        .map(|messages| {
+            messages
+                .iter()
+                .map(|m| {
+                    (
+                        m["destinations"]["ToAddresses"][0].as_str().unwrap_or("").to_owned(),
+                        m["subject"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Schedules as moto recorded them (data.json keeps deleted ones too, so filter by what
+/// ListSchedules still returns in the group).
+async fn schedules(moto: &Moto, sdk: &aws_config::SdkConfig) -> Vec<Value> {
+    let live = aws_sdk_scheduler::Client::new(sdk)
+        .list_schedules()
+        .group_name("rappel")
+        .send()
+        .await
+        .unwrap();
+    let live: Vec<String> = live
+        .schedules()
+        .iter()
+        .filter_map(|s| s.name().map(str::to_owned))
+        .collect();
+    let data = moto.data().await;
+    data["scheduler"]["Schedule"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| live.iter().any(|name| s["name"] == name.as_str()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn save_move_remind_confirm_and_cancel_over_aws() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let names = LocalResources {
+        table: "rappel".to_owned(),
+        ses_identity: "clinique.example.ca".to_owned(),
+        configuration_set: "rappel".to_owned(),
+        schedule_group: "rappel".to_owned(),
+    };
+    provision(&sdk, &names).await.unwrap();
+    let settings = AwsSettings {
+        table: names.table.clone(),
+        public_base_url: "https://rappel.example.ca".to_owned(),
+        schedule_group: names.schedule_group.clone(),
+        reminder_function_arn: "arn:aws:lambda:ca-central-1:123456789012:function:rappel-reminder".to_owned(),
+        scheduler_role_arn: "arn:aws:iam::123456789012:role/rappel-scheduler".to_owned(),
+        dead_letter_arn: Some("arn:aws:sqs:ca-central-1:123456789012:rappel-dlq".to_owned()),
+        ses_configuration_set: Some(names.configuration_set.clone()),
+        sms_price_cents: 5,
+        sms_max_price_usd: "0.50".to_owned(),
+    };
+    let clock = Arc::new(ManualClock::new(now0()));
+    let rappel = Arc::new(rappel_aws::build_with(&settings, &sdk, clock.clone()));
+    let mut clinic_settings = ClinicSettings::named("Clinique Moto").unwrap();
+    clinic_settings.sender_email = Some(Email::parse("rdv@clinique.example.ca").unwrap());
+    clinic_settings.phone = Some(Text::parse("514 555-0100").unwrap());
+    clinic_settings.sms_enabled = true;
+    let clinic = Clinic {
+        id: ClinicId::parse("moto-clinic").unwrap(),
+        settings: clinic_settings,
+    };
+    rappel.store.put_clinic(&clinic).await.unwrap();
+    rappel
+        .store
+        .set_api_key_hash(&clinic.id, &hash_api_key(KEY))
+        .await
+        .unwrap();
+    let emr = rappel::http::emr::router(rappel.clone());
+    let patient = rappel::http::patient::router(rappel.clone());
+
+    assert_eq!(
+        call(
+            &emr,
+            Method::PUT,
+            "/v1/appointment-types/FU",
+            Some(json!({"communications": "full"})),
+            false
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
+    // Thursday 2030-01-10 14:00 local; moto opts out numbers ending in 99, so use another.
+    let start = Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap();
+    let mut body = appointment_json(1, start, "FU");
+    body["patient"]["mobile"] = json!("514 555-0123");
+
+    // Save → confirmation email and text, one schedule at the reminder time.
+    let (status, view) = call(&emr, Method::PUT, "/v1/appointments/AWS-1", Some(body.clone()), false).await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    let data = moto.data().await;
+    assert_eq!(
+        sent_emails(&data),
+        vec![(
+            "julie.roy@example.ca".to_owned(),
+            "Confirmation de votre rendez-vous du jeudi 10 janvier 2030 à 14 h".to_owned()
+        )]
+    );
+    assert_eq!(data["sns"]["SMS"][0]["phone_number"], "+15145550123");
+    let first = schedules(&moto, &sdk).await;
+    assert_eq!(first.len(), 1);
+    let name = schedule_name(&clinic.id, &rappel::domain::AppointmentId::parse("AWS-1").unwrap(), 1);
+    assert_eq!(first[0]["name"], name);
+    assert_eq!(first[0]["schedule_expression"], "at(2030-01-09T01:59:00)");
+    assert_eq!(first[0]["flexible_time_window"]["Mode"], "OFF");
+    assert_eq!(first[0]["action_after_completion"], "DELETE");
+    let input: SchedulePayload = serde_json::from_str(first[0]["target"]["Input"].as_str().unwrap()).unwrap();
+    assert_eq!((input.revision, input.kind.as_str()), (1, "reminder"));
+
+    // A replay sends nothing more.
+    assert_eq!(
+        call(&emr, Method::PUT, "/v1/appointments/AWS-1", Some(body.clone()), false)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(sent_emails(&moto.data().await).len(), 1);
+
+    // Move → the schedule is replaced and a change email goes out.
+    let moved = Utc.with_ymd_and_hms(2030, 1, 11, 15, 0, 0).unwrap();
+    let mut body2 = appointment_json(2, moved, "FU");
+    body2["patient"]["mobile"] = json!("514 555-0123");
+    assert_eq!(
+        call(&emr, Method::PUT, "/v1/appointments/AWS-1", Some(body2), false)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let data = moto.data().await;
+    let second = schedules(&moto, &sdk).await;
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_eq!(second[0]["schedule_expression"], "at(2030-01-10T01:59:00)");
+    assert_eq!(
+        sent_emails(&data)[1].1,
+        "Modification de votre rendez-vous : vendredi 11 janvier 2030 à 10 h"
+    );
+
+    // The reminder payload, as Scheduler would deliver it, sends the reminder once.
+    clock.set(Utc.with_ymd_and_hms(2030, 1, 10, 1, 59, 0).unwrap());
+    let payload: SchedulePayload = serde_json::from_str(second[0]["target"]["Input"].as_str().unwrap()).unwrap();
+    rappel.fire(&payload).await.unwrap();
+    rappel.fire(&payload).await.unwrap();
+    let data = moto.data().await;
+    assert_eq!(
+        sent_emails(&data)
+            .iter()
+            .filter(|(_, s)| s.starts_with("Rappel"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        data["sns"]["SMS"].as_array().unwrap().len(),
+        3,
+        "confirmation, change and reminder texts"
+    );
+
+    // The patient confirms through the patient-action router.
+    let (_, view) = call(&emr, Method::GET, "/v1/appointments/AWS-1", None, false).await;
+    let path = view["patient_url"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("https://rappel.example.ca")
+        .to_owned();
+    let (status, answer) = call(&patient, Method::POST, &format!("{path}/confirm"), None, true).await;
+    assert_eq!(
+        (status, answer),
+        (StatusCode::OK, json!({"patient_status": "confirmed"}))
+    );
+
+    // The EMR cancels → the schedule (already fired here, so none) stays absent and a cancellation goes out.
+    let mut cancelled = appointment_json(3, moved, "FU");
+    cancelled["status"] = json!("cancelled");
+    cancelled["patient"]["mobile"] = json!("514 555-0123");
+    assert_eq!(
+        call(&emr, Method::PUT, "/v1/appointments/AWS-1", Some(cancelled), false)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let data = moto.data().await;
+    assert!(sent_emails(&data)
+        .last()
+        .unwrap()
+        .1
+        .starts_with("Annulation de votre rendez-vous"));
+
+    // The ledger, read back from DynamoDB: four texts at 5 cents.
+    let (_, ledger) = call(&emr, Method::GET, "/v1/ledger?month=2030-01", None, false).await;
+    assert_eq!(
+        (ledger["texts"].clone(), ledger["total_cents"].clone()),
+        (json!(4), json!(20))
+    );
+    let (_, events) = call(&emr, Method::GET, "/v1/events?limit=1000", None, false).await;
+    let types: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert!(types.contains(&"patient_confirmed"));
+    assert_eq!(types.iter().filter(|t| **t == "message_sent").count(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_deletes_the_pending_schedule() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let names = LocalResources {
+        table: "rappel".to_owned(),
+        ses_identity: "clinique.example.ca".to_owned(),
+        configuration_set: "rappel".to_owned(),
+        schedule_group: "rappel".to_owned(),
+    };
+    provision(&sdk, &names).await.unwrap();
+    let settings = AwsSettings {
+        table: names.table.clone(),
+        public_base_url: "https://rappel.example.ca".to_owned(),
+        schedule_group: names.schedule_group.clone(),
+        reminder_function_arn: "arn:aws:lambda:ca-central-1:123456789012:function:rappel-reminder".to_owned(),
+        scheduler_role_arn: "arn:aws:iam::123456789012:role/rappel-scheduler".to_owned(),
+        dead_letter_arn: None,
+        ses_configuration_set: None,
+        sms_price_cents: 5,
+        sms_max_price_usd: "0.50".to_owned(),
+    };
+    let rappel = Arc::new(rappel_aws::build_with(
+        &settings,
+        &sdk,
+        Arc::new(ManualClock::new(now0())),
+    ));
+    let mut clinic_settings = ClinicSettings::named("Clinique Moto").unwrap();
+    clinic_settings.sender_email = Some(Email::parse("rdv@clinique.example.ca").unwrap());
+    let clinic = Clinic {
+        id: ClinicId::parse("moto-clinic").unwrap(),
+        settings: clinic_settings,
+    };
+    rappel.store.put_clinic(&clinic).await.unwrap();
+    rappel
+        .store
+        .set_api_key_hash(&clinic.id, &hash_api_key(KEY))
+        .await
+        .unwrap();
+    let emr = rappel::http::emr::router(rappel.clone());
+    call(
+        &emr,
+        Method::PUT,
+        "/v1/appointment-types/FU",
+        Some(json!({"communications": "full"})),
+        false,
+    )
+    .await;
+    let start = Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap();
+    call(
+        &emr,
+        Method::PUT,
+        "/v1/appointments/C-1",
+        Some(appointment_json(1, start, "FU")),
+        false,
+    )
+    .await;
+    assert_eq!(schedules(&moto, &sdk).await.len(), 1);
+    let mut cancelled = appointment_json(2, start, "FU");
+    cancelled["status"] = json!("cancelled");
+    let (status, view) = call(&emr, Method::PUT, "/v1/appointments/C-1", Some(cancelled), false).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert!(schedules(&moto, &sdk).await.is_empty());
+    assert_eq!(sent_emails(&moto.data().await).len(), 2, "{view}");
+}
