@@ -1,3 +1,4 @@
 //! Local tooling: the embedded dev server (`rappel-dev`).
 
+pub mod admin;
 pub mod dev;

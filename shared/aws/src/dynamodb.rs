@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-use aws_sdk_dynamodb::Client;
+pub use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
 use rappel::domain::*;
 use rappel::ports::*;

@@ -116,6 +116,15 @@ impl From<StoreError> for ServiceError {
     }
 }
 
+/// A fresh API key: `rpl_` and 256 random bits, base64url. Shown once; only its hash is kept.
+pub fn new_api_key() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("rpl_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
 /// The hash under which an API key is stored: SHA-256, hex.
 pub fn hash_api_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))

@@ -1,0 +1,191 @@
+//! `rappel-admin`: creates clinics and issues or rotates their API keys (only a hash is stored),
+//! on DynamoDB (a deployment, or moto) or on the dev server's SQLite data; provisions a local AWS
+//! emulator.
+
+use rappel::adapters::sqlite::SqliteStore;
+use rappel::domain::{Clinic, ClinicId, ClinicSettings, Email};
+use rappel::ports::Store;
+use rappel::services::{hash_api_key, new_api_key};
+use std::path::PathBuf;
+
+/// Usage text.
+pub const USAGE: &str = "\
+usage:
+  rappel-admin create-clinic --id ID --name NAME [--sender-email ADDRESS] [--dev-data DIR]
+  rappel-admin rotate-key --id ID [--dev-data DIR]
+  rappel-admin local-aws [--table NAME] [--ses-identity DOMAIN] [--schedule-group NAME]
+
+Without --dev-data, clinics live in the DynamoDB table named by RAPPEL_TABLE, reached with the
+usual AWS settings (AWS_REGION, credentials, AWS_ENDPOINT_URL for a local emulator).
+local-aws creates the table, SES identity and configuration set, and schedule group at
+AWS_ENDPOINT_URL (default names: rappel, example.ca, rappel).";
+
+/// A parsed command line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Create (or rename) a clinic and issue its key.
+    CreateClinic {
+        /// Clinic id.
+        id: String,
+        /// Clinic name.
+        name: String,
+        /// SES identity its emails come from.
+        sender_email: Option<String>,
+        /// SQLite data directory instead of DynamoDB.
+        dev_data: Option<PathBuf>,
+    },
+    /// Replace a clinic's key.
+    RotateKey {
+        /// Clinic id.
+        id: String,
+        /// SQLite data directory instead of DynamoDB.
+        dev_data: Option<PathBuf>,
+    },
+    /// Provision a local emulator.
+    LocalAws {
+        /// Table name.
+        table: String,
+        /// SES identity.
+        ses_identity: String,
+        /// Schedule group.
+        schedule_group: String,
+    },
+}
+
+/// Parses `args` (without the program name).
+pub fn parse(args: &[String]) -> Result<Command, String> {
+    let (command, rest) = args.split_first().ok_or("no command given")?;
+    let mut options = std::collections::HashMap::new();
+    let mut rest = rest.iter();
+    while let Some(flag) = rest.next() {
+        let name = flag.strip_prefix("--").ok_or_else(|| format!("unexpected argument {flag:?}"))?;
+        let value = rest.next().ok_or_else(|| format!("--{name} needs a value"))?;
+        options.insert(name.to_owned(), value.clone());
+    }
+    let mut take = |name: &str| options.remove(name);
+    let command = match command.as_str() {
+        "create-clinic" => Command::CreateClinic {
+            id: take("id").ok_or("--id is required")?,
+            name: take("name").ok_or("--name is required")?,
+            sender_email: take("sender-email"),
+            dev_data: take("dev-data").map(PathBuf::from),
+        },
+        "rotate-key" => Command::RotateKey {
+            id: take("id").ok_or("--id is required")?,
+            dev_data: take("dev-data").map(PathBuf::from),
+        },
+        "local-aws" => Command::LocalAws {
+            table: take("table").unwrap_or_else(|| "rappel".to_owned()),
+            ses_identity: take("ses-identity").unwrap_or_else(|| "example.ca".to_owned()),
+            schedule_group: take("schedule-group").unwrap_or_else(|| "rappel".to_owned()),
+        },
+        other => return Err(format!("unknown command {other:?}")),
+    };
+    if let Some(extra) = options.keys().next() {
+        return Err(format!("unknown option --{extra} for {command:?}"));
+    }
+    Ok(command)
+}
+
+async fn store(dev_data: Option<PathBuf>) -> Result<Box<dyn Store>, String> {
+    match dev_data {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            Ok(Box::new(SqliteStore::open(&dir.join("rappel.db")).map_err(|e| e.to_string())?))
+        }
+        None => {
+            let table = std::env::var("RAPPEL_TABLE").map_err(|_| "RAPPEL_TABLE is not set (or pass --dev-data DIR)".to_owned())?;
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            Ok(Box::new(rappel_aws::dynamodb::DynamoStore::new(aws_sdk_dynamodb_client(&sdk), table)))
+        }
+    }
+}
+
+fn aws_sdk_dynamodb_client(sdk: &aws_config::SdkConfig) -> rappel_aws::dynamodb::Client {
+    rappel_aws::dynamodb::Client::new(sdk)
+}
+
+/// Runs a command; returns what to print.
+pub async fn run(command: Command) -> Result<String, String> {
+    match command {
+        Command::CreateClinic { id, name, sender_email, dev_data } => {
+            let id = ClinicId::parse(&id).map_err(|e| format!("--id: {}", e.0))?;
+            let mut settings = ClinicSettings::named(&name).map_err(|e| format!("--name: {}", e.0))?;
+            settings.sender_email = sender_email
+                .map(|s| Email::parse(&s).map_err(|e| format!("--sender-email: {}", e.0)))
+                .transpose()?;
+            let store = store(dev_data).await?;
+            let existing = store.clinic(&id).await.map_err(|e| e.to_string())?;
+            if existing.is_some() {
+                return Err(format!("clinic {id} exists already; use rotate-key to issue a new key"));
+            }
+            store.put_clinic(&Clinic { id: id.clone(), settings }).await.map_err(|e| e.to_string())?;
+            let key = new_api_key();
+            store.set_api_key_hash(&id, &hash_api_key(&key)).await.map_err(|e| e.to_string())?;
+            Ok(format!("clinic {id} created\nAPI key (shown once, only its hash is stored): {key}"))
+        }
+        Command::RotateKey { id, dev_data } => {
+            let id = ClinicId::parse(&id).map_err(|e| format!("--id: {}", e.0))?;
+            let store = store(dev_data).await?;
+            let key = new_api_key();
+            store
+                .set_api_key_hash(&id, &hash_api_key(&key))
+                .await
+                .map_err(|e| format!("clinic {id}: {e} (does it exist?)"))?;
+            Ok(format!("new API key for {id} (the old one no longer works): {key}"))
+        }
+        Command::LocalAws { table, ses_identity, schedule_group } => {
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let names = rappel_aws::local::LocalResources {
+                table: table.clone(),
+                ses_identity,
+                configuration_set: "rappel".to_owned(),
+                schedule_group,
+            };
+            rappel_aws::local::provision(&sdk, &names).await?;
+            Ok(format!("created table {table}, SES identity {}, configuration set rappel, schedule group {}", names.ses_identity, names.schedule_group))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn commands_parse_and_bad_ones_say_why() {
+        assert_eq!(
+            parse(&args("rotate-key --id c1 --dev-data /tmp/x")),
+            Ok(Command::RotateKey { id: "c1".to_owned(), dev_data: Some(PathBuf::from("/tmp/x")) })
+        );
+        assert_eq!(parse(&args("create-clinic --id c1")), Err("--name is required".to_owned()));
+        assert!(parse(&args("rotate-key --id c1 --color blue")).unwrap_err().contains("--color"));
+        assert!(parse(&args("explode")).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_created_clinic_authenticates_with_its_key_until_rotated() {
+        let dir = std::env::temp_dir().join(format!("rappel-admin-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = run(parse(&args(&format!("create-clinic --id c1 --name Clinique --dev-data {}", dir.display()))).unwrap())
+            .await
+            .unwrap();
+        let key = out.rsplit(' ').next().unwrap().to_owned();
+        let store = SqliteStore::open(&dir.join("rappel.db")).unwrap();
+        use rappel::ports::ClinicStore;
+        assert_eq!(store.clinic_by_key_hash(&hash_api_key(&key)).await.unwrap().unwrap().id.as_str(), "c1");
+        drop(store);
+        let again = run(parse(&args(&format!("create-clinic --id c1 --name Autre --dev-data {}", dir.display()))).unwrap()).await;
+        assert!(again.is_err(), "never overwrites a clinic");
+        let out = run(parse(&args(&format!("rotate-key --id c1 --dev-data {}", dir.display()))).unwrap()).await.unwrap();
+        let new_key = out.rsplit(' ').next().unwrap().to_owned();
+        let store = SqliteStore::open(&dir.join("rappel.db")).unwrap();
+        assert!(store.clinic_by_key_hash(&hash_api_key(&key)).await.unwrap().is_none());
+        assert!(store.clinic_by_key_hash(&hash_api_key(&new_key)).await.unwrap().is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
