@@ -354,3 +354,36 @@ async fn data_and_pending_reminders_survive_a_restart() {
     drop(server);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_parallel_identical_puts_give_one_201_and_one_confirmation() {
+    let dir = data_dir("parallel");
+    let server = std::sync::Arc::new(DevServer::start(&dir));
+    setup(&server, json!({})).await;
+    let puts = (0..20).map(|_| {
+        let server = server.clone();
+        tokio::spawn(async move {
+            server
+                .put("/v1/appointments/PAR-1", &appointment(1, T, "par@example.ca"))
+                .await
+                .0
+        })
+    });
+    let mut statuses = Vec::new();
+    for put in puts {
+        statuses.push(put.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::CREATED).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        19,
+        "{statuses:?}"
+    );
+    assert_eq!(server.kinds("par@example.ca").await, vec!["confirmation"]);
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -35,19 +35,46 @@ async fn every_sample_event_runs_through_its_handler() {
     let patient = rappel::http::patient::router(h.rappel.clone());
     let emr_event = |name: &str| event(name).replace("Bearer dev-key", &format!("Bearer {API_KEY}"));
 
-    assert_eq!(invoke(&on_save, &emr_event("on-save/unauthorized.json")).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        invoke(&on_save, &emr_event("on-save/unauthorized.json")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     let (status, body) = invoke(&on_save, &emr_event("on-save/put-clinic.json")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, clinic) = invoke(&on_save, &emr_event("on-save/get-clinic.json")).await;
-    assert_eq!((status, clinic.contains("\"allow_patient_cancellation\":true")), (StatusCode::OK, true));
-    assert_eq!(invoke(&on_save, &emr_event("on-save/put-appointment-type.json")).await.0, StatusCode::CREATED);
-    assert!(invoke(&on_save, &emr_event("on-save/list-appointment-types.json")).await.1.contains("\"SUIVI\""));
+    assert_eq!(
+        (status, clinic.contains("\"allow_patient_cancellation\":true")),
+        (StatusCode::OK, true)
+    );
+    assert_eq!(
+        invoke(&on_save, &emr_event("on-save/put-appointment-type.json"))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert!(invoke(&on_save, &emr_event("on-save/list-appointment-types.json"))
+        .await
+        .1
+        .contains("\"SUIVI\""));
     let (status, body) = invoke(&on_save, &emr_event("on-save/put-appointment.json")).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!(invoke(&on_save, &emr_event("on-save/put-appointment.json")).await.0, StatusCode::OK, "a replay");
-    assert!(invoke(&on_save, &emr_event("on-save/get-appointment.json")).await.1.contains("\"revision\":1"));
-    assert!(invoke(&on_save, &emr_event("on-save/get-events.json")).await.1.contains("message_sent"));
-    assert!(invoke(&on_save, &emr_event("on-save/get-ledger.json")).await.1.contains("\"month\":\"2030-01\""));
+    assert_eq!(
+        invoke(&on_save, &emr_event("on-save/put-appointment.json")).await.0,
+        StatusCode::OK,
+        "a replay"
+    );
+    assert!(invoke(&on_save, &emr_event("on-save/get-appointment.json"))
+        .await
+        .1
+        .contains("\"revision\":1"));
+    assert!(invoke(&on_save, &emr_event("on-save/get-events.json"))
+        .await
+        .1
+        .contains("message_sent"));
+    assert!(invoke(&on_save, &emr_event("on-save/get-ledger.json"))
+        .await
+        .1
+        .contains("\"month\":\"2030-01\""));
     assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
 
     let record = h
@@ -61,20 +88,46 @@ async fn every_sample_event_runs_through_its_handler() {
     let (status, page) = invoke(&patient, &patient_event("patient-action/get-page.json")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("jeudi 10 janvier 2030 à 14 h"));
-    assert_eq!(invoke(&patient, &event("patient-action/get-page.json")).await.0, StatusCode::NOT_FOUND, "the placeholder token is unknown");
-    assert_eq!(invoke(&patient, &patient_event("patient-action/post-confirm.json")).await.0, StatusCode::CONFLICT, "too early");
+    assert_eq!(
+        invoke(&patient, &event("patient-action/get-page.json")).await.0,
+        StatusCode::NOT_FOUND,
+        "the placeholder token is unknown"
+    );
+    assert_eq!(
+        invoke(&patient, &patient_event("patient-action/post-confirm.json"))
+            .await
+            .0,
+        StatusCode::CONFLICT,
+        "too early"
+    );
 
     // The reminder event as Scheduler sends it (clinic id adapted to the harness).
-    let reminder: SchedulePayload = serde_json::from_str(&event("reminder/reminder.json").replace("dev-clinic", h.clinic.id.as_str())).unwrap();
+    let reminder: SchedulePayload =
+        serde_json::from_str(&event("reminder/reminder.json").replace("dev-clinic", h.clinic.id.as_str())).unwrap();
     h.clock.set(Utc.with_ymd_and_hms(2030, 1, 9, 1, 59, 0).unwrap());
     h.rappel.fire(&reminder).await.unwrap();
     h.rappel.fire(&reminder).await.unwrap();
     assert_eq!(h.sent_kinds("email"), vec!["confirmation", "reminder"]);
 
     let (status, body) = invoke(&patient, &patient_event("patient-action/post-confirm.json")).await;
-    assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"patient_status":"confirmed"}"#));
-    assert_eq!(invoke(&patient, &patient_event("patient-action/post-cancel.json")).await.0, StatusCode::OK, "cancel open until T−24 h");
-    assert_eq!(invoke(&patient, &patient_event("patient-action/post-arrive.json")).await.0, StatusCode::CONFLICT, "cancelled");
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, r#"{"patient_status":"confirmed"}"#)
+    );
+    assert_eq!(
+        invoke(&patient, &patient_event("patient-action/post-cancel.json"))
+            .await
+            .0,
+        StatusCode::OK,
+        "cancel open until T−24 h"
+    );
+    assert_eq!(
+        invoke(&patient, &patient_event("patient-action/post-arrive.json"))
+            .await
+            .0,
+        StatusCode::CONFLICT,
+        "cancelled"
+    );
     let (status, ics) = invoke(&patient, &patient_event("patient-action/get-calendar.json")).await;
     assert_eq!((status, ics.starts_with("BEGIN:VCALENDAR")), (StatusCode::OK, true));
 }

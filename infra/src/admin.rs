@@ -58,7 +58,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut options = std::collections::HashMap::new();
     let mut rest = rest.iter();
     while let Some(flag) = rest.next() {
-        let name = flag.strip_prefix("--").ok_or_else(|| format!("unexpected argument {flag:?}"))?;
+        let name = flag
+            .strip_prefix("--")
+            .ok_or_else(|| format!("unexpected argument {flag:?}"))?;
         let value = rest.next().ok_or_else(|| format!("--{name} needs a value"))?;
         options.insert(name.to_owned(), value.clone());
     }
@@ -91,12 +93,18 @@ async fn store(dev_data: Option<PathBuf>) -> Result<Box<dyn Store>, String> {
     match dev_data {
         Some(dir) => {
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            Ok(Box::new(SqliteStore::open(&dir.join("rappel.db")).map_err(|e| e.to_string())?))
+            Ok(Box::new(
+                SqliteStore::open(&dir.join("rappel.db")).map_err(|e| e.to_string())?,
+            ))
         }
         None => {
-            let table = std::env::var("RAPPEL_TABLE").map_err(|_| "RAPPEL_TABLE is not set (or pass --dev-data DIR)".to_owned())?;
+            let table = std::env::var("RAPPEL_TABLE")
+                .map_err(|_| "RAPPEL_TABLE is not set (or pass --dev-data DIR)".to_owned())?;
             let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            Ok(Box::new(rappel_aws::dynamodb::DynamoStore::new(aws_sdk_dynamodb_client(&sdk), table)))
+            Ok(Box::new(rappel_aws::dynamodb::DynamoStore::new(
+                aws_sdk_dynamodb_client(&sdk),
+                table,
+            )))
         }
     }
 }
@@ -108,7 +116,12 @@ fn aws_sdk_dynamodb_client(sdk: &aws_config::SdkConfig) -> rappel_aws::dynamodb:
 /// Runs a command; returns what to print.
 pub async fn run(command: Command) -> Result<String, String> {
     match command {
-        Command::CreateClinic { id, name, sender_email, dev_data } => {
+        Command::CreateClinic {
+            id,
+            name,
+            sender_email,
+            dev_data,
+        } => {
             let id = ClinicId::parse(&id).map_err(|e| format!("--id: {}", e.0))?;
             let mut settings = ClinicSettings::named(&name).map_err(|e| format!("--name: {}", e.0))?;
             settings.sender_email = sender_email
@@ -119,10 +132,21 @@ pub async fn run(command: Command) -> Result<String, String> {
             if existing.is_some() {
                 return Err(format!("clinic {id} exists already; use rotate-key to issue a new key"));
             }
-            store.put_clinic(&Clinic { id: id.clone(), settings }).await.map_err(|e| e.to_string())?;
+            store
+                .put_clinic(&Clinic {
+                    id: id.clone(),
+                    settings,
+                })
+                .await
+                .map_err(|e| e.to_string())?;
             let key = new_api_key();
-            store.set_api_key_hash(&id, &hash_api_key(&key)).await.map_err(|e| e.to_string())?;
-            Ok(format!("clinic {id} created\nAPI key (shown once, only its hash is stored): {key}"))
+            store
+                .set_api_key_hash(&id, &hash_api_key(&key))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(format!(
+                "clinic {id} created\nAPI key (shown once, only its hash is stored): {key}"
+            ))
         }
         Command::RotateKey { id, dev_data } => {
             let id = ClinicId::parse(&id).map_err(|e| format!("--id: {}", e.0))?;
@@ -134,7 +158,11 @@ pub async fn run(command: Command) -> Result<String, String> {
                 .map_err(|e| format!("clinic {id}: {e} (does it exist?)"))?;
             Ok(format!("new API key for {id} (the old one no longer works): {key}"))
         }
-        Command::LocalAws { table, ses_identity, schedule_group } => {
+        Command::LocalAws {
+            table,
+            ses_identity,
+            schedule_group,
+        } => {
             let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
             let names = rappel_aws::local::LocalResources {
                 table: table.clone(),
@@ -143,7 +171,10 @@ pub async fn run(command: Command) -> Result<String, String> {
                 schedule_group,
             };
             rappel_aws::local::provision(&sdk, &names).await?;
-            Ok(format!("created table {table}, SES identity {}, configuration set rappel, schedule group {}", names.ses_identity, names.schedule_group))
+            Ok(format!(
+                "created table {table}, SES identity {}, configuration set rappel, schedule group {}",
+                names.ses_identity, names.schedule_group
+            ))
         }
     }
 }
@@ -160,10 +191,18 @@ mod tests {
     fn commands_parse_and_bad_ones_say_why() {
         assert_eq!(
             parse(&args("rotate-key --id c1 --dev-data /tmp/x")),
-            Ok(Command::RotateKey { id: "c1".to_owned(), dev_data: Some(PathBuf::from("/tmp/x")) })
+            Ok(Command::RotateKey {
+                id: "c1".to_owned(),
+                dev_data: Some(PathBuf::from("/tmp/x"))
+            })
         );
-        assert_eq!(parse(&args("create-clinic --id c1")), Err("--name is required".to_owned()));
-        assert!(parse(&args("rotate-key --id c1 --color blue")).unwrap_err().contains("--color"));
+        assert_eq!(
+            parse(&args("create-clinic --id c1")),
+            Err("--name is required".to_owned())
+        );
+        assert!(parse(&args("rotate-key --id c1 --color blue"))
+            .unwrap_err()
+            .contains("--color"));
         assert!(parse(&args("explode")).is_err());
     }
 
@@ -171,21 +210,45 @@ mod tests {
     async fn a_created_clinic_authenticates_with_its_key_until_rotated() {
         let dir = std::env::temp_dir().join(format!("rappel-admin-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let out = run(parse(&args(&format!("create-clinic --id c1 --name Clinique --dev-data {}", dir.display()))).unwrap())
-            .await
-            .unwrap();
+        let out = run(parse(&args(&format!(
+            "create-clinic --id c1 --name Clinique --dev-data {}",
+            dir.display()
+        )))
+        .unwrap())
+        .await
+        .unwrap();
         let key = out.rsplit(' ').next().unwrap().to_owned();
         let store = SqliteStore::open(&dir.join("rappel.db")).unwrap();
         use rappel::ports::ClinicStore;
-        assert_eq!(store.clinic_by_key_hash(&hash_api_key(&key)).await.unwrap().unwrap().id.as_str(), "c1");
+        assert_eq!(
+            store
+                .clinic_by_key_hash(&hash_api_key(&key))
+                .await
+                .unwrap()
+                .unwrap()
+                .id
+                .as_str(),
+            "c1"
+        );
         drop(store);
-        let again = run(parse(&args(&format!("create-clinic --id c1 --name Autre --dev-data {}", dir.display()))).unwrap()).await;
+        let again = run(parse(&args(&format!(
+            "create-clinic --id c1 --name Autre --dev-data {}",
+            dir.display()
+        )))
+        .unwrap())
+        .await;
         assert!(again.is_err(), "never overwrites a clinic");
-        let out = run(parse(&args(&format!("rotate-key --id c1 --dev-data {}", dir.display()))).unwrap()).await.unwrap();
+        let out = run(parse(&args(&format!("rotate-key --id c1 --dev-data {}", dir.display()))).unwrap())
+            .await
+            .unwrap();
         let new_key = out.rsplit(' ').next().unwrap().to_owned();
         let store = SqliteStore::open(&dir.join("rappel.db")).unwrap();
         assert!(store.clinic_by_key_hash(&hash_api_key(&key)).await.unwrap().is_none());
-        assert!(store.clinic_by_key_hash(&hash_api_key(&new_key)).await.unwrap().is_some());
+        assert!(store
+            .clinic_by_key_hash(&hash_api_key(&new_key))
+            .await
+            .unwrap()
+            .is_some());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

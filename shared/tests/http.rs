@@ -467,6 +467,19 @@ async fn unknown_links_are_404_and_expired_ones_410() {
             StatusCode::NOT_FOUND
         );
     }
+    assert_eq!(
+        api.patient(Method::POST, &format!("{path}/explode"), true)
+            .await
+            .error_field()
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        api.patient(Method::POST, &format!("{path}/calendar.ics"), true)
+            .await
+            .status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
     api.h.clock.set(t() + Duration::days(31));
     assert_eq!(api.patient(Method::GET, &path, false).await.status, StatusCode::GONE);
     assert_eq!(

@@ -107,8 +107,17 @@ async fn schedules(moto: &Moto, sdk: &aws_config::SdkConfig) -> Vec<Value> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn save_move_remind_confirm_and_cancel_over_aws() {
+/// A provisioned emulator, Rappel on the AWS adapters with a manual clock, and one clinic
+/// (texts enabled) whose API key is `KEY`.
+struct AwsRig {
+    moto: Moto,
+    sdk: aws_config::SdkConfig,
+    rappel: Arc<rappel::services::Rappel>,
+    clock: Arc<ManualClock>,
+    clinic: Clinic,
+}
+
+async fn rig() -> AwsRig {
     let moto = Moto::start();
     let sdk = moto.sdk().await;
     let names = LocalResources {
@@ -145,6 +154,24 @@ async fn save_move_remind_confirm_and_cancel_over_aws() {
         .set_api_key_hash(&clinic.id, &hash_api_key(KEY))
         .await
         .unwrap();
+    AwsRig {
+        moto,
+        sdk,
+        rappel,
+        clock,
+        clinic,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn save_move_remind_confirm_and_cancel_over_aws() {
+    let AwsRig {
+        moto,
+        sdk,
+        rappel,
+        clock,
+        clinic,
+    } = rig().await;
     let emr = rappel::http::emr::router(rappel.clone());
     let patient = rappel::http::patient::router(rappel.clone());
 
@@ -283,43 +310,7 @@ async fn save_move_remind_confirm_and_cancel_over_aws() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_deletes_the_pending_schedule() {
-    let moto = Moto::start();
-    let sdk = moto.sdk().await;
-    let names = LocalResources {
-        table: "rappel".to_owned(),
-        ses_identity: "clinique.example.ca".to_owned(),
-        configuration_set: "rappel".to_owned(),
-        schedule_group: "rappel".to_owned(),
-    };
-    provision(&sdk, &names).await.unwrap();
-    let settings = AwsSettings {
-        table: names.table.clone(),
-        public_base_url: "https://rappel.example.ca".to_owned(),
-        schedule_group: names.schedule_group.clone(),
-        reminder_function_arn: "arn:aws:lambda:ca-central-1:123456789012:function:rappel-reminder".to_owned(),
-        scheduler_role_arn: "arn:aws:iam::123456789012:role/rappel-scheduler".to_owned(),
-        dead_letter_arn: None,
-        ses_configuration_set: None,
-        sms_price_cents: 5,
-        sms_max_price_usd: "0.50".to_owned(),
-    };
-    let rappel = Arc::new(rappel_aws::build_with(
-        &settings,
-        &sdk,
-        Arc::new(ManualClock::new(now0())),
-    ));
-    let mut clinic_settings = ClinicSettings::named("Clinique Moto").unwrap();
-    clinic_settings.sender_email = Some(Email::parse("rdv@clinique.example.ca").unwrap());
-    let clinic = Clinic {
-        id: ClinicId::parse("moto-clinic").unwrap(),
-        settings: clinic_settings,
-    };
-    rappel.store.put_clinic(&clinic).await.unwrap();
-    rappel
-        .store
-        .set_api_key_hash(&clinic.id, &hash_api_key(KEY))
-        .await
-        .unwrap();
+    let AwsRig { moto, sdk, rappel, .. } = rig().await;
     let emr = rappel::http::emr::router(rappel.clone());
     call(
         &emr,

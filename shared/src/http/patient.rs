@@ -31,9 +31,7 @@ const SECURITY_HEADERS: [(&str, &str); 6] = [
 pub fn router(rappel: Arc<Rappel>) -> Router {
     Router::new()
         .route("/p/{token}", get(page))
-        .route("/p/{token}/confirm", post(confirm))
-        .route("/p/{token}/cancel", post(cancel))
-        .route("/p/{token}/arrive", post(arrive))
+        .route("/p/{token}/{action}", post(act))
         .route("/p/{token}/calendar.ics", get(calendar))
         .layer(axum::middleware::map_response(add_security_headers))
         .with_state(rappel)
@@ -215,15 +213,21 @@ async fn page(
     }
 }
 
+/// `POST /p/{token}/confirm|cancel|arrive`.
 async fn act(
-    rappel: Arc<Rappel>,
-    token: String,
+    State(rappel): State<Arc<Rappel>>,
+    Path((token, action)): Path<(String, String)>,
     query: LangParam,
     headers: HeaderMap,
-    action: PatientAction,
 ) -> Response {
     let chosen = chosen_language(&query.map(|q| q.0).unwrap_or_default(), &headers);
     let json = wants_json(&headers);
+    let action = match action.as_str() {
+        "confirm" => PatientAction::Confirm,
+        "cancel" => PatientAction::Cancel,
+        "arrive" => PatientAction::Arrive,
+        _ => return error_response(ServiceError::NotFound("action"), json, chosen.unwrap_or_default()),
+    };
     match rappel.patient_act(&token, action).await {
         Ok(status) if json => Json(serde_json::json!({ "patient_status": status })).into_response(),
         Ok(_) => {
@@ -243,33 +247,6 @@ async fn act(
         },
         Err(e) => error_response(e, json, chosen.unwrap_or_default()),
     }
-}
-
-async fn confirm(
-    State(rappel): State<Arc<Rappel>>,
-    Path(token): Path<String>,
-    query: LangParam,
-    headers: HeaderMap,
-) -> Response {
-    act(rappel, token, query, headers, PatientAction::Confirm).await
-}
-
-async fn cancel(
-    State(rappel): State<Arc<Rappel>>,
-    Path(token): Path<String>,
-    query: LangParam,
-    headers: HeaderMap,
-) -> Response {
-    act(rappel, token, query, headers, PatientAction::Cancel).await
-}
-
-async fn arrive(
-    State(rappel): State<Arc<Rappel>>,
-    Path(token): Path<String>,
-    query: LangParam,
-    headers: HeaderMap,
-) -> Response {
-    act(rappel, token, query, headers, PatientAction::Arrive).await
 }
 
 async fn calendar(
