@@ -16,11 +16,21 @@ if [ -z "$python" ]; then
   exit 1
 fi
 
-# Python tools, installed once; their scripts directory is where pip put them.
-"$python" -m pip install --quiet --disable-pip-version-check -r infra/requirements-test.txt
-scripts_dir=$("$python" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
-export PATH="$scripts_dir:$HOME/.local/bin:$PATH"
-export RAPPEL_MOTO_SERVER="${RAPPEL_MOTO_SERVER:-$(command -v moto_server)}"
+# Python tools live in a virtual environment under target/, so the system Python (which may
+# refuse pip installs) is left alone. Debian's python3 needs python3-venv for that.
+venv=target/python-tools
+if [ ! -x "$venv/bin/python" ]; then
+  if ! "$python" -m venv "$venv" 2>/dev/null; then
+    rm -rf "$venv"
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    fi
+    "$python" -m venv "$venv"
+  fi
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r infra/requirements-test.txt
+export PATH="$PWD/$venv/bin:$PATH"
+export RAPPEL_MOTO_SERVER="${RAPPEL_MOTO_SERVER:-$PWD/$venv/bin/moto_server}"
 
 echo "cfn-lint template.yaml"
 cfn-lint template.yaml

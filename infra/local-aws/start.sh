@@ -10,9 +10,12 @@ port="${MOTO_PORT:-5000}"
 state=.rappel-moto
 mkdir -p "$state"
 
-python=$(command -v python3 || command -v python)
-"$python" -m pip install --quiet --disable-pip-version-check -r infra/requirements-test.txt
-scripts_dir=$("$python" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+venv=target/python-tools
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r infra/requirements-test.txt
+scripts_dir="$venv/bin"
 
 if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
   "$scripts_dir/moto_server" -H 127.0.0.1 -p "$port" >"$state/moto.log" 2>&1 &
