@@ -33,8 +33,8 @@ pub struct DevConfig {
     pub manual_clock: bool,
     /// `RAPPEL_PUBLIC_URL` (default `http://<addr>`).
     pub public_url: Option<String>,
-    /// `RAPPEL_SMS_PRICE_CENTS` (default 5).
-    pub sms_price_cents: i64,
+    /// `RAPPEL_SMS_PRICE_CENTS` (default 5; `5,2027-03-01=6` adds a change on a date).
+    pub sms_prices: rappel::pricing::PriceSchedule,
 }
 
 impl DevConfig {
@@ -55,13 +55,11 @@ impl DevConfig {
                 other => return Err(format!("RAPPEL_DEV_CLOCK={other:?}: use `manual` or leave it unset")),
             },
             public_url: var("RAPPEL_PUBLIC_URL"),
-            sms_price_cents: match var("RAPPEL_SMS_PRICE_CENTS") {
-                None => 5,
-                Some(p) => p
-                    .parse()
-                    .ok()
-                    .filter(|p| *p >= 0)
-                    .ok_or_else(|| format!("RAPPEL_SMS_PRICE_CENTS={p:?} must be a whole number of cents"))?,
+            sms_prices: match var("RAPPEL_SMS_PRICE_CENTS") {
+                None => rappel::pricing::PriceSchedule::default(),
+                Some(p) => {
+                    rappel::pricing::PriceSchedule::parse(&p).map_err(|e| format!("RAPPEL_SMS_PRICE_CENTS: {e}"))?
+                }
             },
         })
     }
@@ -106,7 +104,7 @@ impl DevServer {
             clock,
             config: Config {
                 public_base_url: public_url,
-                sms_unit_price_cents: config.sms_price_cents,
+                sms_prices: config.sms_prices.clone(),
                 ..Config::default()
             },
         });

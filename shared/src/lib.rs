@@ -15,6 +15,7 @@ pub mod http;
 pub mod links;
 pub mod messages;
 pub mod ports;
+pub mod pricing;
 pub mod rules;
 pub mod services;
 pub mod testing;

@@ -93,6 +93,18 @@ impl Harness {
     /// A harness whose clock reads `now`, with one clinic (`API_KEY`) at default settings plus a
     /// sender, a phone and an address.
     pub async fn new(now: DateTime<Utc>) -> Harness {
+        Harness::with_config(
+            now,
+            Config {
+                public_base_url: "https://rappel.test".to_owned(),
+                ..Config::default()
+            },
+        )
+        .await
+    }
+
+    /// The same with deployment settings of the test's choosing.
+    pub async fn with_config(now: DateTime<Utc>, config: Config) -> Harness {
         let clock = Arc::new(ManualClock::new(now));
         let store = Arc::new(SqliteStore::in_memory().expect("in-memory sqlite"));
         let outbox = Arc::new(Outbox::in_memory(clock.clone()).expect("in-memory outbox"));
@@ -124,10 +136,7 @@ impl Harness {
             texter: outbox.clone(),
             scheduler: flaky_scheduler.clone(),
             clock: clock.clone(),
-            config: Config {
-                public_base_url: "https://rappel.test".to_owned(),
-                ..Config::default()
-            },
+            config,
         });
         Harness {
             rappel,

@@ -669,3 +669,96 @@ async fn patient_links_expire_30_days_after_the_appointment() {
         Err(ServiceError::NotFound(_))
     ));
 }
+
+#[tokio::test]
+async fn a_price_change_mid_month_bills_new_texts_at_the_new_price_and_keeps_old_entries() {
+    let config = rappel::services::Config {
+        public_base_url: "https://rappel.test".to_owned(),
+        sms_prices: rappel::pricing::PriceSchedule::parse("5,2026-12-15=7").unwrap(),
+        ..Default::default()
+    };
+    let mut h = Harness::with_config(local(2026, 12, 10, 10, 0), config).await;
+    h.set_type("NOTE", Communications::Notices).await;
+    h.configure(|s| s.sms_enabled = true).await;
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, local(2026, 12, 28, 10, 0), "NOTE"))
+        .await
+        .unwrap();
+    h.clock.set(local(2026, 12, 20, 10, 0));
+    h.rappel
+        .save_appointment(&h.clinic, id("A2"), appointment(1, local(2026, 12, 28, 11, 0), "NOTE"))
+        .await
+        .unwrap();
+    let report = h.rappel.ledger(&h.clinic, Some("2026-12")).await.unwrap();
+    let prices: Vec<i64> = report.entries.iter().map(|e| e.unit_price_cents).collect();
+    assert_eq!(prices, vec![5, 7]);
+    assert_eq!(report.total_cents, 12);
+}
+
+#[tokio::test]
+async fn once_the_monthly_cap_is_reached_texts_stop_email_goes_on_and_the_emr_is_told() {
+    let mut h = harness().await;
+    h.configure(|s| {
+        s.sms_enabled = true;
+        s.sms_monthly_cap_cents = Some(5);
+    })
+    .await;
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "NOTE"))
+        .await
+        .unwrap();
+    h.rappel
+        .save_appointment(&h.clinic, id("A2"), appointment(1, t(), "NOTE"))
+        .await
+        .unwrap();
+    assert_eq!(h.sent_kinds("sms"), vec!["confirmation"]);
+    assert_eq!(h.sent_kinds("email"), vec!["confirmation", "confirmation"]);
+    let page = h.rappel.events(&h.clinic, None, None).await.unwrap();
+    let failed: Vec<_> = page.events.iter().filter(|e| e["type"] == "message_failed").collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["appointment_id"], "A2");
+    assert!(failed[0]["reason"].as_str().unwrap().starts_with("sms_cap_reached"));
+    // A new month opens a new budget.
+    h.clock.set(local(2027, 1, 2, 10, 0));
+    h.rappel
+        .save_appointment(&h.clinic, id("A3"), appointment(1, local(2027, 1, 9, 10, 0), "NOTE"))
+        .await
+        .unwrap();
+    assert_eq!(h.sent_kinds("sms"), vec!["confirmation", "confirmation"]);
+}
+
+#[tokio::test]
+async fn a_text_at_2330_on_the_last_day_of_the_month_is_billed_in_that_local_month() {
+    // Without quiet hours the text goes at 23:30 local on Nov 30, already Dec 1 in UTC.
+    let mut h = harness().await;
+    h.configure(|s| {
+        s.sms_enabled = true;
+        s.quiet_hours = rappel::domain::QuietHours {
+            start: s.quiet_hours.start,
+            end: s.quiet_hours.start,
+        };
+    })
+    .await;
+    h.clock.set(local(2026, 11, 30, 23, 30));
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "NOTE"))
+        .await
+        .unwrap();
+    assert_eq!(
+        h.sent().iter().find(|e| e.channel == "sms").unwrap().at,
+        "2026-12-01T04:30:00Z"
+    );
+    assert_eq!(h.rappel.ledger(&h.clinic, Some("2026-11")).await.unwrap().texts, 1);
+    assert_eq!(h.rappel.ledger(&h.clinic, Some("2026-12")).await.unwrap().texts, 0);
+    // With the default quiet hours, the same save's text waits for 08:00 on Dec 1: December.
+    let mut h = harness().await;
+    h.configure(|s| s.sms_enabled = true).await;
+    h.clock.set(local(2026, 11, 30, 23, 30));
+    h.rappel
+        .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "NOTE"))
+        .await
+        .unwrap();
+    h.advance_to(local(2026, 12, 1, 8, 0)).await;
+    assert_eq!(h.rappel.ledger(&h.clinic, Some("2026-11")).await.unwrap().texts, 0);
+    assert_eq!(h.rappel.ledger(&h.clinic, Some("2026-12")).await.unwrap().texts, 1);
+}

@@ -28,8 +28,9 @@ pub struct AwsSettings {
     pub dead_letter_arn: Option<String>,
     /// `RAPPEL_SES_CONFIGURATION_SET` (optional).
     pub ses_configuration_set: Option<String>,
-    /// `RAPPEL_SMS_PRICE_CENTS`: what the clinic is billed per segment (default 5).
-    pub sms_price_cents: i64,
+    /// `RAPPEL_SMS_PRICE_CENTS`: what the clinic is billed per segment, with changes by
+    /// effective date (`5` or `5,2027-03-01=6`; default 5).
+    pub sms_prices: rappel::pricing::PriceSchedule,
     /// `RAPPEL_SMS_MAX_PRICE_USD`: SNS `MaxPrice` per text (default `0.50`).
     pub sms_max_price_usd: String,
 }
@@ -47,13 +48,11 @@ impl AwsSettings {
             scheduler_role_arn: required("RAPPEL_SCHEDULER_ROLE_ARN")?,
             dead_letter_arn: optional("RAPPEL_DLQ_ARN"),
             ses_configuration_set: optional("RAPPEL_SES_CONFIGURATION_SET"),
-            sms_price_cents: match optional("RAPPEL_SMS_PRICE_CENTS") {
-                None => 5,
-                Some(p) => p
-                    .parse()
-                    .ok()
-                    .filter(|p: &i64| *p >= 0)
-                    .ok_or_else(|| format!("RAPPEL_SMS_PRICE_CENTS={p:?} is not a whole number of cents"))?,
+            sms_prices: match optional("RAPPEL_SMS_PRICE_CENTS") {
+                None => rappel::pricing::PriceSchedule::default(),
+                Some(p) => {
+                    rappel::pricing::PriceSchedule::parse(&p).map_err(|e| format!("RAPPEL_SMS_PRICE_CENTS: {e}"))?
+                }
             },
             sms_max_price_usd: optional("RAPPEL_SMS_MAX_PRICE_USD").unwrap_or_else(|| "0.50".to_owned()),
         })
@@ -96,7 +95,7 @@ pub fn build_with(settings: &AwsSettings, sdk: &aws_config::SdkConfig, clock: Ar
         clock,
         config: Config {
             public_base_url: settings.public_base_url.clone(),
-            sms_unit_price_cents: settings.sms_price_cents,
+            sms_prices: settings.sms_prices.clone(),
             ..Config::default()
         },
     }

@@ -135,7 +135,7 @@ async fn rig() -> AwsRig {
         scheduler_role_arn: "arn:aws:iam::123456789012:role/rappel-scheduler".to_owned(),
         dead_letter_arn: Some("arn:aws:sqs:ca-central-1:123456789012:rappel-dlq".to_owned()),
         ses_configuration_set: Some(names.configuration_set.clone()),
-        sms_price_cents: 5,
+        sms_prices: rappel::pricing::PriceSchedule::default(),
         sms_max_price_usd: "0.50".to_owned(),
     };
     let clock = Arc::new(ManualClock::new(now0()));

@@ -116,6 +116,9 @@ pub struct ClinicSettings {
     /// No text and no reminder inside.
     #[serde(default)]
     pub quiet_hours: QuietHours,
+    /// Texts stop (email goes on) once this month's texts cost this much, in cents; none: no cap.
+    #[serde(default)]
+    pub sms_monthly_cap_cents: Option<u32>,
 }
 
 impl ClinicSettings {
@@ -133,6 +136,7 @@ impl ClinicSettings {
             allow_arrival_checkin: false,
             sms_enabled: false,
             quiet_hours: QuietHours::default(),
+            sms_monthly_cap_cents: None,
         })
     }
 

@@ -119,8 +119,8 @@ impl Rappel {
                         sent_at: at,
                         segments,
                         encoding: encoding.as_str().to_owned(),
-                        unit_price_cents: self.config.sms_unit_price_cents,
-                        amount_cents: i64::from(segments) * self.config.sms_unit_price_cents,
+                        unit_price_cents: self.config.sms_prices.cents_at(at),
+                        amount_cents: i64::from(segments) * self.config.sms_prices.cents_at(at),
                     });
                     (MessageStatus::Sent, None, EventType::MessageSent, ledger)
                 }
@@ -170,6 +170,26 @@ impl Rappel {
             ))),
             None => Ok(()),
         }
+    }
+
+    /// Whether a text of `segments` would take the clinic's spending this month past its cap.
+    async fn over_sms_cap(&self, clinic: &Clinic, segments: u32) -> Result<bool, ServiceError> {
+        let Some(cap) = clinic.settings.sms_monthly_cap_cents else {
+            return Ok(false);
+        };
+        let now = self.clock.now();
+        let Some((from, to)) = super::feeds::month_around(now, clinic.settings.tz()) else {
+            return Ok(false);
+        };
+        let spent: i64 = self
+            .store
+            .ledger_between(&clinic.id, from, to)
+            .await?
+            .iter()
+            .map(|e| e.amount_cents)
+            .sum();
+        let cost = i64::from(segments) * self.config.sms_prices.cents_at(now);
+        Ok(spent + cost > i64::from(cap))
     }
 
     /// Texts may not go out in quiet hours: one schedule per appointment and night releases them.
@@ -247,6 +267,15 @@ impl Rappel {
                 }
                 let body = messages::render_text(message.kind, details);
                 let (encoding, segments) = sms::segments(&body);
+                match self.over_sms_cap(clinic, segments).await {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        return Attempt::Undeliverable(
+                            "sms_cap_reached: the clinic's monthly text budget is spent; email goes on".to_owned(),
+                        )
+                    }
+                    Err(e) => return Attempt::Failed(format!("ledger: {e}")),
+                }
                 let text = OutgoingText {
                     to: to.as_str().to_owned(),
                     kind: message.kind,

@@ -81,6 +81,11 @@ pub fn month_bounds(month: &str, zone: chrono_tz::Tz) -> Option<(DateTime<Utc>, 
     ))
 }
 
+/// The bounds of the clinic-local month holding `at`.
+pub fn month_around(at: DateTime<Utc>, zone: chrono_tz::Tz) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    month_bounds(&at.with_timezone(&zone).format("%Y-%m").to_string(), zone)
+}
+
 impl Rappel {
     /// `GET /v1/events?after=&limit=`.
     pub async fn events(

@@ -24,8 +24,8 @@ use std::sync::Arc;
 pub struct Config {
     /// Public base URL of the patient links (`https://rappel.example.ca`).
     pub public_base_url: String,
-    /// Price of one SMS segment, in cents.
-    pub sms_unit_price_cents: i64,
+    /// Price of one SMS segment, in cents, by effective date.
+    pub sms_prices: crate::pricing::PriceSchedule,
     /// Currency of the ledger.
     pub currency: String,
 }
@@ -34,7 +34,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             public_base_url: "http://127.0.0.1:3000".to_owned(),
-            sms_unit_price_cents: 5,
+            sms_prices: crate::pricing::PriceSchedule::default(),
             currency: "CAD".to_owned(),
         }
     }
