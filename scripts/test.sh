@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs Rappel's whole test suite on a fresh machine, installing what it needs first:
-# moto (a local AWS emulator) and cfn-lint from PyPI. Unit, service, router, store-contract
-# (SQLite and DynamoDB on moto), AWS-adapter and black-box (spawned rappel-dev) tests, and
-# a lint of template.yaml.
+# moto (a local AWS emulator) and cfn-lint from PyPI, Chromium and chromedriver from Debian. Unit, service, router, store-contract
+# (SQLite and DynamoDB on moto), AWS-adapter, black-box (spawned rappel-dev) and browser
+# (headless Chromium at phone sizes) tests, and a lint of template.yaml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +31,16 @@ fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r infra/requirements-test.txt
 export PATH="$PWD/$venv/bin:$PATH"
 export RAPPEL_MOTO_SERVER="${RAPPEL_MOTO_SERVER:-$PWD/$venv/bin/moto_server}"
+
+# Debian's Chromium and its WebDriver for the browser tests.
+if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "scripts/test.sh: the browser tests need Debian's chromium and chromium-driver (apt-get install as root)" >&2
+    exit 1
+  fi
+fi
 
 echo "cfn-lint template.yaml"
 cfn-lint template.yaml

@@ -490,6 +490,25 @@ async fn unknown_links_are_404_and_expired_ones_410() {
     );
 }
 
+/// Regression: the page once followed the browser's Accept-Language, so a French patient on an
+/// English-set phone got English.
+#[tokio::test]
+async fn the_page_speaks_the_patients_language_whatever_the_browser_accepts() {
+    let api = Api::new().await;
+    api.put("/v1/appointments/A1", &appointment_json(1, t(), "FU")).await;
+    let path = api.patient_path("A1").await;
+    let request = Request::builder()
+        .uri(&path)
+        .header(header::ACCEPT_LANGUAGE, "en-US,en;q=0.9")
+        .body(Body::empty())
+        .unwrap();
+    let page = api.send(request).await.text();
+    assert!(page.contains("<html lang=\"fr\">"));
+    assert!(page.contains("Votre rendez-vous"));
+    let english = api.patient(Method::GET, &format!("{path}?lang=en"), false).await.text();
+    assert!(english.contains("<html lang=\"en\">"));
+}
+
 #[tokio::test]
 async fn the_calendar_file_describes_the_appointment() {
     let api = Api::new().await;

@@ -120,6 +120,10 @@ fn texts_fit_one_segment_with_typical_data_and_french_stays_in_gsm7() {
                 for private in ["Julie", "Roy", "Tremblay", "Principale", "video.example"] {
                     assert!(!text.contains(private), "{private} in {text}");
                 }
+                // Carrier opt-out words: a patient told to reply them would stop every text.
+                for word in ["CANCEL", "ARRET", "ARRÊT", "STOP", "répondez", "reply"] {
+                    assert!(!text.to_lowercase().contains(&word.to_lowercase()), "{word} in {text}");
+                }
             }
         }
     }

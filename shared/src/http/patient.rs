@@ -53,17 +53,11 @@ struct LangQuery {
     lang: Option<String>,
 }
 
-fn chosen_language(query: &LangQuery, headers: &HeaderMap) -> Option<Language> {
-    query.lang.as_deref().and_then(Language::parse).or_else(|| {
-        // No explicit choice: a browser set to English gets English only when it does not also
-        // accept French (Quebec: French first).
-        let accept = headers
-            .get(header::ACCEPT_LANGUAGE)?
-            .to_str()
-            .ok()?
-            .to_ascii_lowercase();
-        (accept.starts_with("en") && !accept.contains("fr")).then_some(Language::En)
-    })
+/// The language the patient picked with the FR/EN switch (`?lang=`), if any. Otherwise the page
+/// speaks the patient's language, else the clinic's — never the browser's Accept-Language, which
+/// on a shared or English-set phone would override what the clinic recorded.
+fn chosen_language(query: &LangQuery) -> Option<Language> {
+    query.lang.as_deref().and_then(Language::parse)
 }
 
 #[derive(Template)]
@@ -197,13 +191,8 @@ fn wants_json(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.contains("application/json"))
 }
 
-async fn page(
-    State(rappel): State<Arc<Rappel>>,
-    Path(token): Path<String>,
-    query: LangParam,
-    headers: HeaderMap,
-) -> Response {
-    let chosen = chosen_language(&query.map(|q| q.0).unwrap_or_default(), &headers);
+async fn page(State(rappel): State<Arc<Rappel>>, Path(token): Path<String>, query: LangParam) -> Response {
+    let chosen = chosen_language(&query.map(|q| q.0).unwrap_or_default());
     match rappel.patient_page(&token).await {
         Ok(page) => {
             let lang = page_language(&page, chosen);
@@ -220,7 +209,7 @@ async fn act(
     query: LangParam,
     headers: HeaderMap,
 ) -> Response {
-    let chosen = chosen_language(&query.map(|q| q.0).unwrap_or_default(), &headers);
+    let chosen = chosen_language(&query.map(|q| q.0).unwrap_or_default());
     let json = wants_json(&headers);
     let action = match action.as_str() {
         "confirm" => PatientAction::Confirm,
@@ -249,13 +238,8 @@ async fn act(
     }
 }
 
-async fn calendar(
-    State(rappel): State<Arc<Rappel>>,
-    Path(token): Path<String>,
-    query: LangParam,
-    headers: HeaderMap,
-) -> Response {
-    let chosen = chosen_language(&query.map(|q| q.0).unwrap_or_default(), &headers);
+async fn calendar(State(rappel): State<Arc<Rappel>>, Path(token): Path<String>, query: LangParam) -> Response {
+    let chosen = chosen_language(&query.map(|q| q.0).unwrap_or_default());
     let page = match rappel.patient_page(&token).await {
         Ok(page) => page,
         Err(e) => return error_response(e, false, chosen.unwrap_or_default()),
