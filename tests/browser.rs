@@ -199,6 +199,18 @@ async fn a_patient_confirms_cancels_and_checks_in_on_a_phone() {
     assert_eq!(width, 390);
     assert!(scroll <= width, "horizontal scroll at {width}px: {scroll}");
     assert!(body_text(&client).await.contains("mardi 8 janvier 2030 à 14 h"));
+    // Accessibility basics: a language, one h1, every button named, focus visible.
+    let checks = client
+        .execute(
+            "const b = document.querySelector('button'); b.focus();
+             return [document.documentElement.lang, document.querySelectorAll('h1').length,
+                     [...document.querySelectorAll('button')].every(x => x.innerText.trim().length > 0),
+                     getComputedStyle(b).outlineStyle];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(checks, json!(["fr", 1, true, "solid"]));
     screenshot(&client, "fr-before-confirm").await;
     click_button(&client, "Je confirme ma présence").await;
     wait_for_text(&client, "Vous avez confirmé votre présence").await;

@@ -66,13 +66,22 @@ pub fn render_messages(out: &Path) -> Result<Vec<PathBuf>, String> {
                 updated_at: start,
                 version: 1,
             };
-            let details = Details::new(&clinic, Some(&type_settings), &record, "https://rappel.example.ca/p/abcdefghijklmnopqrstuvwx".to_owned(), lang);
+            let details = Details::new(
+                &clinic,
+                Some(&type_settings),
+                &record,
+                "https://rappel.example.ca/p/abcdefghijklmnopqrstuvwx".to_owned(),
+                lang,
+            );
             for kind in KINDS {
                 let name = format!("{}-{}-{modality_name}", kind.as_str(), lang.tag());
                 let email = render_email(kind, &details, kind == MessageKind::Reminder);
                 let html = dir.join(format!("{name}.html"));
                 write(&html, &email.html)?;
-                write(&dir.join(format!("{name}.txt")), format!("Subject: {}\n\n{}", email.subject, email.text))?;
+                write(
+                    &dir.join(format!("{name}.txt")),
+                    format!("Subject: {}\n\n{}", email.subject, email.text),
+                )?;
                 write(&dir.join(format!("{name}.sms.txt")), render_text(kind, &details))?;
                 html_files.push(html);
             }
@@ -103,17 +112,30 @@ pub async fn render_pages(out: &Path) -> Result<Vec<PathBuf>, String> {
             let mut content = sample(Modality::InPerson, start, Language::Fr);
             content.status = status;
             let id = AppointmentId::parse(id).map_err(|e| e.0)?;
-            rappel.save_appointment(&clinic, id, content).await.map(|(_, r)| r.token).map_err(|e| e.to_string())
+            rappel
+                .save_appointment(&clinic, id, content)
+                .await
+                .map(|(_, r)| r.token)
+                .map_err(|e| e.to_string())
         }
     };
     let booked = AppointmentStatus::Booked;
-    states.push(("confirm-not-open-yet", save("S1", now + Duration::days(4), booked).await?));
+    states.push((
+        "confirm-not-open-yet",
+        save("S1", now + Duration::days(4), booked).await?,
+    ));
     states.push(("confirm-open", save("S2", now + Duration::hours(30), booked).await?));
     let confirmed = save("S3", now + Duration::hours(30), booked).await?;
-    h.rappel.patient_act(&confirmed, PatientAction::Confirm).await.map_err(|e| e.to_string())?;
+    h.rappel
+        .patient_act(&confirmed, PatientAction::Confirm)
+        .await
+        .map_err(|e| e.to_string())?;
     states.push(("confirmed", confirmed));
     let cancelled = save("S4", now + Duration::days(3), booked).await?;
-    h.rappel.patient_act(&cancelled, PatientAction::Cancel).await.map_err(|e| e.to_string())?;
+    h.rappel
+        .patient_act(&cancelled, PatientAction::Cancel)
+        .await
+        .map_err(|e| e.to_string())?;
     states.push(("cancelled-by-patient", cancelled));
     save("S5", now + Duration::days(3), booked).await?;
     let mut by_clinic = sample(Modality::InPerson, now + Duration::days(3), Language::Fr);
@@ -126,9 +148,15 @@ pub async fn render_pages(out: &Path) -> Result<Vec<PathBuf>, String> {
         .map_err(|e| e.to_string())?
         .1;
     states.push(("cancelled-by-clinic", record.token));
-    states.push(("cancellation-closed", save("S6", now + Duration::hours(20), booked).await?));
+    states.push((
+        "cancellation-closed",
+        save("S6", now + Duration::hours(20), booked).await?,
+    ));
     let arrived = save("S7", now + Duration::minutes(20), booked).await?;
-    h.rappel.patient_act(&arrived, PatientAction::Arrive).await.map_err(|e| e.to_string())?;
+    h.rappel
+        .patient_act(&arrived, PatientAction::Arrive)
+        .await
+        .map_err(|e| e.to_string())?;
     states.push(("arrived", arrived));
     states.push(("past", save("S8", now - Duration::hours(2), booked).await?));
     let expired = save("S9", now - Duration::days(31), booked).await?;
@@ -144,7 +172,9 @@ pub async fn render_pages(out: &Path) -> Result<Vec<PathBuf>, String> {
                 .body(Body::empty())
                 .map_err(|e| e.to_string())?;
             let response = router.clone().oneshot(request).await.map_err(|e| e.to_string())?;
-            let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.map_err(|e| e.to_string())?;
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .map_err(|e| e.to_string())?;
             let path = dir.join(format!("{state}-{lang}.html"));
             write(&path, &body)?;
             html_files.push(path);
@@ -158,7 +188,9 @@ pub async fn render_pages(out: &Path) -> Result<Vec<PathBuf>, String> {
         .body(Body::empty())
         .map_err(|e| e.to_string())?;
     let response = router.clone().oneshot(request).await.map_err(|e| e.to_string())?;
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.map_err(|e| e.to_string())?;
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .map_err(|e| e.to_string())?;
     let path = dir.join("refused-confirm-too-early-fr.html");
     write(&path, &body)?;
     html_files.push(path);
@@ -178,9 +210,16 @@ pub fn screenshot_all(files: &[PathBuf]) -> Result<Option<usize>, String> {
         let png = absolute.with_extension("png");
         let status = std::process::Command::new(&chromium)
             .args([
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--force-device-scale-factor=1", "--window-size=390,844",
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--force-device-scale-factor=1",
+                "--window-size=390,844",
             ])
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg(format!("--screenshot={}", png.display()))

@@ -13,7 +13,10 @@ async fn main() {
     .await;
     match result {
         Ok((files, Some(shots))) => println!("{files} HTML files and {shots} screenshots in {}", out.display()),
-        Ok((files, None)) => println!("{files} HTML files in {} (install chromium for screenshots)", out.display()),
+        Ok((files, None)) => println!(
+            "{files} HTML files in {} (install chromium for screenshots)",
+            out.display()
+        ),
         Err(e) => {
             eprintln!("rappel-render: {e}");
             std::process::exit(1);
