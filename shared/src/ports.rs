@@ -94,7 +94,9 @@ pub trait AppointmentStore: Send + Sync {
     /// The appointment's messages, oldest first.
     async fn messages(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Vec<MessageRecord>>;
     /// Takes a message for sending: succeeds (true) for exactly one caller while it is `Pending`
-    /// or `Failed`, or `Sending` with a lease older than `stale_before`.
+    /// or `Failed`, or `Sending` with a lease older than `stale_before`, and only while the
+    /// appointment is still at `appointment_version` — so a message is never sent on the strength
+    /// of a read that a later save (a move, a cancel) has overtaken.
     async fn claim_message(
         &self,
         clinic: &ClinicId,
@@ -102,6 +104,7 @@ pub trait AppointmentStore: Send + Sync {
         key: &str,
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
+        appointment_version: u64,
     ) -> StoreResult<bool>;
     /// Ends a claimed message: status, event and ledger entry in one write.
     async fn complete_message(

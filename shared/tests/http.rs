@@ -539,3 +539,33 @@ async fn user_data_is_escaped_in_every_html_output() {
         assert!(!html.contains("<img src=x"), "unescaped tag");
     }
 }
+
+#[tokio::test]
+async fn a_failing_provider_answers_503_with_retry_after_and_the_retry_completes_once() {
+    let api = Api::new().await;
+    api.h.mailer.failures.store(1, std::sync::atomic::Ordering::SeqCst);
+    let failed = api.put("/v1/appointments/F1", &appointment_json(1, t(), "FU")).await;
+    assert_eq!(
+        failed.error_field(),
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable".to_owned(), None)
+    );
+    assert_eq!(failed.headers[header::RETRY_AFTER], "30");
+    let view = api.get("/v1/appointments/F1").await.json();
+    assert_eq!(
+        view["messages"][0]["status"], "failed",
+        "the save is kept, the email marked failed"
+    );
+    let retried = api.put("/v1/appointments/F1", &appointment_json(1, t(), "FU")).await;
+    assert_eq!(retried.status, StatusCode::OK);
+    assert_eq!(retried.json()["messages"][0]["status"], "sent");
+    api.put("/v1/appointments/F1", &appointment_json(1, t(), "FU")).await;
+    assert_eq!(api.h.sent_kinds("email"), vec!["confirmation"]);
+    let events = api.get("/v1/events").await.json();
+    let types: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, vec!["message_failed", "message_sent"]);
+}

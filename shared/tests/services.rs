@@ -762,3 +762,56 @@ async fn a_text_at_2330_on_the_last_day_of_the_month_is_billed_in_that_local_mon
     assert_eq!(h.rappel.ledger(&h.clinic, Some("2026-11")).await.unwrap().texts, 0);
     assert_eq!(h.rappel.ledger(&h.clinic, Some("2026-12")).await.unwrap().texts, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_move_while_the_reminder_fires_never_reminds_of_the_old_time() {
+    for round in 0..10 {
+        let h = harness().await;
+        let appointment_id = format!("MV{round}");
+        h.rappel
+            .save_appointment(&h.clinic, id(&appointment_id), appointment(1, t(), "FU"))
+            .await
+            .unwrap();
+        h.clock.set(local(2026, 12, 8, 20, 59));
+        let payload = rappel::ports::SchedulePayload {
+            clinic_id: h.clinic.id.clone(),
+            appointment_id: id(&appointment_id),
+            revision: 1,
+            kind: "reminder".to_owned(),
+        };
+        let moved = t() + Duration::days(3);
+        let (r1, r2, c) = (h.rappel.clone(), h.rappel.clone(), h.clinic.clone());
+        let aid = appointment_id.clone();
+        let fire = tokio::spawn(async move { r1.fire(&payload).await.unwrap() });
+        let save = tokio::spawn(async move {
+            r2.save_appointment(&c, id(&aid), appointment(2, moved, "FU"))
+                .await
+                .unwrap()
+        });
+        fire.await.unwrap();
+        save.await.unwrap();
+        let reminders: Vec<_> = h.sent().into_iter().filter(|e| e.kind == "reminder").collect();
+        // Either the fire claimed the reminder before the move committed (a reminder of the old
+        // time, sent alongside the change notice), or the move came first and the stale fire
+        // sent nothing. Never a reminder read after the move.
+        let mut kinds = h.sent_kinds("email");
+        kinds.sort();
+        match reminders.len() {
+            0 => assert_eq!(kinds, vec!["change", "confirmation"]),
+            1 => {
+                assert_eq!(kinds, vec!["change", "confirmation", "reminder"]);
+                assert!(reminders[0].text.contains("jeudi 10 décembre"));
+            }
+            n => panic!("{n} reminders"),
+        }
+        // The new time gets its own reminder, once.
+        h.advance_to(moved).await;
+        assert_eq!(
+            h.sent()
+                .iter()
+                .filter(|e| e.kind == "reminder" && e.text.contains("dimanche 13 décembre"))
+                .count(),
+            1
+        );
+    }
+}

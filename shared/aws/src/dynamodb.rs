@@ -527,11 +527,11 @@ impl AppointmentStore for DynamoStore {
         key_: &str,
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
+        appointment_version: u64,
     ) -> StoreResult<bool> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
+        let claim = build(
+            Update::builder()
+                .table_name(&self.table)
             .set_key(Some(key(appointment_pk(clinic, id), &format!("MSG#{key_}"))))
             .update_expression("SET #status = :sending, #at = :now")
             .condition_expression(
@@ -544,16 +544,26 @@ impl AppointmentStore for DynamoStore {
             .expression_attribute_values(":failed", s("failed"))
             .expression_attribute_values(":now", s(ts(now)))
             .expression_attribute_values(":stale", s(ts(stale_before)))
+                .build(),
+        )?;
+        let unchanged = build(
+            aws_sdk_dynamodb::types::ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(appointment_pk(clinic, id), "APPT")))
+                .condition_expression("version = :version")
+                .expression_attribute_values(":version", n(appointment_version))
+                .build(),
+        )?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(claim).build())
+            .transact_items(TransactWriteItem::builder().condition_check(unchanged).build())
             .send()
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if cancelled_items(&e).is_some_and(|failed| failed.iter().any(|f| *f)) => Ok(false),
             Err(e) => Err(unavailable("claim message")(e)),
         }
     }

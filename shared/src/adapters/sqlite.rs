@@ -416,14 +416,23 @@ impl AppointmentStore for SqliteStore {
         key: &str,
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
+        appointment_version: u64,
     ) -> StoreResult<bool> {
         let changed = self
             .conn()
             .execute(
                 "UPDATE messages SET status = 'sending', at = ?4
                  WHERE clinic_id = ?1 AND appointment_id = ?2 AND key = ?3
-                   AND (status IN ('pending', 'failed') OR (status = 'sending' AND at < ?5))",
-                params![clinic.as_str(), id.as_str(), key, ts(now), ts(stale_before)],
+                   AND (status IN ('pending', 'failed') OR (status = 'sending' AND at < ?5))
+                   AND EXISTS (SELECT 1 FROM appointments WHERE clinic_id = ?1 AND id = ?2 AND version = ?6)",
+                params![
+                    clinic.as_str(),
+                    id.as_str(),
+                    key,
+                    ts(now),
+                    ts(stale_before),
+                    appointment_version as i64
+                ],
             )
             .map_err(db("claim message"))?;
         Ok(changed == 1)

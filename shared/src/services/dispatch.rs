@@ -59,10 +59,45 @@ enum Attempt {
     Dropped,
 }
 
+/// How one pass over an appointment's messages ended.
+enum Pass {
+    /// Every open message was handled (or is someone else's).
+    Done,
+    /// A save moved the appointment on since it was read: read it again and start over.
+    Overtaken,
+}
+
 impl Rappel {
     /// Sends every message of `record` that is not sent yet and that nobody else is sending.
     /// Returns `Unavailable` when a provider failed, so the caller's retry completes the rest.
     pub(super) async fn dispatch(&self, clinic: &Clinic, record: &AppointmentRecord) -> Result<(), ServiceError> {
+        let mut record = record.clone();
+        let mut provider_failure = None;
+        // Each overtaking save dispatches too, so giving up after a few passes loses nothing.
+        for _ in 0..8 {
+            match self.dispatch_pass(clinic, &record, &mut provider_failure).await? {
+                Pass::Done => break,
+                Pass::Overtaken => match self.store.appointment(&clinic.id, &record.id).await? {
+                    Some(fresh) => record = fresh,
+                    None => break,
+                },
+            }
+        }
+        match provider_failure {
+            Some(reason) => Err(ServiceError::Unavailable(format!(
+                "a message could not be sent: {reason}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// One pass: claims (against the version of `record` read) and sends each open message.
+    async fn dispatch_pass(
+        &self,
+        clinic: &Clinic,
+        record: &AppointmentRecord,
+        provider_failure: &mut Option<String>,
+    ) -> Result<Pass, ServiceError> {
         let messages = self.store.messages(&clinic.id, &record.id).await?;
         let open: Vec<&MessageRecord> = messages
             .iter()
@@ -74,7 +109,7 @@ impl Rappel {
             })
             .collect();
         if open.is_empty() {
-            return Ok(());
+            return Ok(Pass::Done);
         }
         let type_settings = self.store.type_settings(&clinic.id, &record.content.type_code).await?;
         let lang = record.language(clinic.settings.language);
@@ -85,7 +120,6 @@ impl Rappel {
             links::patient_url(&self.config.public_base_url, &record.token),
             lang,
         );
-        let mut provider_failure = None;
         let now = self.clock.now();
         let quiet = clinic.settings.quiet_hours.contains(now, clinic.settings.tz());
         let mut held_back = false;
@@ -97,9 +131,21 @@ impl Rappel {
             let now = self.clock.now();
             if !self
                 .store
-                .claim_message(&clinic.id, &record.id, &message.key, now, now - CLAIM_LEASE)
+                .claim_message(
+                    &clinic.id,
+                    &record.id,
+                    &message.key,
+                    now,
+                    now - CLAIM_LEASE,
+                    record.version,
+                )
                 .await?
             {
+                let current = self.store.appointment(&clinic.id, &record.id).await?;
+                if current.is_some_and(|c| c.version != record.version) {
+                    return Ok(Pass::Overtaken);
+                }
+                // Someone else is sending it.
                 continue;
             }
             let attempt = if still_applies(record, message, &messages, now) {
@@ -126,7 +172,7 @@ impl Rappel {
                 }
                 Attempt::Failed(reason) => {
                     tracing::warn!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), "send failed");
-                    provider_failure = Some(reason.clone());
+                    *provider_failure = Some(reason.clone());
                     (MessageStatus::Failed, Some(reason), EventType::MessageFailed, None)
                 }
                 Attempt::Undeliverable(reason) => (
@@ -164,12 +210,7 @@ impl Rappel {
         if held_back {
             self.hold_texts_until_morning(clinic, record, now).await?;
         }
-        match provider_failure {
-            Some(reason) => Err(ServiceError::Unavailable(format!(
-                "a message could not be sent: {reason}"
-            ))),
-            None => Ok(()),
-        }
+        Ok(Pass::Done)
     }
 
     /// Whether a text of `segments` would take the clinic's spending this month past its cap.

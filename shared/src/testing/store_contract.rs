@@ -224,7 +224,7 @@ async fn a_message_is_claimed_by_exactly_one_of_many<S: Store + 'static>(store: 
         let (store, c, id, key) = (store.clone(), c.clone(), r.id.clone(), m.key.clone());
         tokio::spawn(async move {
             store
-                .claim_message(&c, &id, &key, t0(), t0() - Duration::minutes(2))
+                .claim_message(&c, &id, &key, t0(), t0() - Duration::minutes(2), 1)
                 .await
                 .unwrap()
         })
@@ -234,6 +234,14 @@ async fn a_message_is_claimed_by_exactly_one_of_many<S: Store + 'static>(store: 
         won += usize::from(claim.await.unwrap());
     }
     assert_eq!(won, 1);
+    // A claim made on the strength of an older read of the appointment is refused.
+    let other = MessageRecord::pending(MessageKind::Reminder, Channel::Email, 1, t0());
+    store
+        .add_messages(&c, &r.id, std::slice::from_ref(&other))
+        .await
+        .unwrap();
+    assert!(!store.claim_message(&c, &r.id, &other.key, t0(), t0(), 7).await.unwrap());
+    assert!(store.claim_message(&c, &r.id, &other.key, t0(), t0(), 1).await.unwrap());
     // A lease that ran out can be taken over; a live one cannot.
     assert!(!store
         .claim_message(
@@ -241,7 +249,8 @@ async fn a_message_is_claimed_by_exactly_one_of_many<S: Store + 'static>(store: 
             &r.id,
             &m.key,
             t0() + Duration::minutes(1),
-            t0() - Duration::minutes(1)
+            t0() - Duration::minutes(1),
+            1
         )
         .await
         .unwrap());
@@ -251,7 +260,8 @@ async fn a_message_is_claimed_by_exactly_one_of_many<S: Store + 'static>(store: 
             &r.id,
             &m.key,
             t0() + Duration::minutes(3),
-            t0() + Duration::minutes(1)
+            t0() + Duration::minutes(1),
+            1
         )
         .await
         .unwrap());
@@ -265,7 +275,7 @@ async fn completion_writes_status_event_and_ledger_together<S: Store>(store: S) 
         .write_appointment(&write(r.clone(), vec![m.clone()]))
         .await
         .unwrap();
-    assert!(store.claim_message(&c, &r.id, &m.key, t0(), t0()).await.unwrap());
+    assert!(store.claim_message(&c, &r.id, &m.key, t0(), t0(), 1).await.unwrap());
     let entry = LedgerEntry {
         clinic_id: c.clone(),
         appointment_id: r.id.clone(),
@@ -295,7 +305,7 @@ async fn completion_writes_status_event_and_ledger_together<S: Store>(store: S) 
     store.complete_message(&c, &r.id, &m.key, &outcome).await.unwrap();
     assert!(
         !store
-            .claim_message(&c, &r.id, &m.key, t0(), t0() + Duration::days(1))
+            .claim_message(&c, &r.id, &m.key, t0(), t0() + Duration::days(1), 1)
             .await
             .unwrap(),
         "a sent message is never claimed again"

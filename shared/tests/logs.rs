@@ -1,0 +1,126 @@
+//! Privacy in logs: whole flows log structured JSON with clinic and appointment ids, and no
+//! patient data. Alone in its test binary: tracing caches per-callsite interest process-wide, so
+//! a test running beside it without a subscriber could hide its log lines.
+
+use axum::body::Body;
+use axum::http::{header, Method, Request};
+use chrono::{Duration, TimeZone, Utc};
+use rappel::domain::*;
+use rappel::http::{emr, patient};
+use rappel::services::PatientAction;
+use rappel::testing::{appointment, Harness, API_KEY};
+use std::sync::{Arc, Mutex};
+use tower::ServiceExt;
+
+/// A writer that keeps everything tracing writes, for inspection.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+#[test]
+fn whole_flows_log_json_with_ids_and_no_patient_data() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(captured.clone())
+        .finish();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        runtime.block_on(async {
+            let t = Utc.with_ymd_and_hms(2026, 12, 10, 19, 0, 0).unwrap();
+            let mut h = Harness::new(Utc.with_ymd_and_hms(2026, 12, 7, 15, 0, 0).unwrap()).await;
+            h.set_type("FU", Communications::Full).await;
+            h.configure(|s| {
+                s.sms_enabled = true;
+                s.allow_patient_cancellation = true;
+            })
+            .await;
+            let id = AppointmentId::parse("LOG-1").unwrap();
+            h.rappel
+                .save_appointment(&h.clinic, id.clone(), appointment(1, t, "FU"))
+                .await
+                .unwrap();
+            // A failing provider and a bad request are logged too.
+            h.mailer.failures.store(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = h
+                .rappel
+                .save_appointment(&h.clinic, id.clone(), appointment(2, t + Duration::hours(1), "FU"))
+                .await;
+            h.rappel
+                .save_appointment(&h.clinic, id.clone(), appointment(2, t + Duration::hours(1), "FU"))
+                .await
+                .unwrap();
+            h.advance_to(t - Duration::hours(30)).await;
+            let token = h
+                .rappel
+                .store
+                .appointment(&h.clinic.id, &id)
+                .await
+                .unwrap()
+                .unwrap()
+                .token;
+            h.rappel.patient_act(&token, PatientAction::Confirm).await.unwrap();
+            h.rappel.patient_act(&token, PatientAction::Cancel).await.unwrap();
+            let app = patient::router(h.rappel.clone()).merge(emr::router(h.rappel.clone()));
+            let request = Request::builder()
+                .uri(format!("/p/{token}"))
+                .body(Body::empty())
+                .unwrap();
+            app.clone().oneshot(request).await.unwrap();
+            let bad = Request::builder()
+                .method(Method::PUT)
+                .uri("/v1/appointments/LOG-2")
+                .header(header::AUTHORIZATION, format!("Bearer {API_KEY}"))
+                .body(Body::from(r#"{"patient":{"email":"secret.patient@example.ca"}}"#))
+                .unwrap();
+            app.oneshot(bad).await.unwrap();
+            assert_eq!(
+                h.sent_kinds("email"),
+                vec!["confirmation", "change", "reminder", "cancellation_receipt"]
+            );
+        })
+    });
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.lines().count() >= 5, "the flows were logged:\n{logs}");
+    for line in logs.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(entry["fields"].is_object(), "{line}");
+    }
+    assert!(
+        logs.contains(r#""clinic":"clinic-1""#) && logs.contains(r#""appointment":"LOG-1""#),
+        "{logs}"
+    );
+    for personal in [
+        "Julie",
+        "Roy",
+        "julie.roy",
+        "example.ca",
+        "5145550199",
+        "514 555",
+        "Tremblay",
+        "Principale",
+        "secret.patient",
+    ] {
+        assert!(!logs.contains(personal), "{personal:?} leaked into the logs:\n{logs}");
+    }
+}
