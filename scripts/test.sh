@@ -50,6 +50,9 @@ trap 'rm -f "$log"' EXIT
 status=0
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 
+# The EMR API fuzzed from openapi.yaml against the dev server.
+infra/schemathesis.sh || status=$?
+
 # One closing line for the whole run: cargo prints a result line per test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
