@@ -19,24 +19,169 @@ pub mod store_contract;
 /// The API key of the harness's clinic.
 pub const API_KEY: &str = "test-key";
 
-/// A mailer that fails while `failures` is above zero, then delegates.
+/// Takes one from `counter` if it is above zero: whether this call should fail.
+fn take_one(counter: &AtomicUsize) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+/// A mailer that fails, or hangs, while its counters are above zero, then delegates.
 pub struct FlakyMailer {
     inner: Arc<dyn Mailer>,
     /// Sends still to fail.
     pub failures: AtomicUsize,
+    /// Sends still to hang forever (until the caller's timeout).
+    pub hangs: AtomicUsize,
 }
 
 #[async_trait]
 impl Mailer for FlakyMailer {
     async fn send_email(&self, email: &OutgoingEmail) -> Result<String, SendError> {
-        if self
-            .failures
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
+        if take_one(&self.hangs) {
+            std::future::pending::<()>().await;
+        }
+        if take_one(&self.failures) {
             return Err(SendError("injected failure".to_owned()));
         }
         self.inner.send_email(email).await
+    }
+}
+
+/// A texter that fails while `failures` is above zero, then delegates (to the outbox).
+pub struct FlakyTexter {
+    inner: Arc<Outbox>,
+    /// Sends still to fail.
+    pub failures: AtomicUsize,
+}
+
+#[async_trait]
+impl Texter for FlakyTexter {
+    async fn send_text(&self, text: &OutgoingText) -> Result<String, SendError> {
+        if take_one(&self.failures) {
+            return Err(SendError("injected failure".to_owned()));
+        }
+        self.inner.send_text(text).await
+    }
+    async fn is_opted_out(&self, to: &str) -> Result<bool, SendError> {
+        self.inner.is_opted_out(to).await
+    }
+}
+
+/// A store whose writes fail while `failures` is above zero; reads always work.
+pub struct FlakyStore {
+    inner: SqliteStore,
+    /// Writes still to fail.
+    pub failures: AtomicUsize,
+}
+
+impl FlakyStore {
+    fn check(&self) -> StoreResult<()> {
+        if take_one(&self.failures) {
+            return Err(StoreError::Unavailable("injected failure".to_owned()));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ClinicStore for FlakyStore {
+    async fn clinic_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Clinic>> {
+        self.inner.clinic_by_key_hash(key_hash).await
+    }
+    async fn clinic(&self, id: &ClinicId) -> StoreResult<Option<Clinic>> {
+        self.inner.clinic(id).await
+    }
+    async fn put_clinic(&self, clinic: &Clinic) -> StoreResult<()> {
+        self.check()?;
+        self.inner.put_clinic(clinic).await
+    }
+    async fn set_api_key_hash(&self, id: &ClinicId, key_hash: &str) -> StoreResult<()> {
+        self.check()?;
+        self.inner.set_api_key_hash(id, key_hash).await
+    }
+}
+
+#[async_trait]
+impl TypeStore for FlakyStore {
+    async fn put_type(&self, clinic: &ClinicId, appointment_type: &AppointmentType) -> StoreResult<bool> {
+        self.check()?;
+        self.inner.put_type(clinic, appointment_type).await
+    }
+    async fn types(&self, clinic: &ClinicId) -> StoreResult<Vec<AppointmentType>> {
+        self.inner.types(clinic).await
+    }
+    async fn type_settings(&self, clinic: &ClinicId, code: &TypeCode) -> StoreResult<Option<TypeSettings>> {
+        self.inner.type_settings(clinic, code).await
+    }
+}
+
+#[async_trait]
+impl AppointmentStore for FlakyStore {
+    async fn appointment(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Option<AppointmentRecord>> {
+        self.inner.appointment(clinic, id).await
+    }
+    async fn appointment_by_token(&self, token: &str) -> StoreResult<Option<AppointmentRecord>> {
+        self.inner.appointment_by_token(token).await
+    }
+    async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<()> {
+        self.check()?;
+        self.inner.write_appointment(write).await
+    }
+    async fn add_messages(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        messages: &[MessageRecord],
+    ) -> StoreResult<usize> {
+        self.check()?;
+        self.inner.add_messages(clinic, id, messages).await
+    }
+    async fn messages(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Vec<MessageRecord>> {
+        self.inner.messages(clinic, id).await
+    }
+    async fn claim_message(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        key: &str,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+        appointment_version: u64,
+    ) -> StoreResult<bool> {
+        self.check()?;
+        self.inner
+            .claim_message(clinic, id, key, now, stale_before, appointment_version)
+            .await
+    }
+    async fn complete_message(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        key: &str,
+        outcome: &MessageOutcome,
+    ) -> StoreResult<()> {
+        self.check()?;
+        self.inner.complete_message(clinic, id, key, outcome).await
+    }
+}
+
+#[async_trait]
+impl EventStore for FlakyStore {
+    async fn events_after(&self, clinic: &ClinicId, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
+        self.inner.events_after(clinic, after, limit).await
+    }
+}
+
+#[async_trait]
+impl LedgerStore for FlakyStore {
+    async fn ledger_between(
+        &self,
+        clinic: &ClinicId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        self.inner.ledger_between(clinic, from, to).await
     }
 }
 
@@ -81,8 +226,12 @@ pub struct Harness {
     pub outbox: Arc<Outbox>,
     /// Pending schedules.
     pub scheduler: Arc<EmbeddedScheduler>,
-    /// Fails emails on demand.
+    /// Fails or hangs emails on demand.
     pub mailer: Arc<FlakyMailer>,
+    /// Fails texts on demand.
+    pub texter: Arc<FlakyTexter>,
+    /// Fails store writes on demand.
+    pub store: Arc<FlakyStore>,
     /// Fails scheduler calls on demand.
     pub flaky_scheduler: Arc<FlakyScheduler>,
     /// The clinic.
@@ -106,10 +255,18 @@ impl Harness {
     /// The same with deployment settings of the test's choosing.
     pub async fn with_config(now: DateTime<Utc>, config: Config) -> Harness {
         let clock = Arc::new(ManualClock::new(now));
-        let store = Arc::new(SqliteStore::in_memory().expect("in-memory sqlite"));
+        let store = Arc::new(FlakyStore {
+            inner: SqliteStore::in_memory().expect("in-memory sqlite"),
+            failures: AtomicUsize::new(0),
+        });
         let outbox = Arc::new(Outbox::in_memory(clock.clone()).expect("in-memory outbox"));
         let scheduler = Arc::new(EmbeddedScheduler::in_memory().expect("in-memory scheduler"));
         let mailer = Arc::new(FlakyMailer {
+            inner: outbox.clone(),
+            failures: AtomicUsize::new(0),
+            hangs: AtomicUsize::new(0),
+        });
+        let texter = Arc::new(FlakyTexter {
             inner: outbox.clone(),
             failures: AtomicUsize::new(0),
         });
@@ -131,9 +288,9 @@ impl Harness {
             .await
             .expect("set key");
         let rappel = Arc::new(Rappel {
-            store,
+            store: store.clone(),
             mailer: mailer.clone(),
-            texter: outbox.clone(),
+            texter: texter.clone(),
             scheduler: flaky_scheduler.clone(),
             clock: clock.clone(),
             config,
@@ -144,6 +301,8 @@ impl Harness {
             outbox,
             scheduler,
             mailer,
+            texter,
+            store,
             flaky_scheduler,
             clinic,
         }

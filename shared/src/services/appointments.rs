@@ -285,16 +285,14 @@ impl Rappel {
                     Ok(()) => {
                         tracing::info!(clinic = %clinic.id, appointment = %id, revision = write.record.content.revision, messages = write.messages.len(), "appointment saved");
                         if let Some(name) = cancel_schedule {
-                            self.scheduler
-                                .delete_schedule(&name)
+                            super::bounded("scheduler", self.scheduler.delete_schedule(&name))
                                 .await
-                                .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+                                .map_err(ServiceError::Unavailable)?;
                         }
                         if let Some(schedule) = new_schedule {
-                            self.scheduler
-                                .put_schedule(&schedule)
+                            super::bounded("scheduler", self.scheduler.put_schedule(&schedule))
                                 .await
-                                .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+                                .map_err(ServiceError::Unavailable)?;
                         }
                         self.dispatch(clinic, &write.record).await?;
                         let outcome = if created {
@@ -318,10 +316,9 @@ impl Rappel {
     async fn complete_effects(&self, clinic: &Clinic, record: &AppointmentRecord) -> Result<(), ServiceError> {
         if let Some(reminder) = record.reminder.filter(|r| r.at >= self.clock.now()) {
             let schedule = reminder_schedule(&clinic.id, &record.id, reminder);
-            self.scheduler
-                .put_schedule(&schedule)
+            super::bounded("scheduler", self.scheduler.put_schedule(&schedule))
                 .await
-                .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+                .map_err(ServiceError::Unavailable)?;
         }
         self.dispatch(clinic, record).await
     }

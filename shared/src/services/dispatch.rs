@@ -253,10 +253,9 @@ impl Rappel {
             },
         };
         tracing::info!(clinic = %clinic.id, appointment = %record.id, until = %at, "texts held back by quiet hours");
-        self.scheduler
-            .put_schedule(&schedule)
+        super::bounded("scheduler", self.scheduler.put_schedule(&schedule))
             .await
-            .map_err(|e| ServiceError::Unavailable(e.to_string()))
+            .map_err(ServiceError::Unavailable)
     }
 
     async fn attempt(
@@ -287,24 +286,24 @@ impl Rappel {
                     text: rendered.text,
                     html: rendered.html,
                 };
-                match self.mailer.send_email(&email).await {
+                match super::bounded("email provider", self.mailer.send_email(&email)).await {
                     Ok(provider_id) => Attempt::Sent {
                         provider_id,
                         ledger: None,
                     },
-                    Err(e) => Attempt::Failed(format!("email provider: {e}")),
+                    Err(e) => Attempt::Failed(e),
                 }
             }
             Channel::Sms => {
                 let Some(to) = &patient.mobile else {
                     return Attempt::Undeliverable("the patient has no mobile number".to_owned());
                 };
-                match self.texter.is_opted_out(to.as_str()).await {
+                match super::bounded("sms provider", self.texter.is_opted_out(to.as_str())).await {
                     Ok(true) => {
                         return Attempt::Undeliverable("opted_out: the number asked for no more texts".to_owned())
                     }
                     Ok(false) => {}
-                    Err(e) => return Attempt::Failed(format!("sms provider: {e}")),
+                    Err(e) => return Attempt::Failed(e),
                 }
                 let body = messages::render_text(message.kind, details);
                 let (encoding, segments) = sms::segments(&body);
@@ -322,12 +321,12 @@ impl Rappel {
                     kind: message.kind,
                     body,
                 };
-                match self.texter.send_text(&text).await {
+                match super::bounded("sms provider", self.texter.send_text(&text)).await {
                     Ok(provider_id) => Attempt::Sent {
                         provider_id,
                         ledger: Some((encoding, segments)),
                     },
-                    Err(e) => Attempt::Failed(format!("sms provider: {e}")),
+                    Err(e) => Attempt::Failed(e),
                 }
             }
         }

@@ -125,6 +125,23 @@ pub fn new_api_key() -> String {
     format!("rpl_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// The longest a provider call (email, text, schedule) may take before it counts as failed: well
+/// inside the functions' 15-second timeout, so the request still answers 503 and can be retried.
+pub const PROVIDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// Runs a provider call with [`PROVIDER_TIMEOUT`]; a failure or a timeout becomes a message
+/// naming `what`.
+pub(crate) async fn bounded<T, E: std::fmt::Display>(
+    what: &str,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(PROVIDER_TIMEOUT, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(format!("{what}: {e}")),
+        Err(_) => Err(format!("{what}: timed out")),
+    }
+}
+
 /// The hash under which an API key is stored: SHA-256, hex.
 pub fn hash_api_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))

@@ -141,7 +141,7 @@ impl Rappel {
                     if let Some(reminder) = cancelled_reminder.filter(|r| r.at >= now) {
                         // The reminder re-checks at fire time, so a failed delete only costs a no-op invocation.
                         let name = super::schedule_name(&page.clinic.id, &record.id, reminder.revision);
-                        if let Err(e) = self.scheduler.delete_schedule(&name).await {
+                        if let Err(e) = super::bounded("scheduler", self.scheduler.delete_schedule(&name)).await {
                             tracing::warn!(clinic = %page.clinic.id, appointment = %record.id, error = %e, "reminder schedule not deleted");
                         }
                     }

@@ -1,0 +1,135 @@
+//! Fault injection through failing adapters: a store that fails writes, a texter that fails, a
+//! mailer that hangs. A save is never lost; the caller gets a retryable error; the retry
+//! completes exactly the missing effects.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use rappel::domain::*;
+use rappel::services::{SaveOutcome, ServiceError};
+use rappel::testing::{appointment, Harness};
+use std::sync::atomic::Ordering;
+
+fn now0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 7, 15, 0, 0).unwrap()
+}
+
+fn t() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 10, 19, 0, 0).unwrap()
+}
+
+async fn harness() -> Harness {
+    let mut h = Harness::new(now0()).await;
+    h.set_type("FU", Communications::Full).await;
+    h.configure(|s| s.sms_enabled = true).await;
+    h
+}
+
+fn id() -> AppointmentId {
+    AppointmentId::parse("F1").unwrap()
+}
+
+#[tokio::test]
+async fn a_failed_store_write_stores_nothing_sends_nothing_and_the_retry_creates() {
+    let h = harness().await;
+    h.store.failures.store(1, Ordering::SeqCst);
+    let failed = h
+        .rappel
+        .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
+        .await;
+    assert!(matches!(failed, Err(ServiceError::Unavailable(_))), "{failed:?}");
+    assert!(h.rappel.store.appointment(&h.clinic.id, &id()).await.unwrap().is_none());
+    assert!(h.sent().is_empty());
+    assert!(h.scheduler.pending().unwrap().is_empty());
+    let (outcome, _) = h
+        .rappel
+        .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
+        .await
+        .unwrap();
+    assert_eq!(outcome, SaveOutcome::Created);
+    assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
+    assert_eq!(h.scheduler.pending().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_text_leaves_the_email_sent_and_the_retry_sends_and_bills_the_text_once() {
+    let h = harness().await;
+    h.texter.failures.store(1, Ordering::SeqCst);
+    let failed = h
+        .rappel
+        .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
+        .await;
+    assert!(matches!(failed, Err(ServiceError::Unavailable(_))), "{failed:?}");
+    assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
+    assert!(h.sent_kinds("sms").is_empty());
+    assert_eq!(
+        h.rappel.ledger(&h.clinic, Some("2026-12")).await.unwrap().texts,
+        0,
+        "a failed send bills nothing"
+    );
+    for _ in 0..2 {
+        h.rappel
+            .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
+    assert_eq!(h.sent_kinds("sms"), vec!["confirmation"]);
+    assert_eq!(h.rappel.ledger(&h.clinic, Some("2026-12")).await.unwrap().texts, 1);
+}
+
+/// The provider hangs: the call is cut at the provider timeout (tokio's clock is paused and
+/// advances by itself, so the test does not wait), the save is kept and answers retryable.
+#[tokio::test(start_paused = true)]
+async fn a_hanging_mailer_times_out_and_the_retry_sends_once() {
+    let h = harness().await;
+    h.mailer.hangs.store(1, Ordering::SeqCst);
+    let failed = h
+        .rappel
+        .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
+        .await;
+    match failed {
+        Err(ServiceError::Unavailable(reason)) => assert!(reason.contains("timed out"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        h.rappel.store.appointment(&h.clinic.id, &id()).await.unwrap().is_some(),
+        "the save is kept"
+    );
+    let messages = h.rappel.store.messages(&h.clinic.id, &id()).await.unwrap();
+    assert_eq!(messages[0].status, MessageStatus::Failed);
+    h.rappel
+        .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
+        .await
+        .unwrap();
+    assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
+}
+
+#[tokio::test]
+async fn a_reminder_whose_email_fails_is_retried_by_the_scheduler_and_sent_once() {
+    let h = harness().await;
+    h.rappel
+        .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
+        .await
+        .unwrap();
+    let reminder_at = h
+        .rappel
+        .store
+        .appointment(&h.clinic.id, &id())
+        .await
+        .unwrap()
+        .unwrap()
+        .reminder
+        .unwrap()
+        .at;
+    h.mailer.failures.store(1, Ordering::SeqCst);
+    // The first fire fails (the function returns an error); the scheduler tries again a minute later.
+    h.advance_to(reminder_at).await;
+    assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
+    assert_eq!(
+        h.sent_kinds("sms"),
+        vec!["confirmation", "reminder"],
+        "the text went on the first try"
+    );
+    h.advance_to(reminder_at + Duration::minutes(1)).await;
+    assert_eq!(h.sent_kinds("email"), vec!["confirmation", "reminder"]);
+    assert_eq!(h.sent_kinds("sms"), vec!["confirmation", "reminder"], "not twice");
+}
