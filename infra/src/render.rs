@@ -11,13 +11,6 @@ use rappel::testing::{appointment, Harness};
 use std::path::{Path, PathBuf};
 use tower::ServiceExt;
 
-const KINDS: [MessageKind; 5] = [
-    MessageKind::Confirmation,
-    MessageKind::Change,
-    MessageKind::Cancellation,
-    MessageKind::CancellationReceipt,
-    MessageKind::Reminder,
-];
 const MODALITIES: [(Modality, &str); 4] = [
     (Modality::InPerson, "in-person"),
     (Modality::Telemedicine, "telemedicine"),
@@ -73,7 +66,7 @@ pub fn render_messages(out: &Path) -> Result<Vec<PathBuf>, String> {
                 "https://rappel.example.ca/p/abcdefghijklmnopqrstuvwx".to_owned(),
                 lang,
             );
-            for kind in KINDS {
+            for kind in MessageKind::ALL {
                 let name = format!("{}-{}-{modality_name}", kind.as_str(), lang.tag());
                 let email = render_email(kind, &details, kind == MessageKind::Reminder);
                 let html = dir.join(format!("{name}.html"));
@@ -164,36 +157,40 @@ pub async fn render_pages(out: &Path) -> Result<Vec<PathBuf>, String> {
     states.push(("unknown-link", "AAAAAAAAAAAAAAAAAAAAAAAA".to_owned()));
 
     let mut html_files = Vec::new();
-    for (state, token) in &states {
-        for lang in ["fr", "en"] {
+    let mut save_page = |method: Method, uri: String, name: String| {
+        let (router, dir) = (router.clone(), dir.clone());
+        html_files.push(dir.join(&name));
+        async move {
             let request = Request::builder()
-                .method(Method::GET)
-                .uri(format!("/p/{token}?lang={lang}"))
+                .method(method)
+                .uri(uri)
                 .body(Body::empty())
                 .map_err(|e| e.to_string())?;
-            let response = router.clone().oneshot(request).await.map_err(|e| e.to_string())?;
+            let response = router.oneshot(request).await.map_err(|e| e.to_string())?;
             let body = axum::body::to_bytes(response.into_body(), usize::MAX)
                 .await
                 .map_err(|e| e.to_string())?;
-            let path = dir.join(format!("{state}-{lang}.html"));
-            write(&path, &body)?;
-            html_files.push(path);
+            write(&dir.join(name), &body)
+        }
+    };
+    for (state, token) in &states {
+        for lang in ["fr", "en"] {
+            save_page(
+                Method::GET,
+                format!("/p/{token}?lang={lang}"),
+                format!("{state}-{lang}.html"),
+            )
+            .await?;
         }
     }
     // A refused action: confirming too early.
     let (_, token) = &states[0];
-    let request = Request::builder()
-        .method(Method::POST)
-        .uri(format!("/p/{token}/confirm?lang=fr"))
-        .body(Body::empty())
-        .map_err(|e| e.to_string())?;
-    let response = router.clone().oneshot(request).await.map_err(|e| e.to_string())?;
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .map_err(|e| e.to_string())?;
-    let path = dir.join("refused-confirm-too-early-fr.html");
-    write(&path, &body)?;
-    html_files.push(path);
+    save_page(
+        Method::POST,
+        format!("/p/{token}/confirm?lang=fr"),
+        "refused-confirm-too-early-fr.html".to_owned(),
+    )
+    .await?;
     Ok(html_files)
 }
 

@@ -7,13 +7,6 @@ use rappel::messages::sms::{segments, Encoding};
 use rappel::messages::{render_email, render_text, Details};
 use rappel::testing::appointment;
 
-const KINDS: [MessageKind; 5] = [
-    MessageKind::Confirmation,
-    MessageKind::Change,
-    MessageKind::Cancellation,
-    MessageKind::CancellationReceipt,
-    MessageKind::Reminder,
-];
 const MODALITIES: [Modality; 4] = [
     Modality::InPerson,
     Modality::Telemedicine,
@@ -61,7 +54,7 @@ fn every_email_has_a_subject_both_parts_the_link_and_the_modality() {
             let record = record(modality);
             let url = "https://rappel.example.ca/p/abcdefghijklmnopqrstuvwx".to_owned();
             let d = Details::new(&settings, None, &record, url.clone(), lang);
-            for kind in KINDS {
+            for kind in MessageKind::ALL {
                 let email = render_email(kind, &d, true);
                 let case = format!("{kind:?} {lang:?} {modality:?}");
                 let date = match lang {
@@ -112,7 +105,7 @@ fn texts_fit_one_segment_with_typical_data_and_french_stays_in_gsm7() {
         for modality in MODALITIES {
             let record = record(modality);
             let d = Details::new(&settings, None, &record, format!("{base}/p/{}", record.token), lang);
-            for kind in KINDS {
+            for kind in MessageKind::ALL {
                 let text = render_text(kind, &d);
                 let (encoding, parts) = segments(&text);
                 assert_eq!(encoding, Encoding::Gsm7, "{kind:?} {lang:?}: {text}");
@@ -144,7 +137,7 @@ fn texts_never_need_more_than_two_segments_even_with_long_names() {
             format!("https://{}.example.ca/p/{}", "x".repeat(40), record.token),
             lang,
         );
-        for kind in KINDS {
+        for kind in MessageKind::ALL {
             let text = render_text(kind, &d);
             assert!(segments(&text).1 <= 2, "{kind:?} {lang:?}: {text}");
         }

@@ -21,6 +21,15 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
+    /// Every kind, in the order a patient may meet them.
+    pub const ALL: [MessageKind; 5] = [
+        MessageKind::Confirmation,
+        MessageKind::Change,
+        MessageKind::Cancellation,
+        MessageKind::CancellationReceipt,
+        MessageKind::Reminder,
+    ];
+
     /// The contract's spelling.
     pub fn as_str(self) -> &'static str {
         match self {
