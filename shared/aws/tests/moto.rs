@@ -206,7 +206,7 @@ async fn save_move_remind_confirm_and_cancel_over_aws() {
     assert_eq!(data["sns"]["SMS"][0]["phone_number"], "+15145550123");
     let first = schedules(&moto, &sdk).await;
     assert_eq!(first.len(), 1);
-    let name = schedule_name(&clinic.id, &rappel::domain::AppointmentId::parse("AWS-1").unwrap(), 1);
+    let name = schedule_name(&clinic.id, &rappel::domain::AppointmentId::parse("AWS-1").unwrap());
     assert_eq!(first[0]["name"], name);
     assert_eq!(first[0]["schedule_expression"], "at(2030-01-09T01:59:00)");
     assert_eq!(first[0]["flexible_time_window"]["Mode"], "OFF");
@@ -237,6 +237,9 @@ async fn save_move_remind_confirm_and_cancel_over_aws() {
     let second = schedules(&moto, &sdk).await;
     assert_eq!(second.len(), 1, "{second:?}");
     assert_eq!(second[0]["schedule_expression"], "at(2030-01-10T01:59:00)");
+    assert_eq!(second[0]["name"], name, "the move updated the schedule in place");
+    let moved_input: SchedulePayload = serde_json::from_str(second[0]["target"]["Input"].as_str().unwrap()).unwrap();
+    assert_eq!(moved_input.revision, 2);
     assert_eq!(
         sent_emails(&data)[1].1,
         "Modification de votre rendez-vous : vendredi 11 janvier 2030 à 10 h"

@@ -54,10 +54,12 @@ pub struct AppointmentView {
     pub messages: Vec<MessageView>,
 }
 
-/// The deterministic name of the reminder schedule planned by `revision` (EventBridge allows
-/// 64 characters of `[0-9a-zA-Z-_.]`; ids can be 64 long, so they are hashed).
-pub fn schedule_name(clinic: &ClinicId, id: &AppointmentId, revision: u64) -> String {
-    let digest = Sha256::digest(format!("{clinic}\n{id}\n{revision}").as_bytes());
+/// The deterministic name of an appointment's reminder schedule: one per appointment, so a move
+/// updates it in place (EventBridge allows 64 characters of `[0-9a-zA-Z-_.]`; ids can be 64
+/// long, so they are hashed). The payload carries the planning revision, so an invocation
+/// already under way for the old time recognises itself as stale.
+pub fn schedule_name(clinic: &ClinicId, id: &AppointmentId) -> String {
+    let digest = Sha256::digest(format!("{clinic}\n{id}").as_bytes());
     format!("rappel-reminder-{}", &hex::encode(digest)[..40])
 }
 
@@ -104,7 +106,7 @@ fn wanted_reminder_time(
 
 fn reminder_schedule(clinic: &ClinicId, id: &AppointmentId, reminder: PlannedReminder) -> Schedule {
     Schedule {
-        name: schedule_name(clinic, id, reminder.revision),
+        name: schedule_name(clinic, id),
         at: reminder.at,
         payload: SchedulePayload {
             clinic_id: clinic.clone(),
@@ -218,13 +220,14 @@ fn plan_save(
         }),
         _ => None,
     };
-    let cancel_schedule = existing
-        .reminder
-        .filter(|old| Some(*old) != reminder && old.at >= now)
-        .map(|old| schedule_name(&clinic.id, id, old.revision));
+    // A new time replaces the schedule in place; no reminder any more deletes it.
     let new_schedule = reminder
         .filter(|r| Some(*r) != existing.reminder)
         .map(|r| reminder_schedule(&clinic.id, id, r));
+    let cancel_schedule = existing
+        .reminder
+        .filter(|old| reminder.is_none() && old.at >= now)
+        .map(|_| schedule_name(&clinic.id, id));
 
     let record = AppointmentRecord {
         content,

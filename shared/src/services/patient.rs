@@ -138,9 +138,9 @@ impl Rappel {
             match self.store.write_appointment(&write).await {
                 Ok(()) => {
                     tracing::info!(clinic = %page.clinic.id, appointment = %record.id, status = status.as_str(), "patient action");
-                    if let Some(reminder) = cancelled_reminder.filter(|r| r.at >= now) {
+                    if cancelled_reminder.is_some_and(|r| r.at >= now) {
                         // The reminder re-checks at fire time, so a failed delete only costs a no-op invocation.
-                        let name = super::schedule_name(&page.clinic.id, &record.id, reminder.revision);
+                        let name = super::schedule_name(&page.clinic.id, &record.id);
                         if let Err(e) = super::bounded("scheduler", self.scheduler.delete_schedule(&name)).await {
                             tracing::warn!(clinic = %page.clinic.id, appointment = %record.id, error = %e, "reminder schedule not deleted");
                         }
