@@ -39,8 +39,6 @@ pub struct Details {
     pub professional: String,
     /// "mardi 1er décembre 2026 à 14 h 30".
     pub date_time: String,
-    /// "mardi 1er décembre 2026".
-    pub long_date: String,
     /// "14 h 30".
     pub time: String,
     /// "mar. 1er déc.".
@@ -76,7 +74,6 @@ impl Details {
             first_name: content.patient.first_name.to_string(),
             professional: content.professional.display_name.to_string(),
             date_time: format::date_time(local, lang),
-            long_date: format::long_date(local, lang),
             time: format::time(local, lang),
             short_date: format::short_date(local, lang),
             duration_minutes: content.duration_minutes,

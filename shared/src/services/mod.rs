@@ -13,7 +13,7 @@ pub use feeds::{EventPage, LedgerReport};
 pub use patient::{PatientAction, PatientPage};
 pub use reminder::ReminderOutcome;
 
-use crate::domain::{Clinic, ClinicId, InvalidValue};
+use crate::domain::{Clinic, ClinicId};
 use crate::ports::{Clock, Mailer, Scheduler, Store, StoreError, Texter};
 use crate::rules::Refusal;
 use sha2::{Digest, Sha256};
@@ -102,11 +102,6 @@ impl ServiceError {
             field: field.into(),
             message: message.into(),
         }
-    }
-
-    /// A 422 for `field` from a domain validation error.
-    pub fn from_invalid(field: &str, e: InvalidValue) -> Self {
-        ServiceError::invalid(field, e.0)
     }
 }
 
