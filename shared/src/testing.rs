@@ -48,16 +48,21 @@ impl Mailer for FlakyMailer {
     }
 }
 
-/// A texter that fails while `failures` is above zero, then delegates (to the outbox).
+/// A texter that fails, or hangs, while its counters are above zero, then delegates (to the outbox).
 pub struct FlakyTexter {
     inner: Arc<Outbox>,
     /// Sends still to fail.
     pub failures: AtomicUsize,
+    /// Sends still to hang forever (until the caller's timeout).
+    pub hangs: AtomicUsize,
 }
 
 #[async_trait]
 impl Texter for FlakyTexter {
     async fn send_text(&self, text: &OutgoingText) -> Result<String, SendError> {
+        if take_one(&self.hangs) {
+            std::future::pending::<()>().await;
+        }
         if take_one(&self.failures) {
             return Err(SendError("injected failure".to_owned()));
         }
@@ -185,31 +190,34 @@ impl LedgerStore for FlakyStore {
     }
 }
 
-/// A scheduler that fails while `failures` is above zero, then delegates.
+/// A scheduler that fails, or hangs, while its counters are above zero, then delegates.
 pub struct FlakyScheduler {
     inner: Arc<dyn Scheduler>,
     /// Calls still to fail.
     pub failures: AtomicUsize,
+    /// Calls still to hang forever (until the caller's timeout).
+    pub hangs: AtomicUsize,
 }
 
 impl FlakyScheduler {
-    fn fail(&self) -> bool {
-        self.failures
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
+    async fn fail(&self) -> bool {
+        if take_one(&self.hangs) {
+            std::future::pending::<()>().await;
+        }
+        take_one(&self.failures)
     }
 }
 
 #[async_trait]
 impl Scheduler for FlakyScheduler {
     async fn put_schedule(&self, schedule: &Schedule) -> Result<(), ScheduleError> {
-        if self.fail() {
+        if self.fail().await {
             return Err(ScheduleError("injected failure".to_owned()));
         }
         self.inner.put_schedule(schedule).await
     }
     async fn delete_schedule(&self, name: &str) -> Result<(), ScheduleError> {
-        if self.fail() {
+        if self.fail().await {
             return Err(ScheduleError("injected failure".to_owned()));
         }
         self.inner.delete_schedule(name).await
@@ -269,10 +277,12 @@ impl Harness {
         let texter = Arc::new(FlakyTexter {
             inner: outbox.clone(),
             failures: AtomicUsize::new(0),
+            hangs: AtomicUsize::new(0),
         });
         let flaky_scheduler = Arc::new(FlakyScheduler {
             inner: scheduler.clone(),
             failures: AtomicUsize::new(0),
+            hangs: AtomicUsize::new(0),
         });
         let mut settings = ClinicSettings::named("Clinique Test").expect("valid name");
         settings.phone = Some(Text::parse("514 555-0100").expect("valid"));

@@ -133,3 +133,45 @@ async fn a_reminder_whose_email_fails_is_retried_by_the_scheduler_and_sent_once(
     assert_eq!(h.sent_kinds("email"), vec!["confirmation", "reminder"]);
     assert_eq!(h.sent_kinds("sms"), vec!["confirmation", "reminder"], "not twice");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_texter_times_out_the_email_still_goes_and_the_retry_sends_the_text_once() {
+    let h = harness().await;
+    h.texter.hangs.store(1, Ordering::SeqCst);
+    let failed = h
+        .rappel
+        .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
+        .await;
+    assert!(
+        matches!(&failed, Err(ServiceError::Unavailable(reason)) if reason.contains("timed out")),
+        "{failed:?}"
+    );
+    assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
+    h.rappel
+        .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
+        .await
+        .unwrap();
+    assert_eq!(h.sent_kinds("sms"), vec!["confirmation"]);
+    assert_eq!(h.rappel.ledger(&h.clinic, Some("2026-12")).await.unwrap().texts, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_scheduler_times_out_and_the_retry_creates_the_schedule() {
+    let h = harness().await;
+    h.flaky_scheduler.hangs.store(1, Ordering::SeqCst);
+    let failed = h
+        .rappel
+        .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
+        .await;
+    assert!(
+        matches!(&failed, Err(ServiceError::Unavailable(reason)) if reason.contains("timed out")),
+        "{failed:?}"
+    );
+    assert!(h.scheduler.pending().unwrap().is_empty());
+    h.rappel
+        .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
+        .await
+        .unwrap();
+    assert_eq!(h.scheduler.pending().unwrap().len(), 1);
+    assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
+}

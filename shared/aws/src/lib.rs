@@ -62,7 +62,17 @@ impl AwsSettings {
 /// Builds the services on AWS adapters from one shared SDK configuration (region, credentials,
 /// and `AWS_ENDPOINT_URL` for a local emulator all come from the environment).
 pub async fn build(settings: &AwsSettings) -> Rappel {
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // Every AWS call is bounded, the store's included, so a hung dependency becomes a 503 (or a
+    // Scheduler retry) well inside the functions' 15-second timeout.
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .operation_attempt_timeout(std::time::Duration::from_secs(3))
+        .operation_timeout(std::time::Duration::from_secs(7))
+        .build();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await;
     build_with(settings, &sdk, Arc::new(SystemClock))
 }
 
