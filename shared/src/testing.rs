@@ -2,6 +2,7 @@
 //! adapters with a manual clock, failing adapters for fault injection, and the store contract
 //! suite that every store implementation must pass.
 
+use crate::adapters::bounded::BoundedStore;
 use crate::adapters::clock::ManualClock;
 use crate::adapters::outbox::{Outbox, OutboxEntry};
 use crate::adapters::scheduler::EmbeddedScheduler;
@@ -73,15 +74,20 @@ impl Texter for FlakyTexter {
     }
 }
 
-/// A store whose writes fail while `failures` is above zero; reads always work.
+/// A store whose writes fail, or hang, while its counters are above zero; reads always work.
 pub struct FlakyStore {
     inner: SqliteStore,
     /// Writes still to fail.
     pub failures: AtomicUsize,
+    /// Writes still to hang forever (until the caller's timeout).
+    pub hangs: AtomicUsize,
 }
 
 impl FlakyStore {
-    fn check(&self) -> StoreResult<()> {
+    async fn check(&self) -> StoreResult<()> {
+        if take_one(&self.hangs) {
+            std::future::pending::<()>().await;
+        }
         if take_one(&self.failures) {
             return Err(StoreError::Unavailable("injected failure".to_owned()));
         }
@@ -98,11 +104,11 @@ impl ClinicStore for FlakyStore {
         self.inner.clinic(id).await
     }
     async fn put_clinic(&self, clinic: &Clinic) -> StoreResult<()> {
-        self.check()?;
+        self.check().await?;
         self.inner.put_clinic(clinic).await
     }
     async fn set_api_key_hash(&self, id: &ClinicId, key_hash: &str) -> StoreResult<()> {
-        self.check()?;
+        self.check().await?;
         self.inner.set_api_key_hash(id, key_hash).await
     }
 }
@@ -110,7 +116,7 @@ impl ClinicStore for FlakyStore {
 #[async_trait]
 impl TypeStore for FlakyStore {
     async fn put_type(&self, clinic: &ClinicId, appointment_type: &AppointmentType) -> StoreResult<bool> {
-        self.check()?;
+        self.check().await?;
         self.inner.put_type(clinic, appointment_type).await
     }
     async fn types(&self, clinic: &ClinicId) -> StoreResult<Vec<AppointmentType>> {
@@ -130,7 +136,7 @@ impl AppointmentStore for FlakyStore {
         self.inner.appointment_by_token(token).await
     }
     async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<()> {
-        self.check()?;
+        self.check().await?;
         self.inner.write_appointment(write).await
     }
     async fn add_messages(
@@ -139,7 +145,7 @@ impl AppointmentStore for FlakyStore {
         id: &AppointmentId,
         messages: &[MessageRecord],
     ) -> StoreResult<usize> {
-        self.check()?;
+        self.check().await?;
         self.inner.add_messages(clinic, id, messages).await
     }
     async fn messages(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Vec<MessageRecord>> {
@@ -154,7 +160,7 @@ impl AppointmentStore for FlakyStore {
         stale_before: DateTime<Utc>,
         appointment_version: u64,
     ) -> StoreResult<bool> {
-        self.check()?;
+        self.check().await?;
         self.inner
             .claim_message(clinic, id, key, now, stale_before, appointment_version)
             .await
@@ -166,7 +172,7 @@ impl AppointmentStore for FlakyStore {
         key: &str,
         outcome: &MessageOutcome,
     ) -> StoreResult<()> {
-        self.check()?;
+        self.check().await?;
         self.inner.complete_message(clinic, id, key, outcome).await
     }
 }
@@ -266,6 +272,7 @@ impl Harness {
         let store = Arc::new(FlakyStore {
             inner: SqliteStore::in_memory().expect("in-memory sqlite"),
             failures: AtomicUsize::new(0),
+            hangs: AtomicUsize::new(0),
         });
         let outbox = Arc::new(Outbox::in_memory(clock.clone()).expect("in-memory outbox"));
         let scheduler = Arc::new(EmbeddedScheduler::in_memory().expect("in-memory scheduler"));
@@ -298,7 +305,7 @@ impl Harness {
             .await
             .expect("set key");
         let rappel = Arc::new(Rappel {
-            store: store.clone(),
+            store: Arc::new(BoundedStore::new(store.clone())),
             mailer: mailer.clone(),
             texter: texter.clone(),
             scheduler: flaky_scheduler.clone(),

@@ -175,3 +175,26 @@ async fn a_hanging_scheduler_times_out_and_the_retry_creates_the_schedule() {
     assert_eq!(h.scheduler.pending().unwrap().len(), 1);
     assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_hanging_store_times_out_writes_nothing_and_the_retry_creates() {
+    let h = harness().await;
+    h.store.hangs.store(1, Ordering::SeqCst);
+    let failed = h
+        .rappel
+        .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
+        .await;
+    assert!(
+        matches!(&failed, Err(ServiceError::Unavailable(reason)) if reason.contains("timed out")),
+        "{failed:?}"
+    );
+    assert!(h.rappel.store.appointment(&h.clinic.id, &id()).await.unwrap().is_none());
+    assert!(h.sent().is_empty());
+    let (outcome, _) = h
+        .rappel
+        .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
+        .await
+        .unwrap();
+    assert_eq!(outcome, SaveOutcome::Created);
+    assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
+}

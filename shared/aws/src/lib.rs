@@ -79,10 +79,9 @@ pub async fn build(settings: &AwsSettings) -> Rappel {
 /// The same, from an SDK configuration already loaded and with a given clock (tests drive it).
 pub fn build_with(settings: &AwsSettings, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Rappel {
     Rappel {
-        store: Arc::new(dynamodb::DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            &settings.table,
-        )),
+        store: Arc::new(rappel::adapters::bounded::BoundedStore::new(Arc::new(
+            dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table),
+        ))),
         mailer: Arc::new(messaging::SesMailer::new(
             aws_sdk_sesv2::Client::new(sdk),
             settings.ses_configuration_set.clone(),
