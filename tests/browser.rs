@@ -12,14 +12,16 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{data_dir, DevServer};
 
-/// A chromedriver on a free port, killed when dropped.
+/// A chromedriver on a free port; it and the Chromium it started are killed when dropped, even
+/// when a failed assertion skipped the session's close.
 struct Driver {
     child: Child,
     url: String,
+    profile: PathBuf,
 }
 
 impl Driver {
-    fn start() -> Driver {
+    fn start(profile: PathBuf) -> Driver {
         let program = std::env::var("RAPPEL_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".to_owned());
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(&program)
@@ -36,10 +38,12 @@ impl Driver {
         Driver {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            profile,
         }
     }
 
-    async fn browser(&self, profile: &std::path::Path) -> Client {
+    async fn browser(&self) -> Client {
+        let profile = &self.profile;
         // chromedriver is plain HTTP on loopback; the provider only has to be chosen, not used.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let binary = std::env::var("RAPPEL_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
@@ -71,6 +75,8 @@ impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Chromium outlives a killed chromedriver; its profile directory names it.
+        let _ = Command::new("pkill").arg("-f").arg(self.profile.as_os_str()).status();
     }
 }
 
@@ -185,9 +191,8 @@ async fn a_patient_confirms_cancels_and_checks_in_on_a_phone() {
             .1,
     );
 
-    let driver = Driver::start();
-    let profile = dir.join("chromium-profile");
-    let client = driver.browser(&profile).await;
+    let driver = Driver::start(dir.join("chromium-profile"));
+    let client = driver.browser().await;
 
     // French, at 390 px: nothing scrolls sideways; confirming leads to the confirmed state.
     client.goto(&confirm_fr).await.unwrap();
