@@ -23,6 +23,14 @@ async fn harness() -> Harness {
     h
 }
 
+/// Asserts a save failed retryably because a dependency timed out.
+fn assert_timed_out<T: std::fmt::Debug>(result: &Result<T, ServiceError>) {
+    assert!(
+        matches!(result, Err(ServiceError::Unavailable(reason)) if reason.contains("timed out")),
+        "{result:?}"
+    );
+}
+
 fn id() -> AppointmentId {
     AppointmentId::parse("F1").unwrap()
 }
@@ -86,10 +94,7 @@ async fn a_hanging_mailer_times_out_and_the_retry_sends_once() {
         .rappel
         .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
         .await;
-    match failed {
-        Err(ServiceError::Unavailable(reason)) => assert!(reason.contains("timed out"), "{reason}"),
-        other => panic!("{other:?}"),
-    }
+    assert_timed_out(&failed);
     assert!(
         h.rappel.store.appointment(&h.clinic.id, &id()).await.unwrap().is_some(),
         "the save is kept"
@@ -142,10 +147,7 @@ async fn a_hanging_texter_times_out_the_email_still_goes_and_the_retry_sends_the
         .rappel
         .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
         .await;
-    assert!(
-        matches!(&failed, Err(ServiceError::Unavailable(reason)) if reason.contains("timed out")),
-        "{failed:?}"
-    );
+    assert_timed_out(&failed);
     assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
     h.rappel
         .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
@@ -163,10 +165,7 @@ async fn a_hanging_scheduler_times_out_and_the_retry_creates_the_schedule() {
         .rappel
         .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
         .await;
-    assert!(
-        matches!(&failed, Err(ServiceError::Unavailable(reason)) if reason.contains("timed out")),
-        "{failed:?}"
-    );
+    assert_timed_out(&failed);
     assert!(h.scheduler.pending().unwrap().is_empty());
     h.rappel
         .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
@@ -184,10 +183,7 @@ async fn a_hanging_store_times_out_writes_nothing_and_the_retry_creates() {
         .rappel
         .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
         .await;
-    assert!(
-        matches!(&failed, Err(ServiceError::Unavailable(reason)) if reason.contains("timed out")),
-        "{failed:?}"
-    );
+    assert_timed_out(&failed);
     assert!(h.rappel.store.appointment(&h.clinic.id, &id()).await.unwrap().is_none());
     assert!(h.sent().is_empty());
     let (outcome, _) = h

@@ -135,29 +135,37 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    /// Every item of a key range, following pages.
-    async fn query_all(&self, pk: String, sk_prefix: &str) -> StoreResult<Vec<Item>> {
+    /// Every item matching `condition` (with its `values`), following pages.
+    async fn query_pages(&self, condition: &str, values: &[(&str, String)]) -> StoreResult<Vec<Item>> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self
+            let mut query = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":prefix", s(sk_prefix))
+                .key_condition_expression(condition)
                 .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable("query"))?;
+                .set_exclusive_start_key(start);
+            for (name, value) in values {
+                query = query.expression_attribute_values(*name, s(value.clone()));
+            }
+            let out = query.send().await.map_err(unavailable("query"))?;
             items.extend(out.items.unwrap_or_default());
             start = out.last_evaluated_key;
             if start.is_none() {
                 return Ok(items);
             }
         }
+    }
+
+    /// Every item of a partition whose sort key starts with `sk_prefix`.
+    async fn query_all(&self, pk: String, sk_prefix: &str) -> StoreResult<Vec<Item>> {
+        self.query_pages(
+            "PK = :pk AND begins_with(SK, :prefix)",
+            &[(":pk", pk), (":prefix", sk_prefix.to_owned())],
+        )
+        .await
     }
 
     async fn event_counter(&self, clinic: &ClinicId) -> StoreResult<u64> {
@@ -673,32 +681,24 @@ impl LedgerStore for DynamoStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<LedgerEntry>> {
-        let mut entries = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", s(format!("LEDGER#{clinic}")))
-                .expression_attribute_values(":from", s(ts(from)))
-                .expression_attribute_values(":to", s(ts(to)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable("ledger"))?;
-            for item in out.items.unwrap_or_default() {
-                let entry: LedgerEntry = parse(&item, "entry")?;
-                if entry.sent_at >= from && entry.sent_at < to {
-                    entries.push(entry);
-                }
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(entries);
+        // BETWEEN includes `to`; the filter below excludes it.
+        let items = self
+            .query_pages(
+                "PK = :pk AND SK BETWEEN :from AND :to",
+                &[
+                    (":pk", format!("LEDGER#{clinic}")),
+                    (":from", ts(from)),
+                    (":to", ts(to)),
+                ],
+            )
+            .await?;
+        let mut entries = Vec::with_capacity(items.len());
+        for item in &items {
+            let entry: LedgerEntry = parse(item, "entry")?;
+            if entry.sent_at >= from && entry.sent_at < to {
+                entries.push(entry);
             }
         }
+        Ok(entries)
     }
 }
