@@ -110,10 +110,12 @@ impl Outbox {
     ) -> Result<String, SendError> {
         let at: DateTime<Utc> = self.clock.now();
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO outbox (at, channel, recipient, kind, subject, text, html) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), channel, to, kind, subject, text, html],
         )
+        .and_then(|mut insert| {
+            insert.execute(params![at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), channel, to, kind, subject, text, html])
+        })
         .map_err(|e| SendError(format!("outbox: {e}")))?;
         Ok(format!("outbox-{}", conn.last_insert_rowid()))
     }

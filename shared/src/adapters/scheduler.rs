@@ -76,11 +76,14 @@ impl EmbeddedScheduler {
     fn next_due(&self, until: DateTime<Utc>) -> Result<Option<(Schedule, i64)>, ScheduleError> {
         let row: Option<(String, String, String, i64)> = self
             .conn()
-            .query_row(
+            .prepare_cached(
                 "SELECT name, due_at, payload, attempts FROM schedules WHERE due_at <= ?1 ORDER BY due_at, name LIMIT 1",
-                [crate::adapters::sqlite::ts(until)],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
+            .and_then(|mut next| {
+                next.query_row([crate::adapters::sqlite::ts(until)], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+            })
             .optional()
             .map_err(db)?;
         row.map(|(name, at, payload, attempts)| Ok((decode(name, &at, &payload)?, attempts)))
@@ -151,11 +154,17 @@ impl Scheduler for EmbeddedScheduler {
     async fn put_schedule(&self, schedule: &Schedule) -> Result<(), ScheduleError> {
         let payload = serde_json::to_string(&schedule.payload).map_err(|e| ScheduleError(e.to_string()))?;
         self.conn()
-            .execute(
+            .prepare_cached(
                 "INSERT INTO schedules (name, due_at, payload) VALUES (?1, ?2, ?3)
                  ON CONFLICT (name) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload, attempts = 0",
-                params![schedule.name, crate::adapters::sqlite::ts(schedule.at), payload],
             )
+            .and_then(|mut upsert| {
+                upsert.execute(params![
+                    schedule.name,
+                    crate::adapters::sqlite::ts(schedule.at),
+                    payload
+                ])
+            })
             .map_err(db)?;
         Ok(())
     }

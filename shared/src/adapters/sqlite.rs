@@ -80,6 +80,12 @@ fn db(context: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
     move |e| StoreError::Unavailable(format!("sqlite {context}: {e}"))
 }
 
+/// A statement from the connection's cache: the dev server runs the same dozen statements over
+/// and over, and parsing SQL each time cost more than running it.
+fn cached<'c>(conn: &'c Connection, sql: &str) -> StoreResult<rusqlite::CachedStatement<'c>> {
+    conn.prepare_cached(sql).map_err(db("prepare"))
+}
+
 fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -132,11 +138,8 @@ impl SqliteStore {
     ) -> StoreResult<usize> {
         let mut added = 0;
         for m in messages {
-            added += tx
-                .execute(
-                    "INSERT OR IGNORE INTO messages (clinic_id, appointment_id, key, kind, channel, revision, status, at, detail)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![clinic.as_str(), id.as_str(), m.key, enum_text(&m.kind), enum_text(&m.channel), m.revision as i64, enum_text(&m.status), ts(m.at), m.detail],
+            added += cached(tx, "INSERT OR IGNORE INTO messages (clinic_id, appointment_id, key, kind, channel, revision, status, at, detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(params![clinic.as_str(), id.as_str(), m.key, enum_text(&m.kind), enum_text(&m.channel), m.revision as i64, enum_text(&m.status), ts(m.at), m.detail],
                 )
                 .map_err(db("insert message"))?;
         }
@@ -144,11 +147,9 @@ impl SqliteStore {
     }
 
     fn insert_event(tx: &rusqlite::Transaction<'_>, clinic: &ClinicId, event: &NewEvent) -> StoreResult<()> {
-        tx.execute(
-            "INSERT INTO events (clinic_id, event) VALUES (?1, ?2)",
-            params![clinic.as_str(), to_json(event)?],
-        )
-        .map_err(db("insert event"))?;
+        cached(tx, "INSERT INTO events (clinic_id, event) VALUES (?1, ?2)")?
+            .execute(params![clinic.as_str(), to_json(event)?])
+            .map_err(db("insert event"))?;
         Ok(())
     }
 }
@@ -156,15 +157,11 @@ impl SqliteStore {
 #[async_trait]
 impl ClinicStore for SqliteStore {
     async fn clinic_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Clinic>> {
-        let row: Option<(String, String)> = self
-            .conn()
-            .query_row(
-                "SELECT id, settings FROM clinics WHERE key_hash = ?1",
-                [key_hash],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(db("read clinic"))?;
+        let row: Option<(String, String)> =
+            cached(&self.conn(), "SELECT id, settings FROM clinics WHERE key_hash = ?1")?
+                .query_row([key_hash], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(db("read clinic"))?;
         row.map(|(id, settings)| {
             Ok(Clinic {
                 id: ClinicId::parse(&id).map_err(|e| StoreError::Corrupt(e.0))?,
@@ -175,11 +172,8 @@ impl ClinicStore for SqliteStore {
     }
 
     async fn clinic(&self, id: &ClinicId) -> StoreResult<Option<Clinic>> {
-        let settings: Option<String> = self
-            .conn()
-            .query_row("SELECT settings FROM clinics WHERE id = ?1", [id.as_str()], |r| {
-                r.get(0)
-            })
+        let settings: Option<String> = cached(&self.conn(), "SELECT settings FROM clinics WHERE id = ?1")?
+            .query_row([id.as_str()], |r| r.get(0))
             .optional()
             .map_err(db("read clinic"))?;
         settings
@@ -193,22 +187,15 @@ impl ClinicStore for SqliteStore {
     }
 
     async fn put_clinic(&self, clinic: &Clinic) -> StoreResult<()> {
-        self.conn()
-            .execute(
-                "INSERT INTO clinics (id, settings) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET settings = excluded.settings",
-                params![clinic.id.as_str(), to_json(&clinic.settings)?],
+        cached(&self.conn(), "INSERT INTO clinics (id, settings) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET settings = excluded.settings")?.execute(params![clinic.id.as_str(), to_json(&clinic.settings)?],
             )
             .map_err(db("write clinic"))?;
         Ok(())
     }
 
     async fn set_api_key_hash(&self, id: &ClinicId, key_hash: &str) -> StoreResult<()> {
-        let changed = self
-            .conn()
-            .execute(
-                "UPDATE clinics SET key_hash = ?2 WHERE id = ?1",
-                params![id.as_str(), key_hash],
-            )
+        let changed = cached(&self.conn(), "UPDATE clinics SET key_hash = ?2 WHERE id = ?1")?
+            .execute(params![id.as_str(), key_hash])
             .map_err(db("write key"))?;
         if changed == 0 {
             return Err(StoreError::Conflict);
@@ -224,24 +211,24 @@ impl TypeStore for SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db("begin"))?;
-        let existed: bool = tx
-            .query_row(
-                "SELECT 1 FROM appointment_types WHERE clinic_id = ?1 AND code = ?2",
-                params![clinic.as_str(), appointment_type.code.as_str()],
-                |_| Ok(()),
-            )
-            .optional()
-            .map_err(db("read type"))?
-            .is_some();
-        tx.execute(
+        let existed: bool = cached(
+            &tx,
+            "SELECT 1 FROM appointment_types WHERE clinic_id = ?1 AND code = ?2",
+        )?
+        .query_row(params![clinic.as_str(), appointment_type.code.as_str()], |_| Ok(()))
+        .optional()
+        .map_err(db("read type"))?
+        .is_some();
+        cached(
+            &tx,
             "INSERT INTO appointment_types (clinic_id, code, settings) VALUES (?1, ?2, ?3)
              ON CONFLICT (clinic_id, code) DO UPDATE SET settings = excluded.settings",
-            params![
-                clinic.as_str(),
-                appointment_type.code.as_str(),
-                to_json(&appointment_type.settings)?
-            ],
-        )
+        )?
+        .execute(params![
+            clinic.as_str(),
+            appointment_type.code.as_str(),
+            to_json(&appointment_type.settings)?
+        ])
         .map_err(db("write type"))?;
         tx.commit().map_err(db("commit"))?;
         Ok(!existed)
@@ -250,7 +237,7 @@ impl TypeStore for SqliteStore {
     async fn types(&self, clinic: &ClinicId) -> StoreResult<Vec<AppointmentType>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT code, settings FROM appointment_types WHERE clinic_id = ?1 ORDER BY code")
+            .prepare_cached("SELECT code, settings FROM appointment_types WHERE clinic_id = ?1 ORDER BY code")
             .map_err(db("read types"))?;
         let rows = stmt
             .query_map([clinic.as_str()], |r| {
@@ -268,15 +255,13 @@ impl TypeStore for SqliteStore {
     }
 
     async fn type_settings(&self, clinic: &ClinicId, code: &TypeCode) -> StoreResult<Option<TypeSettings>> {
-        let settings: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT settings FROM appointment_types WHERE clinic_id = ?1 AND code = ?2",
-                params![clinic.as_str(), code.as_str()],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db("read type"))?;
+        let settings: Option<String> = cached(
+            &self.conn(),
+            "SELECT settings FROM appointment_types WHERE clinic_id = ?1 AND code = ?2",
+        )?
+        .query_row(params![clinic.as_str(), code.as_str()], |r| r.get(0))
+        .optional()
+        .map_err(db("read type"))?;
         settings.map(|s| from_json(&s)).transpose()
     }
 }
@@ -284,24 +269,19 @@ impl TypeStore for SqliteStore {
 #[async_trait]
 impl AppointmentStore for SqliteStore {
     async fn appointment(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Option<AppointmentRecord>> {
-        let record: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT record FROM appointments WHERE clinic_id = ?1 AND id = ?2",
-                params![clinic.as_str(), id.as_str()],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db("read appointment"))?;
+        let record: Option<String> = cached(
+            &self.conn(),
+            "SELECT record FROM appointments WHERE clinic_id = ?1 AND id = ?2",
+        )?
+        .query_row(params![clinic.as_str(), id.as_str()], |r| r.get(0))
+        .optional()
+        .map_err(db("read appointment"))?;
         record.map(|r| from_json(&r)).transpose()
     }
 
     async fn appointment_by_token(&self, token: &str) -> StoreResult<Option<AppointmentRecord>> {
-        let record: Option<String> = self
-            .conn()
-            .query_row("SELECT record FROM appointments WHERE token = ?1", [token], |r| {
-                r.get(0)
-            })
+        let record: Option<String> = cached(&self.conn(), "SELECT record FROM appointments WHERE token = ?1")?
+            .query_row([token], |r| r.get(0))
             .optional()
             .map_err(db("read appointment"))?;
         record.map(|r| from_json(&r)).transpose()
@@ -314,39 +294,37 @@ impl AppointmentStore for SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db("begin"))?;
-        let stored: Option<i64> = tx
-            .query_row(
-                "SELECT version FROM appointments WHERE clinic_id = ?1 AND id = ?2",
-                params![record.clinic_id.as_str(), record.id.as_str()],
-                |r| r.get(0),
-            )
+        let stored: Option<i64> = cached(&tx, "SELECT version FROM appointments WHERE clinic_id = ?1 AND id = ?2")?
+            .query_row(params![record.clinic_id.as_str(), record.id.as_str()], |r| r.get(0))
             .optional()
             .map_err(db("read version"))?;
         let expected = record.version.checked_sub(1).ok_or(StoreError::Conflict)? as i64;
         match stored {
             None if expected == 0 => {
-                tx.execute(
+                cached(
+                    &tx,
                     "INSERT INTO appointments (clinic_id, id, token, version, record) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![
-                        record.clinic_id.as_str(),
-                        record.id.as_str(),
-                        record.token,
-                        record.version as i64,
-                        json
-                    ],
-                )
+                )?
+                .execute(params![
+                    record.clinic_id.as_str(),
+                    record.id.as_str(),
+                    record.token,
+                    record.version as i64,
+                    json
+                ])
                 .map_err(db("insert appointment"))?;
             }
             Some(v) if v == expected => {
-                tx.execute(
+                cached(
+                    &tx,
                     "UPDATE appointments SET version = ?3, record = ?4 WHERE clinic_id = ?1 AND id = ?2",
-                    params![
-                        record.clinic_id.as_str(),
-                        record.id.as_str(),
-                        record.version as i64,
-                        json
-                    ],
-                )
+                )?
+                .execute(params![
+                    record.clinic_id.as_str(),
+                    record.id.as_str(),
+                    record.version as i64,
+                    json
+                ])
                 .map_err(db("update appointment"))?;
             }
             _ => return Err(StoreError::Conflict),
@@ -376,7 +354,7 @@ impl AppointmentStore for SqliteStore {
     async fn messages(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Vec<MessageRecord>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare(
+            .prepare_cached(
                 "SELECT key, kind, channel, revision, status, at, detail FROM messages
                  WHERE clinic_id = ?1 AND appointment_id = ?2 ORDER BY rowid",
             )
@@ -418,23 +396,22 @@ impl AppointmentStore for SqliteStore {
         stale_before: DateTime<Utc>,
         appointment_version: u64,
     ) -> StoreResult<bool> {
-        let changed = self
-            .conn()
-            .execute(
-                "UPDATE messages SET status = 'sending', at = ?4
+        let changed = cached(
+            &self.conn(),
+            "UPDATE messages SET status = 'sending', at = ?4
                  WHERE clinic_id = ?1 AND appointment_id = ?2 AND key = ?3
                    AND (status IN ('pending', 'failed') OR (status = 'sending' AND at < ?5))
                    AND EXISTS (SELECT 1 FROM appointments WHERE clinic_id = ?1 AND id = ?2 AND version = ?6)",
-                params![
-                    clinic.as_str(),
-                    id.as_str(),
-                    key,
-                    ts(now),
-                    ts(stale_before),
-                    appointment_version as i64
-                ],
-            )
-            .map_err(db("claim message"))?;
+        )?
+        .execute(params![
+            clinic.as_str(),
+            id.as_str(),
+            key,
+            ts(now),
+            ts(stale_before),
+            appointment_version as i64
+        ])
+        .map_err(db("claim message"))?;
         Ok(changed == 1)
     }
 
@@ -449,16 +426,12 @@ impl AppointmentStore for SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db("begin"))?;
-        tx.execute(
-            "UPDATE messages SET status = ?4, at = ?5, detail = ?6 WHERE clinic_id = ?1 AND appointment_id = ?2 AND key = ?3",
-            params![clinic.as_str(), id.as_str(), key, enum_text(&outcome.status), ts(outcome.at), outcome.detail],
+        cached(&tx, "UPDATE messages SET status = ?4, at = ?5, detail = ?6 WHERE clinic_id = ?1 AND appointment_id = ?2 AND key = ?3")?.execute(params![clinic.as_str(), id.as_str(), key, enum_text(&outcome.status), ts(outcome.at), outcome.detail],
         )
         .map_err(db("complete message"))?;
         Self::insert_event(&tx, clinic, &outcome.event)?;
         if let Some(entry) = &outcome.ledger {
-            tx.execute(
-                "INSERT OR IGNORE INTO ledger (clinic_id, appointment_id, message_key, sent_at, entry) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![clinic.as_str(), id.as_str(), entry.message_key, ts(entry.sent_at), to_json(entry)?],
+            cached(&tx, "INSERT OR IGNORE INTO ledger (clinic_id, appointment_id, message_key, sent_at, entry) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![clinic.as_str(), id.as_str(), entry.message_key, ts(entry.sent_at), to_json(entry)?],
             )
             .map_err(db("write ledger"))?;
         }
@@ -471,7 +444,9 @@ impl EventStore for SqliteStore {
     async fn events_after(&self, clinic: &ClinicId, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT cursor, event FROM events WHERE clinic_id = ?1 AND cursor > ?2 ORDER BY cursor LIMIT ?3")
+            .prepare_cached(
+                "SELECT cursor, event FROM events WHERE clinic_id = ?1 AND cursor > ?2 ORDER BY cursor LIMIT ?3",
+            )
             .map_err(db("read events"))?;
         let rows = stmt
             .query_map(params![clinic.as_str(), after as i64, limit as i64], |r| {
@@ -499,7 +474,7 @@ impl LedgerStore for SqliteStore {
     ) -> StoreResult<Vec<LedgerEntry>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT entry FROM ledger WHERE clinic_id = ?1 AND sent_at >= ?2 AND sent_at < ?3 ORDER BY sent_at, rowid")
+            .prepare_cached("SELECT entry FROM ledger WHERE clinic_id = ?1 AND sent_at >= ?2 AND sent_at < ?3 ORDER BY sent_at, rowid")
             .map_err(db("read ledger"))?;
         let rows = stmt
             .query_map(params![clinic.as_str(), ts(from), ts(to)], |r| r.get::<_, String>(0))

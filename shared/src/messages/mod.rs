@@ -153,6 +153,14 @@ fn modality_block(
 
 /// "+15145550199" → "(514) 555-0199"; other countries in their international form.
 fn national_format(e164: &str) -> String {
+    // A stored North American number is "+1" and ten digits: its national form needs no metadata
+    // (loading libphonenumber's takes 80 ms in a fresh process).
+    if let Some(digits) = e164
+        .strip_prefix("+1")
+        .filter(|d| d.len() == 10 && d.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return format!("({}) {}-{}", &digits[..3], &digits[3..6], &digits[6..]);
+    }
     match phonenumber::parse(None, e164) {
         Ok(n) if n.code().value() == 1 => n.format().mode(phonenumber::Mode::National).to_string(),
         Ok(n) => n.format().mode(phonenumber::Mode::International).to_string(),

@@ -1,0 +1,203 @@
+//! A fast local AWS endpoint for the benchmarks: it first forwards the function's AWS calls to
+//! moto and records the answers of one invocation, then replays them from memory. The function
+//! makes the same calls either way; replaying keeps moto's Python (milliseconds a call) out of
+//! figures that are meant to be about Rappel's own code.
+//!
+//! A call is recognised by method, path and operation (`X-Amz-Target`, or `Action=` for the
+//! query protocol) and by how many such calls the invocation made before it: a service makes
+//! its calls one after the other, so the n-th `GetItem` of one invocation is the n-th of the next.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// The largest request body the endpoint accepts (a rendered email with its parts is far less).
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+#[derive(Clone)]
+struct Recorded {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+#[derive(Default)]
+struct Tape {
+    /// Calls of the current invocation so far, by operation.
+    seen: HashMap<String, usize>,
+    /// Whether forwarded answers are being kept.
+    recording: bool,
+    /// What was kept, by (operation, occurrence).
+    answers: HashMap<(String, usize), Recorded>,
+    /// Replay requests that matched nothing recorded.
+    misses: Vec<String>,
+    /// Calls made in the current invocation.
+    calls: usize,
+}
+
+struct Shared {
+    /// `Some(moto)` while forwarding; `None` once replaying.
+    upstream: Mutex<Option<String>>,
+    client: reqwest::Client,
+    tape: Mutex<Tape>,
+}
+
+/// The endpoint, on a free loopback port.
+pub struct AwsEndpoint {
+    /// `http://127.0.0.1:<port>`, for `AWS_ENDPOINT_URL`.
+    pub url: String,
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl AwsEndpoint {
+    /// Starts forwarding to `upstream` (moto).
+    pub async fn start(upstream: &str) -> std::io::Result<AwsEndpoint> {
+        let shared = Arc::new(Shared {
+            upstream: Mutex::new(Some(upstream.trim_end_matches('/').to_owned())),
+            client: reqwest::Client::new(),
+            tape: Mutex::new(Tape::default()),
+        });
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(AwsEndpoint { url, shared, server })
+    }
+
+    /// A new invocation starts: occurrences count from zero again.
+    pub fn begin_invocation(&self) {
+        let mut tape = self.tape();
+        tape.seen.clear();
+        tape.calls = 0;
+    }
+
+    /// Keeps (or stops keeping) the answers of forwarded calls.
+    pub fn record(&self, on: bool) {
+        self.tape().recording = on;
+    }
+
+    /// From now on, answers come from what was recorded; moto is no longer called.
+    pub fn replay(&self) {
+        *self.shared.upstream.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// How many calls the current invocation made.
+    pub fn calls(&self) -> usize {
+        self.tape().calls
+    }
+
+    /// The operations recorded, for the report.
+    pub fn recorded_operations(&self) -> Vec<String> {
+        let mut keys: Vec<_> = self.tape().answers.keys().map(|(k, n)| format!("{k} #{n}")).collect();
+        keys.sort();
+        keys
+    }
+
+    /// Replay requests that found nothing recorded (each one is a failed benchmark).
+    pub fn misses(&self) -> Vec<String> {
+        self.tape().misses.clone()
+    }
+
+    fn tape(&self) -> std::sync::MutexGuard<'_, Tape> {
+        self.shared.tape.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for AwsEndpoint {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// `POST / DynamoDB_20120810.GetItem`, `POST /v2/email/outbound-emails`, `POST / Publish`…
+fn operation(method: &Method, path: &str, headers: &HeaderMap, body: &[u8]) -> String {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            std::str::from_utf8(body).ok().and_then(|form| {
+                form.split('&')
+                    .find_map(|pair| pair.strip_prefix("Action="))
+                    .map(str::to_owned)
+            })
+        })
+        .unwrap_or_default();
+    format!("{method} {path} {target}")
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request too large").into_response();
+    };
+    let key = operation(&parts.method, parts.uri.path(), &parts.headers, &body);
+    let occurrence = {
+        let mut tape = shared.tape.lock().unwrap_or_else(|p| p.into_inner());
+        tape.calls += 1;
+        let seen = tape.seen.entry(key.clone()).or_default();
+        *seen += 1;
+        *seen - 1
+    };
+    let upstream = shared.upstream.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let recorded = match upstream {
+        Some(upstream) => match forward(&shared.client, &upstream, &parts, body).await {
+            Ok(answer) => {
+                let mut tape = shared.tape.lock().unwrap_or_else(|p| p.into_inner());
+                if tape.recording {
+                    tape.answers.insert((key, occurrence), answer.clone());
+                }
+                answer
+            }
+            Err(e) => return (StatusCode::BAD_GATEWAY, e).into_response(),
+        },
+        None => {
+            let mut tape = shared.tape.lock().unwrap_or_else(|p| p.into_inner());
+            match tape.answers.get(&(key.clone(), occurrence)).cloned() {
+                Some(answer) => answer,
+                None => {
+                    tape.misses.push(format!("{key} #{occurrence}"));
+                    return (StatusCode::INTERNAL_SERVER_ERROR, "nothing recorded for this call").into_response();
+                }
+            }
+        }
+    };
+    let mut response = Response::new(Body::from(recorded.body));
+    *response.status_mut() = recorded.status;
+    *response.headers_mut() = recorded.headers;
+    response
+}
+
+async fn forward(
+    client: &reqwest::Client,
+    upstream: &str,
+    parts: &axum::http::request::Parts,
+    body: Bytes,
+) -> Result<Recorded, String> {
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut request = client
+        .request(parts.method.clone(), format!("{upstream}{path}"))
+        .body(body);
+    for (name, value) in &parts.headers {
+        if name != "host" && name != "content-length" {
+            request = request.header(name, value);
+        }
+    }
+    let answer = request.send().await.map_err(|e| format!("moto: {e}"))?;
+    let status = answer.status();
+    let mut headers = answer.headers().clone();
+    // The body is handed over whole; the framing headers are the server's to set.
+    for hop in ["content-length", "transfer-encoding", "connection"] {
+        headers.remove(hop);
+    }
+    let body = answer.bytes().await.map_err(|e| format!("moto: {e}"))?;
+    Ok(Recorded { status, headers, body })
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Rappel's benchmarks (not part of the test suite; figures and budgets in docs/PERFORMANCE.md).
+#
+#   scripts/bench.sh lambda     the three functions' release binaries through a local Lambda
+#                               Runtime API, beside two reference Lambdas (rappel-lambda-bench)
+#   scripts/bench.sh criterion  the hot paths (cargo bench -p rappel)
+#   scripts/bench.sh dev        saves per second on the release dev server, loaded by wrk
+#   scripts/bench.sh zip        cargo lambda build --release --arm64 and the zips' sizes
+#   scripts/bench.sh            all four
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-all}
+
+python_tools() {
+  local venv=target/python-tools
+  if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r infra/requirements-test.txt cargo-lambda==1.9.2 ziglang==0.17.1
+  export PATH="$PWD/$venv/bin:$PATH"
+  export RAPPEL_MOTO_SERVER="${RAPPEL_MOTO_SERVER:-$PWD/$venv/bin/moto_server}"
+}
+
+lambda() {
+  python_tools
+  cargo build --release --locked -p rappel-infra --bin rappel-lambda-bench
+  target/release/rappel-lambda-bench "$@"
+}
+
+criterion() {
+  cargo bench --locked -p rappel --bench hot_paths -- "$@"
+}
+
+dev() {
+  if ! command -v wrk >/dev/null 2>&1; then
+    apt-get install -y -qq wrk >/dev/null
+  fi
+  cargo build --release --locked -p rappel-infra --bin rappel-dev
+  local data port pid
+  data=$(mktemp -d)
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  RAPPEL_DEV_ADDR="127.0.0.1:$port" RAPPEL_DEV_DATA="$data" RUST_LOG=warn target/release/rappel-dev >/dev/null 2>&1 &
+  pid=$!
+  trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' RETURN
+  for _ in $(seq 100); do
+    curl -fsS "http://127.0.0.1:$port/v1/appointment-types" -H 'Authorization: Bearer dev-key' >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -fsS -X PUT "http://127.0.0.1:$port/v1/appointment-types/BENCH" -H 'Authorization: Bearer dev-key' \
+    -H 'Content-Type: application/json' -d '{"communications":"full"}' >/dev/null
+  # A warm-up, then the measured run: one wrk thread and 32 connections leave a core to the server.
+  wrk -t1 -c32 -d3s -s infra/bench/dev-server-saves.lua "http://127.0.0.1:$port" >/dev/null
+  wrk -t1 -c32 -d20s --latency -s infra/bench/dev-server-saves.lua "http://127.0.0.1:$port"
+  echo "outbox: $(curl -fsS "http://127.0.0.1:$port/_dev/outbox.json" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') messages"
+}
+
+zip() {
+  python_tools
+  cargo lambda build --release --arm64 --locked --output-format zip -p on-save -p patient-action -p reminder
+  for f in on-save patient-action reminder; do
+    printf '%-15s %8d bytes zipped (budget 3145728)\n' "$f" "$(stat -c %s "target/lambda/$f/bootstrap.zip")"
+  done
+}
+
+case "$what" in
+  lambda) shift; lambda "$@" ;;
+  criterion) shift; criterion "$@" ;;
+  dev) dev ;;
+  zip) zip ;;
+  all) zip; lambda; criterion; dev ;;
+  *) echo "usage: scripts/bench.sh [lambda|criterion|dev|zip|all]" >&2; exit 2 ;;
+esac
