@@ -815,3 +815,24 @@ async fn a_move_while_the_reminder_fires_never_reminds_of_the_old_time() {
         );
     }
 }
+
+/// The save's answer shows the messages without reading them again: what it reports must be
+/// what the store holds, after a first save, a move (texts included), a retry and outside quiet hours.
+#[tokio::test]
+async fn a_save_reports_the_messages_the_store_holds() {
+    let mut h = harness().await;
+    h.configure(|s| s.sms_enabled = true).await;
+    let saves = [
+        appointment(1, t(), "FU"),
+        appointment(2, t() + Duration::hours(1), "FU"),
+        appointment(2, t() + Duration::hours(1), "FU"),
+        appointment(3, t() + Duration::hours(1), "NOTE"),
+    ];
+    for content in saves {
+        let (_, record, reported) = h.rappel.save_and_report(&h.clinic, id("A1"), content).await.unwrap();
+        let stored = h.rappel.store.messages(&h.clinic.id, &record.id).await.unwrap();
+        assert_eq!(reported, stored);
+        assert!(reported.iter().all(|m| m.status == MessageStatus::Sent), "{reported:?}");
+    }
+    assert_eq!(h.sent_kinds("sms"), ["confirmation", "change"]);
+}

@@ -112,6 +112,8 @@ pub struct Figures {
     pub peak_rss_kib: u64,
     /// AWS calls per invocation (0 for the references).
     pub aws_calls: usize,
+    /// Those calls, as `METHOD path operation #n` (for the cost model).
+    pub operations: Vec<String>,
 }
 
 /// Runs the whole benchmark and returns the report text.
@@ -453,6 +455,7 @@ async fn measure(
         warm_cpu_p50_us: us(percentile(&mut warm_cpu, 50.0)),
         peak_rss_kib,
         aws_calls,
+        operations: endpoint.map(AwsEndpoint::recorded_operations).unwrap_or_default(),
     })
 }
 

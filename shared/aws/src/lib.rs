@@ -5,6 +5,7 @@ pub mod dynamodb;
 pub mod local;
 pub mod messaging;
 pub mod scheduler;
+pub mod sdk;
 
 use rappel::adapters::clock::SystemClock;
 use rappel::ports::Clock;
@@ -33,6 +34,8 @@ pub struct AwsSettings {
     pub sms_prices: rappel::pricing::PriceSchedule,
     /// `RAPPEL_SMS_MAX_PRICE_USD`: SNS `MaxPrice` per text (default `0.50`).
     pub sms_max_price_usd: String,
+    /// `RAPPEL_TLS_ROOTS`: the certificates the HTTPS client trusts (`amazon`, the default, or `system`).
+    pub tls_roots: sdk::Roots,
 }
 
 impl AwsSettings {
@@ -55,24 +58,15 @@ impl AwsSettings {
                 }
             },
             sms_max_price_usd: optional("RAPPEL_SMS_MAX_PRICE_USD").unwrap_or_else(|| "0.50".to_owned()),
+            tls_roots: sdk::Roots::from_env()?,
         })
     }
 }
 
 /// Builds the services on AWS adapters from one shared SDK configuration (region, credentials,
-/// and `AWS_ENDPOINT_URL` for a local emulator all come from the environment).
+/// and `AWS_ENDPOINT_URL` for a local emulator all come from the environment; see [`sdk`]).
 pub async fn build(settings: &AwsSettings) -> Rappel {
-    // Every AWS call is bounded, the store's included, so a hung dependency becomes a 503 (or a
-    // Scheduler retry) well inside the functions' 15-second timeout.
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(std::time::Duration::from_secs(2))
-        .operation_attempt_timeout(std::time::Duration::from_secs(3))
-        .operation_timeout(std::time::Duration::from_secs(7))
-        .build();
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(timeouts)
-        .load()
-        .await;
+    let sdk = sdk::load(settings.tls_roots).await;
     build_with(settings, &sdk, Arc::new(SystemClock))
 }
 

@@ -137,6 +137,7 @@ async fn rig() -> AwsRig {
         ses_configuration_set: Some(names.configuration_set.clone()),
         sms_prices: rappel::pricing::PriceSchedule::default(),
         sms_max_price_usd: "0.50".to_owned(),
+        tls_roots: rappel_aws::sdk::Roots::AmazonTrustServices,
     };
     let clock = Arc::new(ManualClock::new(now0()));
     let rappel = Arc::new(rappel_aws::build_with(&settings, &sdk, clock.clone()));

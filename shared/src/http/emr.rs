@@ -121,12 +121,7 @@ async fn put_appointment(
         }
     }
     let content: AppointmentContent = from_value(body)?;
-    let (outcome, record) = rappel.save_appointment(&clinic, id, content).await?;
-    let messages = rappel
-        .store
-        .messages(&clinic.id, &record.id)
-        .await
-        .map_err(crate::services::ServiceError::from)?;
+    let (outcome, record, messages) = rappel.save_and_report(&clinic, id, content).await?;
     let status = match outcome {
         SaveOutcome::Created => StatusCode::CREATED,
         SaveOutcome::Updated | SaveOutcome::Unchanged => StatusCode::OK,

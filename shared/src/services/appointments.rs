@@ -260,15 +260,23 @@ impl Rappel {
         id: AppointmentId,
         content: AppointmentContent,
     ) -> Result<(SaveOutcome, AppointmentRecord), ServiceError> {
+        let (outcome, record, _) = self.save_and_report(clinic, id, content).await?;
+        Ok((outcome, record))
+    }
+
+    /// The same, also returning the appointment's messages as the save left them (what the
+    /// EMR's answer shows), without reading them again.
+    pub async fn save_and_report(
+        &self,
+        clinic: &Clinic,
+        id: AppointmentId,
+        content: AppointmentContent,
+    ) -> Result<(SaveOutcome, AppointmentRecord, Vec<MessageRecord>), ServiceError> {
         content
             .check()
             .map_err(|(field, message)| ServiceError::invalid(field, message))?;
-        let comms = self
-            .store
-            .type_settings(&clinic.id, &content.type_code)
-            .await?
-            .unwrap_or_default()
-            .communications;
+        let type_settings = self.store.type_settings(&clinic.id, &content.type_code).await?;
+        let comms = type_settings.clone().unwrap_or_default().communications;
         // Optimistic concurrency: a lost race re-reads and re-plans. Each retry means another
         // writer made progress, so a handful of attempts is plenty.
         for _ in 0..16 {
@@ -276,8 +284,8 @@ impl Rappel {
             let existing = self.store.appointment(&clinic.id, &id).await?;
             match plan_save(clinic, comms, existing.as_ref(), &id, content.clone(), now)? {
                 SavePlan::Unchanged(record) => {
-                    self.complete_effects(clinic, &record).await?;
-                    return Ok((SaveOutcome::Unchanged, record));
+                    let messages = self.complete_effects(clinic, &record, &type_settings).await?;
+                    return Ok((SaveOutcome::Unchanged, record, messages));
                 }
                 SavePlan::Write {
                     write,
@@ -297,13 +305,13 @@ impl Rappel {
                                 .await
                                 .map_err(ServiceError::Unavailable)?;
                         }
-                        self.dispatch(clinic, &write.record).await?;
+                        let messages = self.dispatch_known(clinic, &write.record, Some(&type_settings)).await?;
                         let outcome = if created {
                             SaveOutcome::Created
                         } else {
                             SaveOutcome::Updated
                         };
-                        return Ok((outcome, write.record));
+                        return Ok((outcome, write.record, messages));
                     }
                     Err(StoreError::Conflict) => continue,
                     Err(e) => return Err(e.into()),
@@ -316,14 +324,19 @@ impl Rappel {
     }
 
     /// Re-does what a save may have left undone: the planned reminder's schedule and unsent messages.
-    async fn complete_effects(&self, clinic: &Clinic, record: &AppointmentRecord) -> Result<(), ServiceError> {
+    async fn complete_effects(
+        &self,
+        clinic: &Clinic,
+        record: &AppointmentRecord,
+        type_settings: &Option<TypeSettings>,
+    ) -> Result<Vec<MessageRecord>, ServiceError> {
         if let Some(reminder) = record.reminder.filter(|r| r.at >= self.clock.now()) {
             let schedule = reminder_schedule(&clinic.id, &record.id, reminder);
             super::bounded("scheduler", self.scheduler.put_schedule(&schedule))
                 .await
                 .map_err(ServiceError::Unavailable)?;
         }
-        self.dispatch(clinic, record).await
+        self.dispatch_known(clinic, record, Some(type_settings)).await
     }
 
     /// `GET /v1/appointments/{id}`.

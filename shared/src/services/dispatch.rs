@@ -61,8 +61,8 @@ enum Attempt {
 
 /// How one pass over an appointment's messages ended.
 enum Pass {
-    /// Every open message was handled (or is someone else's).
-    Done,
+    /// Every open message was handled (or is someone else's): the messages as the pass left them.
+    Done(Vec<MessageRecord>),
     /// A save moved the appointment on since it was read: read it again and start over.
     Overtaken,
 }
@@ -71,23 +71,44 @@ impl Rappel {
     /// Sends every message of `record` that is not sent yet and that nobody else is sending.
     /// Returns `Unavailable` when a provider failed, so the caller's retry completes the rest.
     pub(super) async fn dispatch(&self, clinic: &Clinic, record: &AppointmentRecord) -> Result<(), ServiceError> {
+        self.dispatch_known(clinic, record, None).await.map(drop)
+    }
+
+    /// The same, with the appointment type's settings when the caller has just read them (a
+    /// store read saved), returning the appointment's messages as sending left them.
+    pub(super) async fn dispatch_known(
+        &self,
+        clinic: &Clinic,
+        record: &AppointmentRecord,
+        type_settings: Option<&Option<TypeSettings>>,
+    ) -> Result<Vec<MessageRecord>, ServiceError> {
         let mut record = record.clone();
         let mut provider_failure = None;
+        let mut done = None;
         // Each overtaking save dispatches too, so giving up after a few passes loses nothing.
         for _ in 0..8 {
-            match self.dispatch_pass(clinic, &record, &mut provider_failure).await? {
-                Pass::Done => break,
+            match self
+                .dispatch_pass(clinic, &record, type_settings, &mut provider_failure)
+                .await?
+            {
+                Pass::Done(messages) => {
+                    done = Some(messages);
+                    break;
+                }
                 Pass::Overtaken => match self.store.appointment(&clinic.id, &record.id).await? {
                     Some(fresh) => record = fresh,
                     None => break,
                 },
             }
         }
-        match provider_failure {
-            Some(reason) => Err(ServiceError::Unavailable(format!(
+        if let Some(reason) = provider_failure {
+            return Err(ServiceError::Unavailable(format!(
                 "a message could not be sent: {reason}"
-            ))),
-            None => Ok(()),
+            )));
+        }
+        match done {
+            Some(messages) => Ok(messages),
+            None => Ok(self.store.messages(&clinic.id, &record.id).await?),
         }
     }
 
@@ -96,22 +117,25 @@ impl Rappel {
         &self,
         clinic: &Clinic,
         record: &AppointmentRecord,
+        type_settings: Option<&Option<TypeSettings>>,
         provider_failure: &mut Option<String>,
     ) -> Result<Pass, ServiceError> {
-        let messages = self.store.messages(&clinic.id, &record.id).await?;
-        let open: Vec<&MessageRecord> = messages
-            .iter()
-            .filter(|m| {
+        let mut messages = self.store.messages(&clinic.id, &record.id).await?;
+        let open: Vec<usize> = (0..messages.len())
+            .filter(|&i| {
                 matches!(
-                    m.status,
+                    messages[i].status,
                     MessageStatus::Pending | MessageStatus::Failed | MessageStatus::Sending
                 )
             })
             .collect();
         if open.is_empty() {
-            return Ok(Pass::Done);
+            return Ok(Pass::Done(messages));
         }
-        let type_settings = self.store.type_settings(&clinic.id, &record.content.type_code).await?;
+        let type_settings = match type_settings {
+            Some(known) => known.clone(),
+            None => self.store.type_settings(&clinic.id, &record.content.type_code).await?,
+        };
         let lang = record.language(clinic.settings.language);
         let details = Details::new(
             &clinic.settings,
@@ -123,7 +147,8 @@ impl Rappel {
         let now = self.clock.now();
         let quiet = clinic.settings.quiet_hours.contains(now, clinic.settings.tz());
         let mut held_back = false;
-        for message in open {
+        for i in open {
+            let message = &messages[i].clone();
             if quiet && message.channel == Channel::Sms && still_applies(record, message, &messages, now) {
                 held_back = true;
                 continue;
@@ -148,6 +173,8 @@ impl Rappel {
                 // Someone else is sending it.
                 continue;
             }
+            messages[i].status = MessageStatus::Sending;
+            messages[i].at = now;
             let attempt = if still_applies(record, message, &messages, now) {
                 self.attempt(clinic, record, message, &details).await
             } else {
@@ -205,12 +232,15 @@ impl Rappel {
             self.store
                 .complete_message(&clinic.id, &record.id, &message.key, &outcome)
                 .await?;
+            messages[i].status = outcome.status;
+            messages[i].at = outcome.at;
+            messages[i].detail = outcome.detail;
             tracing::info!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), status = ?status, "message done");
         }
         if held_back {
             self.hold_texts_until_morning(clinic, record, now).await?;
         }
-        Ok(Pass::Done)
+        Ok(Pass::Done(messages))
     }
 
     /// Whether a text of `segments` would take the clinic's spending this month past its cap.

@@ -59,12 +59,8 @@ impl Rappel {
         } else {
             None
         };
-        let comms = self
-            .store
-            .type_settings(&clinic.id, &record.content.type_code)
-            .await?
-            .unwrap_or_default()
-            .communications;
+        let type_settings = self.store.type_settings(&clinic.id, &record.content.type_code).await?;
+        let comms = type_settings.clone().unwrap_or_default().communications;
         let skip = skip.or((comms != Communications::Full).then_some("the type no longer asks for reminders"));
         if let Some(reason) = skip {
             tracing::info!(clinic = %clinic.id, appointment = %record.id, reason, "reminder skipped");
@@ -75,7 +71,7 @@ impl Rappel {
             .map(|c| MessageRecord::pending(MessageKind::Reminder, c, payload.revision, now))
             .collect();
         self.store.add_messages(&clinic.id, &record.id, &messages).await?;
-        self.dispatch(&clinic, &record).await?;
+        self.dispatch_known(&clinic, &record, Some(&type_settings)).await?;
         Ok(ReminderOutcome::Sent)
     }
 }

@@ -39,7 +39,11 @@ impl Moto {
 
     /// An SDK configuration pointing at this server.
     pub async fn sdk(&self) -> aws_config::SdkConfig {
+        // The functions' own HTTPS client, so the tests go through it.
         aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(rappel_aws::sdk::https_client(
+                rappel_aws::sdk::Roots::AmazonTrustServices,
+            ))
             .endpoint_url(&self.endpoint)
             .region(aws_config::Region::new("ca-central-1"))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
