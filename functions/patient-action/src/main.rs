@@ -1,6 +1,8 @@
 //! `patient-action`: the patient links (CONTRACT §5) behind API Gateway.
 
-#[tokio::main]
+// Lambda hands a function one event at a time, on a fraction of a vCPU at 128 MB: one thread
+// serves it, without worker threads that cost start-up time and memory.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     rappel_aws::init_logging();
     let settings = rappel_aws::AwsSettings::from_env()?;

@@ -5,7 +5,9 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use rappel::ports::SchedulePayload;
 use std::sync::Arc;
 
-#[tokio::main]
+// Lambda hands a function one event at a time, on a fraction of a vCPU at 128 MB: one thread
+// serves it, without worker threads that cost start-up time and memory.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     rappel_aws::init_logging();
     let settings = rappel_aws::AwsSettings::from_env()?;

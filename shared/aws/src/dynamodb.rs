@@ -67,7 +67,7 @@ fn json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
 
 fn parse<T: serde::de::DeserializeOwned>(item: &Item, name: &str) -> StoreResult<T> {
     let text = get_s(item, name)?;
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
+    rappel::domain::read_stored(|| serde_json::from_str(text)).map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
 }
 
 fn get_s<'a>(item: &'a Item, name: &str) -> StoreResult<&'a str> {

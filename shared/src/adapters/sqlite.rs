@@ -91,7 +91,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+    crate::domain::read_stored(|| serde_json::from_str(text)).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn enum_text<T: serde::Serialize>(value: &T) -> String {
