@@ -39,6 +39,7 @@ impl EmbeddedScheduler {
     fn with_connection(conn: Connection) -> Result<EmbeddedScheduler, ScheduleError> {
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
              CREATE TABLE IF NOT EXISTS schedules (
                 name TEXT PRIMARY KEY, due_at TEXT NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0
              );
