@@ -110,6 +110,8 @@ pub struct Figures {
     pub warm_cpu_p50_us: f64,
     /// Peak RSS after the warm invocations, KiB.
     pub peak_rss_kib: u64,
+    /// Resident after the warm invocations, KiB: file-backed pages (the binary), anonymous pages.
+    pub resident_file_anon_kib: (u64, u64),
     /// AWS calls per invocation (0 for the references).
     pub aws_calls: usize,
     /// Those calls, as `METHOD path operation #n` (for the cost model).
@@ -391,6 +393,7 @@ async fn measure(
     let log = out.join(format!("{name}.log"));
     let (mut init, mut init_cpu, mut first, mut cold) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut warm, mut warm_cpu, mut peak_rss_kib, mut aws_calls) = (Vec::new(), Vec::new(), 0, 0);
+    let mut resident_file_anon_kib = (0, 0);
     for run in 0..options.cold_runs {
         let mut api = RuntimeApi::start().await.map_err(|e| e.to_string())?;
         let mut env = env.clone();
@@ -432,6 +435,7 @@ async fn measure(
             warm_cpu.push(after.saturating_sub(before));
         }
         peak_rss_kib = process.peak_rss_kib().unwrap_or(0);
+        resident_file_anon_kib = process.resident_split_kib().unwrap_or_default();
     }
     if let Some(endpoint) = endpoint {
         let misses = endpoint.misses();
@@ -454,6 +458,7 @@ async fn measure(
         warm_p99_us: us(percentile(&mut warm, 99.0)),
         warm_cpu_p50_us: us(percentile(&mut warm_cpu, 50.0)),
         peak_rss_kib,
+        resident_file_anon_kib,
         aws_calls,
         operations: endpoint.map(AwsEndpoint::recorded_operations).unwrap_or_default(),
     })
@@ -540,6 +545,16 @@ fn report(figures: &[Figures], root: &Path) -> String {
         "\nhello-sdk / hello-bare cold start: {:.2}× (the SDK's own start-up)\n",
         sdk.cold_ms / bare.cold_ms
     );
+    text += "\nresident after the warm invocations (file-backed: the binary's pages; anonymous: heap and stacks):\n";
+    for f in figures {
+        let (file, anon) = f.resident_file_anon_kib;
+        text += &format!(
+            "  {:<15} {:>5.1} MB file-backed + {:>5.1} MB anonymous\n",
+            f.name,
+            file as f64 / 1024.0,
+            anon as f64 / 1024.0
+        );
+    }
     text += "\nbudgets:\n";
     text += &verdicts.join("\n");
     text.push('\n');

@@ -69,6 +69,23 @@ impl FunctionProcess {
     }
 }
 
+impl FunctionProcess {
+    /// Resident memory now, in KiB, split into pages backed by files (the binary and libraries)
+    /// and anonymous pages (heap, stacks): `Rss`, `Anonymous` of `/proc/<pid>/smaps_rollup`.
+    pub fn resident_split_kib(&self) -> Option<(u64, u64)> {
+        let rollup = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", self.child.id())).ok()?;
+        let field = |name: &str| {
+            rollup
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|kib| kib.parse::<u64>().ok())
+        };
+        let (rss, anonymous) = (field("Rss:")?, field("Anonymous:")?);
+        Some((rss.saturating_sub(anonymous), anonymous))
+    }
+}
+
 impl Drop for FunctionProcess {
     fn drop(&mut self) {
         // SIGTERM first, so a profiler wrapping the function writes its data out.
