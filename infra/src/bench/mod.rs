@@ -528,7 +528,7 @@ fn report(figures: &[Figures], root: &Path) -> String {
         let zip = root.join("target/lambda").join(&f.name).join("bootstrap.zip");
         match std::fs::metadata(&zip) {
             Ok(meta) => verdicts.push(verdict(
-                &format!("{}: zip ≤ 3 MB", f.name),
+                &format!("{}: zip ≤ 3 MiB", f.name),
                 meta.len() <= ZIP_BUDGET_BYTES,
                 format!(
                     "{:.2} MB (target/lambda, from the last cargo lambda build)",
