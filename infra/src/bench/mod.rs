@@ -531,7 +531,7 @@ fn report(figures: &[Figures], root: &Path) -> String {
                 &format!("{}: zip ≤ 3 MiB", f.name),
                 meta.len() <= ZIP_BUDGET_BYTES,
                 format!(
-                    "{:.2} MB (target/lambda, from the last cargo lambda build)",
+                    "{:.2} MiB (target/lambda, from the last cargo lambda build)",
                     meta.len() as f64 / 1048576.0
                 ),
             )),
