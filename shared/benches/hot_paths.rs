@@ -53,8 +53,8 @@ fn rules(c: &mut Criterion) {
     });
 }
 
-fn rendering(c: &mut Criterion) {
-    let rt = runtime();
+/// A harness holding one saved appointment, three days ahead.
+fn saved_appointment(rt: &tokio::runtime::Runtime) -> (Harness, AppointmentRecord) {
     let harness = rt.block_on(Harness::new(now()));
     let id = AppointmentId::parse("bench-1").unwrap();
     let (_, record) = rt
@@ -64,6 +64,12 @@ fn rendering(c: &mut Criterion) {
             appointment(1, now() + Duration::days(3), "consult"),
         ))
         .unwrap();
+    (harness, record)
+}
+
+fn rendering(c: &mut Criterion) {
+    let rt = runtime();
+    let (harness, record) = saved_appointment(&rt);
     let url = rappel::links::patient_url("https://rappel.example.ca", &record.token);
     let details = Details::new(&harness.clinic.settings, None, &record, url.clone(), Language::Fr);
     c.bench_function("localised details of an appointment", |b| {
@@ -92,15 +98,7 @@ fn tokens(c: &mut Criterion) {
         b.iter(|| rappel::links::looks_like_token(black_box(&token)))
     });
     let rt = runtime();
-    let harness = rt.block_on(Harness::new(now()));
-    let id = AppointmentId::parse("bench-1").unwrap();
-    let (_, record) = rt
-        .block_on(harness.rappel.save_appointment(
-            &harness.clinic,
-            id,
-            appointment(1, now() + Duration::days(3), "consult"),
-        ))
-        .unwrap();
+    let (harness, record) = saved_appointment(&rt);
     c.bench_function("resolve a token to its appointment (in-memory store)", |b| {
         b.iter(|| {
             rt.block_on(harness.rappel.store.appointment_by_token(black_box(&record.token)))
