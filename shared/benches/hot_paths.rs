@@ -99,7 +99,7 @@ fn tokens(c: &mut Criterion) {
     });
     let rt = runtime();
     let (harness, record) = saved_appointment(&rt);
-    c.bench_function("resolve a token to its appointment (in-memory store)", |b| {
+    c.bench_function("resolve a token to its appointment (SQLite in memory)", |b| {
         b.iter(|| {
             rt.block_on(harness.rappel.store.appointment_by_token(black_box(&record.token)))
                 .unwrap()
@@ -193,5 +193,92 @@ fn on_save(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, parsing, rules, rendering, tokens, on_save);
+/// Providers that take every message and schedule and keep nothing: with the memory store, what
+/// remains is the service's own work (planning, rendering, dispatch), no database, no I/O.
+struct Accepting;
+
+#[async_trait::async_trait]
+impl rappel::ports::Mailer for Accepting {
+    async fn send_email(&self, email: &rappel::ports::OutgoingEmail) -> Result<String, rappel::ports::SendError> {
+        Ok(format!("mail-{}", black_box(email.html.len())))
+    }
+}
+
+#[async_trait::async_trait]
+impl rappel::ports::Texter for Accepting {
+    async fn send_text(&self, text: &rappel::ports::OutgoingText) -> Result<String, rappel::ports::SendError> {
+        Ok(format!("text-{}", black_box(text.body.len())))
+    }
+    async fn is_opted_out(&self, _to: &str) -> Result<bool, rappel::ports::SendError> {
+        Ok(false)
+    }
+}
+
+#[async_trait::async_trait]
+impl rappel::ports::Scheduler for Accepting {
+    async fn put_schedule(&self, schedule: &rappel::ports::Schedule) -> Result<(), rappel::ports::ScheduleError> {
+        black_box(schedule);
+        Ok(())
+    }
+    async fn delete_schedule(&self, name: &str) -> Result<(), rappel::ports::ScheduleError> {
+        black_box(name);
+        Ok(())
+    }
+}
+
+/// The on-save service over the memory store and accepting providers: the budget's "warm
+/// on-save service, excluding I/O".
+fn on_save_in_memory(c: &mut Criterion) {
+    use rappel::ports::{ClinicStore, TypeStore};
+    let rt = runtime();
+    let store = std::sync::Arc::new(rappel::adapters::memory::MemoryStore::new());
+    let accepting = std::sync::Arc::new(Accepting);
+    let rappel = rappel::services::Rappel {
+        store: store.clone(),
+        mailer: accepting.clone(),
+        texter: accepting.clone(),
+        scheduler: accepting,
+        clock: std::sync::Arc::new(rappel::adapters::clock::ManualClock::new(now())),
+        config: rappel::services::Config {
+            public_base_url: "https://rappel.example.ca".to_owned(),
+            ..rappel::services::Config::default()
+        },
+    };
+    let mut settings = ClinicSettings::named("Clinique Bench").unwrap();
+    settings.sender_email = Some(Email::parse("rdv@clinique.example.ca").unwrap());
+    settings.sms_enabled = true;
+    let clinic = Clinic {
+        id: ClinicId::parse("bench").unwrap(),
+        settings,
+    };
+    rt.block_on(store.put_clinic(&clinic)).unwrap();
+    let full: TypeSettings = serde_json::from_value(serde_json::json!({ "communications": "full" })).unwrap();
+    let consult = AppointmentType {
+        code: TypeCode::parse("consult").unwrap(),
+        settings: full,
+    };
+    rt.block_on(store.put_type(&clinic.id, &consult)).unwrap();
+    let start = now() + Duration::days(3);
+    let n = std::cell::Cell::new(0u64);
+    let fresh = || {
+        n.set(n.get() + 1);
+        let id = AppointmentId::parse(&format!("memory-{}", n.get())).unwrap();
+        rt.block_on(rappel.save_appointment(&clinic, id.clone(), appointment(1, start, "consult")))
+            .unwrap();
+        id
+    };
+    c.bench_function("on-save service, memory store: move", |b| {
+        b.iter_batched(
+            &fresh,
+            |id| {
+                let moved = appointment(2, start + Duration::hours(1), "consult");
+                rt.block_on(rappel.save_appointment(&clinic, id, moved)).unwrap()
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    c.bench_function("on-save service, memory store: new appointment", |b| b.iter(&fresh));
+}
+
+criterion_group!(benches, parsing, rules, rendering, tokens, on_save, on_save_in_memory);
 criterion_main!(benches);

@@ -22,3 +22,8 @@ async fn sqlite_on_disk_meets_the_store_contract() {
     .await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_meets_the_store_contract() {
+    store_contract::run_all(|| async { rappel::adapters::memory::MemoryStore::new() }).await;
+}

@@ -1,0 +1,284 @@
+//! A store in process memory: the store contract without a database, for benchmarks that
+//! measure the services alone (and any test that wants no SQLite).
+
+use crate::domain::*;
+use crate::ports::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+type AppointmentKey = (ClinicId, AppointmentId);
+
+#[derive(Default)]
+struct State {
+    clinics: HashMap<ClinicId, Clinic>,
+    key_hashes: HashMap<String, ClinicId>,
+    types: BTreeMap<(ClinicId, String), TypeSettings>,
+    appointments: HashMap<AppointmentKey, AppointmentRecord>,
+    tokens: HashMap<String, AppointmentKey>,
+    /// Each appointment's messages in the order they were first recorded.
+    messages: HashMap<AppointmentKey, Vec<MessageRecord>>,
+    events: HashMap<ClinicId, Vec<Event>>,
+    next_cursor: u64,
+    ledger: HashMap<ClinicId, Vec<LedgerEntry>>,
+    /// The (clinic, appointment, message key) of every ledger entry, so a message is billed once.
+    billed: HashSet<(ClinicId, AppointmentId, String)>,
+}
+
+impl State {
+    fn append_events(&mut self, clinic: &ClinicId, events: &[NewEvent]) {
+        for event in events {
+            self.next_cursor += 1;
+            let cursor = self.next_cursor;
+            self.events.entry(clinic.clone()).or_default().push(Event {
+                cursor,
+                event: event.clone(),
+            });
+        }
+    }
+
+    fn add_messages(&mut self, key: &AppointmentKey, messages: &[MessageRecord]) -> usize {
+        let stored = self.messages.entry(key.clone()).or_default();
+        let mut added = 0;
+        for message in messages {
+            if !stored.iter().any(|m| m.key == message.key) {
+                stored.push(message.clone());
+                added += 1;
+            }
+        }
+        added
+    }
+}
+
+/// The in-memory store. Every operation takes one lock, so each is atomic as the contract asks.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn key(clinic: &ClinicId, id: &AppointmentId) -> AppointmentKey {
+    (clinic.clone(), id.clone())
+}
+
+#[async_trait]
+impl ClinicStore for MemoryStore {
+    async fn clinic_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Clinic>> {
+        let state = self.state();
+        Ok(state
+            .key_hashes
+            .get(key_hash)
+            .and_then(|id| state.clinics.get(id))
+            .cloned())
+    }
+
+    async fn clinic(&self, id: &ClinicId) -> StoreResult<Option<Clinic>> {
+        Ok(self.state().clinics.get(id).cloned())
+    }
+
+    async fn put_clinic(&self, clinic: &Clinic) -> StoreResult<()> {
+        self.state().clinics.insert(clinic.id.clone(), clinic.clone());
+        Ok(())
+    }
+
+    async fn set_api_key_hash(&self, id: &ClinicId, key_hash: &str) -> StoreResult<()> {
+        let mut state = self.state();
+        if !state.clinics.contains_key(id) {
+            return Err(StoreError::Conflict);
+        }
+        state.key_hashes.retain(|_, owner| owner != id);
+        state.key_hashes.insert(key_hash.to_owned(), id.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TypeStore for MemoryStore {
+    async fn put_type(&self, clinic: &ClinicId, appointment_type: &AppointmentType) -> StoreResult<bool> {
+        let previous = self.state().types.insert(
+            (clinic.clone(), appointment_type.code.as_str().to_owned()),
+            appointment_type.settings.clone(),
+        );
+        Ok(previous.is_none())
+    }
+
+    async fn types(&self, clinic: &ClinicId) -> StoreResult<Vec<AppointmentType>> {
+        self.state()
+            .types
+            .iter()
+            .filter(|((owner, _), _)| owner == clinic)
+            .map(|((_, code), settings)| {
+                Ok(AppointmentType {
+                    code: TypeCode::parse(code).map_err(|e| StoreError::Corrupt(e.0))?,
+                    settings: settings.clone(),
+                })
+            })
+            .collect()
+    }
+
+    async fn type_settings(&self, clinic: &ClinicId, code: &TypeCode) -> StoreResult<Option<TypeSettings>> {
+        Ok(self
+            .state()
+            .types
+            .get(&(clinic.clone(), code.as_str().to_owned()))
+            .cloned())
+    }
+}
+
+#[async_trait]
+impl AppointmentStore for MemoryStore {
+    async fn appointment(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Option<AppointmentRecord>> {
+        Ok(self.state().appointments.get(&key(clinic, id)).cloned())
+    }
+
+    async fn appointment_by_token(&self, token: &str) -> StoreResult<Option<AppointmentRecord>> {
+        let state = self.state();
+        Ok(state.tokens.get(token).and_then(|k| state.appointments.get(k)).cloned())
+    }
+
+    async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<()> {
+        let record = &write.record;
+        let expected = record.version.checked_sub(1).ok_or(StoreError::Conflict)?;
+        let k = key(&record.clinic_id, &record.id);
+        let mut state = self.state();
+        let stored = state.appointments.get(&k).map(|r| r.version);
+        match stored {
+            None if expected == 0 => {}
+            Some(v) if v == expected => {}
+            _ => return Err(StoreError::Conflict),
+        }
+        state.tokens.insert(record.token.clone(), k.clone());
+        state.appointments.insert(k.clone(), record.clone());
+        state.add_messages(&k, &write.messages);
+        state.append_events(&record.clinic_id, &write.events);
+        Ok(())
+    }
+
+    async fn add_messages(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        messages: &[MessageRecord],
+    ) -> StoreResult<usize> {
+        Ok(self.state().add_messages(&key(clinic, id), messages))
+    }
+
+    async fn messages(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Vec<MessageRecord>> {
+        Ok(self.state().messages.get(&key(clinic, id)).cloned().unwrap_or_default())
+    }
+
+    async fn claim_message(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        message_key: &str,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+        appointment_version: u64,
+    ) -> StoreResult<bool> {
+        let k = key(clinic, id);
+        let mut state = self.state();
+        if state.appointments.get(&k).map(|r| r.version) != Some(appointment_version) {
+            return Ok(false);
+        }
+        let Some(message) = state
+            .messages
+            .get_mut(&k)
+            .and_then(|all| all.iter_mut().find(|m| m.key == message_key))
+        else {
+            return Ok(false);
+        };
+        let claimable = match message.status {
+            MessageStatus::Pending | MessageStatus::Failed => true,
+            MessageStatus::Sending => message.at < stale_before,
+            _ => false,
+        };
+        if claimable {
+            message.status = MessageStatus::Sending;
+            message.at = now;
+        }
+        Ok(claimable)
+    }
+
+    async fn complete_message(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        message_key: &str,
+        outcome: &MessageOutcome,
+    ) -> StoreResult<()> {
+        let mut state = self.state();
+        if let Some(message) = state
+            .messages
+            .get_mut(&key(clinic, id))
+            .and_then(|all| all.iter_mut().find(|m| m.key == message_key))
+        {
+            message.status = outcome.status;
+            message.at = outcome.at;
+            message.detail = outcome.detail.clone();
+        }
+        state.append_events(clinic, std::slice::from_ref(&outcome.event));
+        if let Some(entry) = &outcome.ledger {
+            let billing = (clinic.clone(), entry.appointment_id.clone(), entry.message_key.clone());
+            if state.billed.insert(billing) {
+                state.ledger.entry(clinic.clone()).or_default().push(entry.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventStore for MemoryStore {
+    async fn events_after(&self, clinic: &ClinicId, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
+        Ok(self
+            .state()
+            .events
+            .get(clinic)
+            .map(|events| {
+                events
+                    .iter()
+                    .filter(|e| e.cursor > after)
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl LedgerStore for MemoryStore {
+    async fn ledger_between(
+        &self,
+        clinic: &ClinicId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        let mut entries: Vec<LedgerEntry> = self
+            .state()
+            .ledger
+            .get(clinic)
+            .map(|all| {
+                all.iter()
+                    .filter(|e| from <= e.sent_at && e.sent_at < to)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Stable: entries sent at the same instant keep the order they were billed in.
+        entries.sort_by_key(|e| e.sent_at);
+        Ok(entries)
+    }
+}
