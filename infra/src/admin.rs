@@ -5,7 +5,7 @@
 use rappel::adapters::sqlite::SqliteStore;
 use rappel::domain::{Clinic, ClinicId, ClinicSettings, Email};
 use rappel::ports::Store;
-use rappel::services::{hash_api_key, new_api_key};
+use rappel::services::{hash_api_key, new_api_key, register_clinic};
 use std::path::PathBuf;
 
 /// Usage text.
@@ -132,18 +132,17 @@ pub async fn run(command: Command) -> Result<String, String> {
             if existing.is_some() {
                 return Err(format!("clinic {id} exists already; use rotate-key to issue a new key"));
             }
-            store
-                .put_clinic(&Clinic {
+            let key = new_api_key();
+            register_clinic(
+                store.as_ref(),
+                &Clinic {
                     id: id.clone(),
                     settings,
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-            let key = new_api_key();
-            store
-                .set_api_key_hash(&id, &hash_api_key(&key))
-                .await
-                .map_err(|e| e.to_string())?;
+                },
+                &key,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             Ok(format!(
                 "clinic {id} created\nAPI key (shown once, only its hash is stored): {key}"
             ))

@@ -9,7 +9,7 @@ use crate::adapters::scheduler::EmbeddedScheduler;
 use crate::adapters::sqlite::SqliteStore;
 use crate::domain::*;
 use crate::ports::*;
-use crate::services::{hash_api_key, Config, Rappel};
+use crate::services::{register_clinic, Config, Rappel};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -299,11 +299,9 @@ impl Harness {
             id: ClinicId::parse("clinic-1").expect("valid id"),
             settings,
         };
-        store.put_clinic(&clinic).await.expect("put clinic");
-        store
-            .set_api_key_hash(&clinic.id, &hash_api_key(API_KEY))
+        register_clinic(store.as_ref(), &clinic, API_KEY)
             .await
-            .expect("set key");
+            .expect("register clinic");
         let rappel = Arc::new(Rappel {
             store: Arc::new(BoundedStore::new(store.clone())),
             mailer: mailer.clone(),

@@ -6,7 +6,7 @@ use chrono::{TimeZone, Utc};
 use http_body_util::BodyExt;
 use rappel::domain::*;
 use rappel::http::emr;
-use rappel::services::hash_api_key;
+use rappel::services::register_clinic;
 use rappel::testing::{appointment_json, Harness, API_KEY};
 use serde_json::json;
 use tower::ServiceExt;
@@ -40,12 +40,7 @@ async fn key_a_never_reads_or_changes_clinic_b() {
         id: ClinicId::parse("clinic-b").unwrap(),
         settings: ClinicSettings::named("Clinique B").unwrap(),
     };
-    h.rappel.store.put_clinic(&b).await.unwrap();
-    h.rappel
-        .store
-        .set_api_key_hash(&b.id, &hash_api_key("key-b"))
-        .await
-        .unwrap();
+    register_clinic(h.rappel.store.as_ref(), &b, "key-b").await.unwrap();
     let app = emr::router(h.rappel.clone());
     let start = Utc.with_ymd_and_hms(2026, 12, 10, 19, 0, 0).unwrap();
 

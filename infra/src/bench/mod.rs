@@ -174,11 +174,8 @@ pub async fn run(options: &Options) -> Result<String, String> {
         Some(&scenarios::appointment(2, start + chrono::Duration::hours(1))),
     );
     let answers = record(&bin("on-save"), &env, &endpoint, &setup, &moved, &out).await?;
-    let created = answers
-        .first()
-        .and_then(|_| answers.get(2))
-        .cloned()
-        .unwrap_or_default();
+    // The third setup event is the first save; its answer holds the patient link.
+    let created = answers.get(2).cloned().unwrap_or_default();
     let patient_url = scenarios::json_body(&created)
         .and_then(|b| b.get("patient_url").and_then(Value::as_str).map(str::to_owned))
         .ok_or_else(|| format!("the first save did not answer a patient_url: {created}"))?;
@@ -351,11 +348,8 @@ async fn record(
     measured: &Value,
     out: &Path,
 ) -> Result<Vec<Value>, String> {
-    let mut api = RuntimeApi::start().await.map_err(|e| e.to_string())?;
-    let mut env = env.clone();
-    env.insert("AWS_LAMBDA_RUNTIME_API".to_owned(), api.address.clone());
     let log = out.join(format!("{}.log", file_name(binary)));
-    let _process = FunctionProcess::spawn(binary, &[], &env, &log).map_err(|e| format!("{}: {e}", binary.display()))?;
+    let (mut api, _process) = launch(binary, &[], env, &log).await?;
     api.poll_arrival(Duration::from_secs(10)).await?;
     let mut answers = Vec::new();
     for event in setup {
@@ -368,6 +362,20 @@ async fn record(
     endpoint.record(false);
     endpoint.replay();
     Ok(answers)
+}
+
+/// Starts `binary` (under `wrap`) against a Runtime API of its own, as Lambda starts a function.
+async fn launch(
+    binary: &Path,
+    wrap: &[String],
+    env: &BTreeMap<String, String>,
+    log: &Path,
+) -> Result<(RuntimeApi, FunctionProcess), String> {
+    let api = RuntimeApi::start().await.map_err(|e| e.to_string())?;
+    let mut env = env.clone();
+    env.insert("AWS_LAMBDA_RUNTIME_API".to_owned(), api.address.clone());
+    let process = FunctionProcess::spawn(binary, wrap, &env, log).map_err(|e| format!("{}: {e}", binary.display()))?;
+    Ok((api, process))
 }
 
 fn file_name(binary: &Path) -> String {
@@ -394,17 +402,14 @@ async fn measure(
     let (mut init, mut init_cpu, mut first, mut cold) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut warm, mut warm_cpu, mut peak_rss_kib, mut aws_calls) = (Vec::new(), Vec::new(), 0, 0);
     let mut resident_file_anon_kib = (0, 0);
+    let mut env = env.clone();
+    env.entry("AWS_LAMBDA_FUNCTION_NAME".to_owned())
+        .or_insert_with(|| name.to_owned());
+    env.entry("AWS_LAMBDA_LOG_GROUP_NAME".to_owned())
+        .or_insert_with(|| format!("/aws/lambda/{name}"));
+    let wrap: Vec<String> = options.wrap.iter().map(|w| w.replace("{name}", name)).collect();
     for run in 0..options.cold_runs {
-        let mut api = RuntimeApi::start().await.map_err(|e| e.to_string())?;
-        let mut env = env.clone();
-        env.insert("AWS_LAMBDA_RUNTIME_API".to_owned(), api.address.clone());
-        env.entry("AWS_LAMBDA_FUNCTION_NAME".to_owned())
-            .or_insert_with(|| name.to_owned());
-        env.entry("AWS_LAMBDA_LOG_GROUP_NAME".to_owned())
-            .or_insert_with(|| format!("/aws/lambda/{name}"));
-        let wrap: Vec<String> = options.wrap.iter().map(|w| w.replace("{name}", name)).collect();
-        let process =
-            FunctionProcess::spawn(binary, &wrap, &env, &log).map_err(|e| format!("{}: {e}", binary.display()))?;
+        let (mut api, process) = launch(binary, &wrap, &env, &log).await?;
         let polled = api
             .poll_arrival(Duration::from_secs(10))
             .await
@@ -569,7 +574,6 @@ fn verdict(what: &str, met: bool, figure: String) -> String {
 /// Returns the store, to read back what the functions wrote.
 async fn seed(moto: &str) -> Result<rappel_aws::dynamodb::DynamoStore, String> {
     use rappel::domain::{Clinic, ClinicId, ClinicSettings};
-    use rappel::ports::ClinicStore;
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(moto)
         .region(aws_config::Region::new("ca-central-1"))
@@ -586,17 +590,11 @@ async fn seed(moto: &str) -> Result<rappel_aws::dynamodb::DynamoStore, String> {
     };
     rappel_aws::local::provision(&sdk, &names).await?;
     let store = rappel_aws::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), "rappel");
-    let id = ClinicId::parse(scenarios::CLINIC).map_err(|e| e.0)?;
-    let settings = ClinicSettings::named("Clinique Bench").map_err(|e| e.0)?;
-    store
-        .put_clinic(&Clinic {
-            id: id.clone(),
-            settings,
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    store
-        .set_api_key_hash(&id, &rappel::services::hash_api_key(scenarios::API_KEY))
+    let clinic = Clinic {
+        id: ClinicId::parse(scenarios::CLINIC).map_err(|e| e.0)?,
+        settings: ClinicSettings::named("Clinique Bench").map_err(|e| e.0)?,
+    };
+    rappel::services::register_clinic(&store, &clinic, scenarios::API_KEY)
         .await
         .map_err(|e| e.to_string())?;
     Ok(store)

@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use rappel::adapters::clock::ManualClock;
 use rappel::domain::{Clinic, ClinicId, ClinicSettings, Email, Text};
 use rappel::ports::SchedulePayload;
-use rappel::services::{hash_api_key, schedule_name};
+use rappel::services::{register_clinic, schedule_name};
 use rappel::testing::{appointment_json, store_contract};
 use rappel_aws::dynamodb::DynamoStore;
 use rappel_aws::local::{create_table, provision, LocalResources};
@@ -149,12 +149,7 @@ async fn rig() -> AwsRig {
         id: ClinicId::parse("moto-clinic").unwrap(),
         settings: clinic_settings,
     };
-    rappel.store.put_clinic(&clinic).await.unwrap();
-    rappel
-        .store
-        .set_api_key_hash(&clinic.id, &hash_api_key(KEY))
-        .await
-        .unwrap();
+    register_clinic(rappel.store.as_ref(), &clinic, KEY).await.unwrap();
     AwsRig {
         moto,
         sdk,

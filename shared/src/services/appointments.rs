@@ -276,7 +276,7 @@ impl Rappel {
             .check()
             .map_err(|(field, message)| ServiceError::invalid(field, message))?;
         let type_settings = self.store.type_settings(&clinic.id, &content.type_code).await?;
-        let comms = type_settings.clone().unwrap_or_default().communications;
+        let comms = type_settings.as_ref().map(|t| t.communications).unwrap_or_default();
         // Optimistic concurrency: a lost race re-reads and re-plans. Each retry means another
         // writer made progress, so a handful of attempts is plenty.
         for _ in 0..16 {

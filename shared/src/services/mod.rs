@@ -14,7 +14,7 @@ pub use patient::{PatientAction, PatientPage};
 pub use reminder::ReminderOutcome;
 
 use crate::domain::{Clinic, ClinicId};
-use crate::ports::{Clock, Mailer, Scheduler, Store, StoreError, Texter};
+use crate::ports::{ClinicStore, Clock, Mailer, Scheduler, Store, StoreError, Texter};
 use crate::rules::Refusal;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -140,6 +140,17 @@ pub(crate) async fn bounded<T, E: std::fmt::Display>(
 /// The hash under which an API key is stored: SHA-256, hex.
 pub fn hash_api_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// Stores a clinic and makes `api_key` its key (only the key's hash is kept): what
+/// `rappel-admin create-clinic`, the benchmarks and the test rigs do to set a tenant up.
+pub async fn register_clinic<S: ClinicStore + ?Sized>(
+    store: &S,
+    clinic: &Clinic,
+    api_key: &str,
+) -> Result<(), StoreError> {
+    store.put_clinic(clinic).await?;
+    store.set_api_key_hash(&clinic.id, &hash_api_key(api_key)).await
 }
 
 impl Rappel {

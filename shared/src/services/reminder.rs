@@ -60,7 +60,7 @@ impl Rappel {
             None
         };
         let type_settings = self.store.type_settings(&clinic.id, &record.content.type_code).await?;
-        let comms = type_settings.clone().unwrap_or_default().communications;
+        let comms = type_settings.as_ref().map(|t| t.communications).unwrap_or_default();
         let skip = skip.or((comms != Communications::Full).then_some("the type no longer asks for reminders"));
         if let Some(reason) = skip {
             tracing::info!(clinic = %clinic.id, appointment = %record.id, reason, "reminder skipped");
