@@ -61,9 +61,13 @@ pub struct AppointmentWrite {
 /// How a send ended, written together with its event and ledger entry.
 #[derive(Debug, Clone)]
 pub struct MessageOutcome {
-    /// `Sent` or `Failed`.
+    /// The instant the sender's claim was taken (`claim_message`'s `now`): the outcome is
+    /// written only while the message is still `Sending` under that claim, so a retried
+    /// completion (a lost answer) or a sender whose lease was taken over writes nothing twice.
+    pub claimed_at: DateTime<Utc>,
+    /// `Sent`, `Failed`, `Undeliverable` or `Dropped`.
     pub status: MessageStatus,
-    /// When.
+    /// When the send ended.
     pub at: DateTime<Utc>,
     /// Why it failed.
     pub detail: Option<String>,
@@ -73,13 +77,24 @@ pub struct MessageOutcome {
     pub ledger: Option<LedgerEntry>,
 }
 
+/// What a patient link leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkTarget {
+    /// The appointment (the caller still checks the link's expiry against its clock).
+    Appointment(Box<AppointmentRecord>),
+    /// The link existed, and the appointment's data was removed when it expired.
+    Expired,
+    /// No such link.
+    Unknown,
+}
+
 /// Appointments, their messages, and the patient-link index.
 #[async_trait]
 pub trait AppointmentStore: Send + Sync {
     /// One appointment.
     async fn appointment(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Option<AppointmentRecord>>;
-    /// The appointment a patient link points to.
-    async fn appointment_by_token(&self, token: &str) -> StoreResult<Option<AppointmentRecord>>;
+    /// What a patient link points to.
+    async fn appointment_by_token(&self, token: &str) -> StoreResult<LinkTarget>;
     /// Writes `write.record` if the stored version is `write.record.version - 1` (a version of 1
     /// means "must not exist yet"), together with its messages and events; else `Conflict` and
     /// nothing is written.
@@ -106,7 +121,9 @@ pub trait AppointmentStore: Send + Sync {
         stale_before: DateTime<Utc>,
         appointment_version: u64,
     ) -> StoreResult<bool>;
-    /// Ends a claimed message: status, event and ledger entry in one write.
+    /// Ends a claimed message: status, event and ledger entry in one write, only if the message
+    /// is still `Sending` under `outcome.claimed_at`; otherwise (already completed, or the claim
+    /// was taken over) nothing is written and the call succeeds.
     async fn complete_message(
         &self,
         clinic: &ClinicId,
@@ -147,8 +164,32 @@ pub trait Clock: Send + Sync {
 
 /// A provider refused or failed to take a message.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct SendError(pub String);
+#[error("{reason}")]
+pub struct SendError {
+    /// What went wrong, without personal data (a provider's error code, not its message).
+    pub reason: String,
+    /// The provider refused this message for good (an unverified sender, a rejected message):
+    /// retrying cannot help, so it is recorded as undeliverable instead of failing the request.
+    pub permanent: bool,
+}
+
+impl SendError {
+    /// A failure worth retrying (throttling, an outage, a timeout).
+    pub fn temporary(reason: impl Into<String>) -> SendError {
+        SendError {
+            reason: reason.into(),
+            permanent: false,
+        }
+    }
+
+    /// A refusal that retrying cannot change.
+    pub fn permanent(reason: impl Into<String>) -> SendError {
+        SendError {
+            reason: reason.into(),
+            permanent: true,
+        }
+    }
+}
 
 /// An email ready to hand to the provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

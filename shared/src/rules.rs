@@ -135,6 +135,43 @@ pub fn reminder_time(start: DateTime<Utc>, quiet: &QuietHours, zone: Tz) -> Opti
         .min_by_key(|c| ((*c - target).abs(), *c))
 }
 
+/// What a reminder whose schedule fires at `now` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReminderFiring {
+    /// Send it now.
+    SendNow,
+    /// Not now (quiet hours, or early): fire again at this instant, still inside its window.
+    Later(DateTime<Utc>),
+    /// Its window `[T−48 h, T−24 h]` has passed, or no allowed minute is left in it.
+    TooLate,
+}
+
+/// Whether a reminder may go out at `now` (a retried invocation can come late, or in quiet hours):
+/// only inside `[T−48 h, T−24 h]` and outside quiet hours, otherwise at the next allowed minute
+/// still inside that window.
+pub fn reminder_firing(now: DateTime<Utc>, start: DateTime<Utc>, quiet: &QuietHours, zone: Tz) -> ReminderFiring {
+    let earliest = start - REMINDER_EARLIEST;
+    let latest = start - REMINDER_LATEST;
+    if now > latest {
+        return ReminderFiring::TooLate;
+    }
+    if now < earliest {
+        return match reminder_time(start, quiet, zone) {
+            Some(at) => ReminderFiring::Later(at),
+            None => ReminderFiring::TooLate,
+        };
+    }
+    if !quiet.contains(now, zone) {
+        return ReminderFiring::SendNow;
+    }
+    let end = quiet_end(now, quiet, zone);
+    if end <= latest {
+        ReminderFiring::Later(end)
+    } else {
+        ReminderFiring::TooLate
+    }
+}
+
 /// When the quiet period holding `at` ends (the first minute texts may go again).
 pub fn quiet_end(at: DateTime<Utc>, quiet: &QuietHours, zone: Tz) -> DateTime<Utc> {
     quiet_period_around(at, quiet, zone).1
@@ -193,6 +230,39 @@ mod tests {
     }
 
     const T: fn() -> DateTime<Utc> = || local(2026, 12, 10, 14, 0);
+
+    #[test]
+    fn a_late_reminder_goes_only_inside_its_window_and_outside_quiet_hours() {
+        let quiet = QuietHours::default();
+        let t = T();
+        // T−36 h is 02:00 on the 9th, in quiet hours: a retry arriving then waits for 08:00.
+        assert_eq!(
+            reminder_firing(t - Duration::hours(36), t, &quiet, Toronto),
+            ReminderFiring::Later(local(2026, 12, 9, 8, 0))
+        );
+        assert_eq!(
+            reminder_firing(local(2026, 12, 9, 8, 0), t, &quiet, Toronto),
+            ReminderFiring::SendNow
+        );
+        assert_eq!(
+            reminder_firing(t - REMINDER_LATEST, t, &quiet, Toronto),
+            ReminderFiring::SendNow
+        );
+        assert_eq!(
+            reminder_firing(t - REMINDER_LATEST + Duration::minutes(1), t, &quiet, Toronto),
+            ReminderFiring::TooLate
+        );
+        // 22:00 on the 9th: quiet hours end at 08:00 on the 10th, after T−24 h.
+        assert_eq!(
+            reminder_firing(local(2026, 12, 9, 22, 0), t, &quiet, Toronto),
+            ReminderFiring::TooLate
+        );
+        // Early (never from the real scheduler): at the planned time.
+        assert_eq!(
+            reminder_firing(t - Duration::hours(60), t, &quiet, Toronto),
+            ReminderFiring::Later(reminder_time(t, &quiet, Toronto).unwrap())
+        );
+    }
 
     #[test]
     fn confirm_opens_exactly_at_t_minus_48h_and_closes_at_t() {

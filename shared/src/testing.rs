@@ -43,7 +43,7 @@ impl Mailer for FlakyMailer {
             std::future::pending::<()>().await;
         }
         if take_one(&self.failures) {
-            return Err(SendError("injected failure".to_owned()));
+            return Err(SendError::temporary("injected failure"));
         }
         self.inner.send_email(email).await
     }
@@ -65,7 +65,7 @@ impl Texter for FlakyTexter {
             std::future::pending::<()>().await;
         }
         if take_one(&self.failures) {
-            return Err(SendError("injected failure".to_owned()));
+            return Err(SendError::temporary("injected failure"));
         }
         self.inner.send_text(text).await
     }
@@ -132,7 +132,7 @@ impl AppointmentStore for FlakyStore {
     async fn appointment(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Option<AppointmentRecord>> {
         self.inner.appointment(clinic, id).await
     }
-    async fn appointment_by_token(&self, token: &str) -> StoreResult<Option<AppointmentRecord>> {
+    async fn appointment_by_token(&self, token: &str) -> StoreResult<LinkTarget> {
         self.inner.appointment_by_token(token).await
     }
     async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<()> {

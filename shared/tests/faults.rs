@@ -134,9 +134,18 @@ async fn a_reminder_whose_email_fails_is_retried_by_the_scheduler_and_sent_once(
         vec!["confirmation", "reminder"],
         "the text went on the first try"
     );
+    // The reminder was placed at 20:59, the last minute before quiet hours: the retry at 21:00
+    // falls inside them and waits for 08:00, still before T−24 h.
     h.advance_to(reminder_at + Duration::minutes(1)).await;
+    assert_eq!(h.sent_kinds("email"), vec!["confirmation"], "never in quiet hours");
+    let morning = reminder_at + Duration::hours(11) + Duration::minutes(1);
+    h.advance_to(morning - Duration::minutes(1)).await;
+    assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
+    h.advance_to(morning).await;
     assert_eq!(h.sent_kinds("email"), vec!["confirmation", "reminder"]);
     assert_eq!(h.sent_kinds("sms"), vec!["confirmation", "reminder"], "not twice");
+    let email = h.sent().into_iter().rfind(|e| e.channel == "email").unwrap();
+    assert_eq!(email.at, morning.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
 }
 
 #[tokio::test(start_paused = true)]

@@ -21,6 +21,39 @@ where
     }
 }
 
+/// Error codes with which SES or SNS refuse a message for good: a retry would be refused the
+/// same way, so the message is recorded as undeliverable and the request does not fail on it.
+/// Throttling, 5xx and timeouts are not among them: those are retried.
+const PERMANENT_REFUSALS: &[&str] = &[
+    // SES v2
+    "MessageRejected",
+    "MailFromDomainNotVerifiedException",
+    "AccountSuspendedException",
+    "SendingPausedException",
+    "NotFoundException",
+    "BadRequestException",
+    "AccessDeniedException",
+    // SNS
+    "InvalidParameter",
+    "InvalidParameterValue",
+    "AuthorizationError",
+    "OptedOut",
+];
+
+/// A provider error as the services see it: its code, and whether retrying can help.
+pub(crate) fn send_error<E, R>(provider: &str, error: &aws_sdk_sesv2::error::SdkError<E, R>) -> SendError
+where
+    E: aws_sdk_sesv2::error::ProvideErrorMetadata,
+{
+    let code = error_code(error);
+    let reason = format!("{provider}: {code}");
+    if PERMANENT_REFUSALS.contains(&code.as_str()) {
+        SendError::permanent(reason)
+    } else {
+        SendError::temporary(reason)
+    }
+}
+
 /// Sends emails through SES v2 with `Simple` content (HTML and text) and a configuration set.
 #[derive(Clone)]
 pub struct SesMailer {
@@ -43,7 +76,7 @@ fn content(text: &str) -> Result<Content, SendError> {
         .data(text)
         .charset("UTF-8")
         .build()
-        .map_err(|e| SendError(format!("ses content: {e}")))
+        .map_err(|e| SendError::permanent(format!("ses content: {e}")))
 }
 
 #[async_trait]
@@ -62,7 +95,7 @@ impl Mailer for SesMailer {
             .name("kind")
             .value(email.kind.as_str())
             .build()
-            .map_err(|e| SendError(format!("ses tag: {e}")))?;
+            .map_err(|e| SendError::permanent(format!("ses tag: {e}")))?;
         let out = self
             .client
             .send_email()
@@ -74,7 +107,7 @@ impl Mailer for SesMailer {
             .set_configuration_set_name(self.configuration_set.clone())
             .send()
             .await
-            .map_err(|e| SendError(format!("ses: {}", error_code(&e))))?;
+            .map_err(|e| send_error("ses", &e))?;
         Ok(out.message_id.unwrap_or_default())
     }
 }
@@ -103,7 +136,7 @@ fn string_attribute(value: &str) -> Result<MessageAttributeValue, SendError> {
         .data_type("String")
         .string_value(value)
         .build()
-        .map_err(|e| SendError(format!("sns attribute: {e}")))
+        .map_err(|e| SendError::permanent(format!("sns attribute: {e}")))
 }
 
 #[async_trait]
@@ -119,10 +152,7 @@ impl Texter for SnsTexter {
         if let Some(sender) = &self.sender_id {
             publish = publish.message_attributes("AWS.SNS.SMS.SenderID", string_attribute(sender)?);
         }
-        let out = publish
-            .send()
-            .await
-            .map_err(|e| SendError(format!("sns: {}", error_code(&e))))?;
+        let out = publish.send().await.map_err(|e| send_error("sns", &e))?;
         Ok(out.message_id.unwrap_or_default())
     }
 
@@ -133,7 +163,7 @@ impl Texter for SnsTexter {
             .phone_number(to)
             .send()
             .await
-            .map_err(|e| SendError(format!("sns: {}", error_code(&e))))?;
+            .map_err(|e| send_error("sns", &e))?;
         Ok(out.is_opted_out)
     }
 }

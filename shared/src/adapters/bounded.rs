@@ -64,7 +64,7 @@ impl AppointmentStore for BoundedStore {
     async fn appointment(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Option<AppointmentRecord>> {
         bounded(self.inner.appointment(clinic, id)).await
     }
-    async fn appointment_by_token(&self, token: &str) -> StoreResult<Option<AppointmentRecord>> {
+    async fn appointment_by_token(&self, token: &str) -> StoreResult<LinkTarget> {
         bounded(self.inner.appointment_by_token(token)).await
     }
     async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<()> {

@@ -142,9 +142,12 @@ impl AppointmentStore for MemoryStore {
         Ok(self.state().appointments.get(&key(clinic, id)).cloned())
     }
 
-    async fn appointment_by_token(&self, token: &str) -> StoreResult<Option<AppointmentRecord>> {
+    async fn appointment_by_token(&self, token: &str) -> StoreResult<LinkTarget> {
         let state = self.state();
-        Ok(state.tokens.get(token).and_then(|k| state.appointments.get(k)).cloned())
+        Ok(match state.tokens.get(token).and_then(|k| state.appointments.get(k)) {
+            Some(record) => LinkTarget::Appointment(Box::new(record.clone())),
+            None => LinkTarget::Unknown,
+        })
     }
 
     async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<()> {
@@ -219,15 +222,18 @@ impl AppointmentStore for MemoryStore {
         outcome: &MessageOutcome,
     ) -> StoreResult<()> {
         let mut state = self.state();
-        if let Some(message) = state
+        let Some(message) = state
             .messages
             .get_mut(&key(clinic, id))
             .and_then(|all| all.iter_mut().find(|m| m.key == message_key))
-        {
-            message.status = outcome.status;
-            message.at = outcome.at;
-            message.detail = outcome.detail.clone();
-        }
+            .filter(|m| m.status == MessageStatus::Sending && m.at == outcome.claimed_at)
+        else {
+            // Completed already, or the claim was taken over: its owner records the outcome.
+            return Ok(());
+        };
+        message.status = outcome.status;
+        message.at = outcome.at;
+        message.detail = outcome.detail.clone();
         state.append_events(clinic, std::slice::from_ref(&outcome.event));
         if let Some(entry) = &outcome.ledger {
             let billing = (clinic.clone(), entry.appointment_id.clone(), entry.message_key.clone());

@@ -117,7 +117,7 @@ impl Outbox {
         .and_then(|mut insert| {
             insert.execute(params![at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), channel, to, kind, subject, text, html])
         })
-        .map_err(|e| SendError(format!("outbox: {e}")))?;
+        .map_err(|e| SendError::temporary(format!("outbox: {e}")))?;
         Ok(format!("outbox-{}", conn.last_insert_rowid()))
     }
 }

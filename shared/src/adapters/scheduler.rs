@@ -107,26 +107,29 @@ impl EmbeddedScheduler {
                     clock.set(schedule.at);
                 }
             }
+            // A save may replan the same schedule while it fires: only what fired is retired.
             match rappel.fire(&schedule.payload).await {
                 Ok(outcome) => {
                     tracing::info!(schedule = %schedule.name, ?outcome, "schedule fired");
-                    self.delete_schedule(&schedule.name).await?;
+                    self.retire(&schedule)?;
                 }
                 Err(e) if attempts + 1 < MAX_ATTEMPTS => {
                     tracing::warn!(schedule = %schedule.name, error = %e, "schedule failed; will retry in a minute");
                     self.conn()
                         .execute(
-                            "UPDATE schedules SET attempts = attempts + 1, due_at = ?2 WHERE name = ?1",
+                            "UPDATE schedules SET attempts = attempts + 1, due_at = ?2 WHERE name = ?1 AND due_at = ?3 AND payload = ?4",
                             params![
                                 schedule.name,
-                                crate::adapters::sqlite::ts(schedule.at + Duration::minutes(1))
+                                crate::adapters::sqlite::ts(schedule.at + Duration::minutes(1)),
+                                crate::adapters::sqlite::ts(schedule.at),
+                                encode(&schedule.payload)?
                             ],
                         )
                         .map_err(db)?;
                 }
                 Err(e) => {
                     tracing::error!(schedule = %schedule.name, error = %e, "schedule failed for good; dropped");
-                    self.delete_schedule(&schedule.name).await?;
+                    self.retire(&schedule)?;
                 }
             }
             fired += 1;
@@ -138,6 +141,27 @@ impl EmbeddedScheduler {
         }
         Ok(fired)
     }
+}
+
+impl EmbeddedScheduler {
+    /// Deletes `schedule` if it is still as it fired (not replanned meanwhile).
+    fn retire(&self, schedule: &Schedule) -> Result<(), ScheduleError> {
+        self.conn()
+            .execute(
+                "DELETE FROM schedules WHERE name = ?1 AND due_at = ?2 AND payload = ?3",
+                params![
+                    schedule.name,
+                    crate::adapters::sqlite::ts(schedule.at),
+                    encode(&schedule.payload)?
+                ],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+}
+
+fn encode(payload: &SchedulePayload) -> Result<String, ScheduleError> {
+    serde_json::to_string(payload).map_err(|e| ScheduleError(e.to_string()))
 }
 
 fn decode(name: String, at: &str, payload: &str) -> Result<Schedule, ScheduleError> {
@@ -153,7 +177,7 @@ fn decode(name: String, at: &str, payload: &str) -> Result<Schedule, ScheduleErr
 #[async_trait]
 impl Scheduler for EmbeddedScheduler {
     async fn put_schedule(&self, schedule: &Schedule) -> Result<(), ScheduleError> {
-        let payload = serde_json::to_string(&schedule.payload).map_err(|e| ScheduleError(e.to_string()))?;
+        let payload = encode(&schedule.payload)?;
         self.conn()
             .prepare_cached(
                 "INSERT INTO schedules (name, due_at, payload) VALUES (?1, ?2, ?3)

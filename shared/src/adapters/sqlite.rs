@@ -279,12 +279,16 @@ impl AppointmentStore for SqliteStore {
         record.map(|r| from_json(&r)).transpose()
     }
 
-    async fn appointment_by_token(&self, token: &str) -> StoreResult<Option<AppointmentRecord>> {
+    async fn appointment_by_token(&self, token: &str) -> StoreResult<LinkTarget> {
         let record: Option<String> = cached(&self.conn(), "SELECT record FROM appointments WHERE token = ?1")?
             .query_row([token], |r| r.get(0))
             .optional()
             .map_err(db("read appointment"))?;
-        record.map(|r| from_json(&r)).transpose()
+        // The embedded store keeps every appointment, so an expired link still finds its record.
+        Ok(match record {
+            Some(r) => LinkTarget::Appointment(Box::new(from_json(&r)?)),
+            None => LinkTarget::Unknown,
+        })
     }
 
     async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<()> {
@@ -426,9 +430,25 @@ impl AppointmentStore for SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db("begin"))?;
-        cached(&tx, "UPDATE messages SET status = ?4, at = ?5, detail = ?6 WHERE clinic_id = ?1 AND appointment_id = ?2 AND key = ?3")?.execute(params![clinic.as_str(), id.as_str(), key, enum_text(&outcome.status), ts(outcome.at), outcome.detail],
-        )
+        let completed = cached(
+            &tx,
+            "UPDATE messages SET status = ?4, at = ?5, detail = ?6
+                 WHERE clinic_id = ?1 AND appointment_id = ?2 AND key = ?3 AND status = 'sending' AND at = ?7",
+        )?
+        .execute(params![
+            clinic.as_str(),
+            id.as_str(),
+            key,
+            enum_text(&outcome.status),
+            ts(outcome.at),
+            outcome.detail,
+            ts(outcome.claimed_at)
+        ])
         .map_err(db("complete message"))?;
+        if completed == 0 {
+            // Completed already, or the claim was taken over: its owner records the outcome.
+            return Ok(());
+        }
         Self::insert_event(&tx, clinic, &outcome.event)?;
         if let Some(entry) = &outcome.ledger {
             cached(&tx, "INSERT OR IGNORE INTO ledger (clinic_id, appointment_id, message_key, sent_at, entry) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![clinic.as_str(), id.as_str(), entry.message_key, ts(entry.sent_at), to_json(entry)?],

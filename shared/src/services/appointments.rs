@@ -1,6 +1,6 @@
 //! Saving appointments from the EMR: revisions, what changed, which messages and which reminder follow.
 
-use super::{Rappel, ServiceError};
+use super::{Budget, Rappel, ServiceError};
 use crate::domain::*;
 use crate::links;
 use crate::ports::{AppointmentWrite, Schedule, SchedulePayload, StoreError};
@@ -63,14 +63,21 @@ pub fn schedule_name(clinic: &ClinicId, id: &AppointmentId) -> String {
     format!("rappel-reminder-{}", &hex::encode(digest)[..40])
 }
 
+/// The name of a reminder put off to `at` by its own firing (quiet hours): one per instant, apart
+/// from the appointment's own schedule.
+pub(super) fn deferred_schedule_name(clinic: &ClinicId, id: &AppointmentId, at: DateTime<Utc>) -> String {
+    let digest = Sha256::digest(format!("{clinic}\n{id}\n{}", at.timestamp()).as_bytes());
+    format!("rappel-later-{}", &hex::encode(digest)[..40])
+}
+
 /// What a save will do, decided without I/O.
 enum SavePlan {
     Unchanged(AppointmentRecord),
     Write {
         write: AppointmentWrite,
         created: bool,
-        cancel_schedule: Option<String>,
-        new_schedule: Option<Schedule>,
+        /// The reminder the appointment had before, whose schedule may need removing.
+        previous_reminder: Option<PlannedReminder>,
     },
 }
 
@@ -104,7 +111,8 @@ fn wanted_reminder_time(
     }
 }
 
-fn reminder_schedule(clinic: &ClinicId, id: &AppointmentId, reminder: PlannedReminder) -> Schedule {
+/// The schedule that fires `reminder`.
+pub(super) fn reminder_schedule(clinic: &ClinicId, id: &AppointmentId, reminder: PlannedReminder) -> Schedule {
     Schedule {
         name: schedule_name(clinic, id),
         at: reminder.at,
@@ -162,8 +170,7 @@ fn plan_save(
             version: 1,
         };
         return Ok(SavePlan::Write {
-            new_schedule: record.reminder.map(|r| reminder_schedule(&clinic.id, id, r)),
-            cancel_schedule: None,
+            previous_reminder: None,
             created: true,
             write: AppointmentWrite {
                 record,
@@ -191,8 +198,11 @@ fn plan_save(
     let before = &existing.content;
     let relevant = content.relevant_change_from(before);
     let rebooked = !before.is_booked() && content.is_booked();
+    let moved = content.start() != before.start();
     let patient_status = match existing.patient_status {
         PatientStatus::Confirmed if relevant => PatientStatus::Pending,
+        // Arriving was for the old time: a move asks again.
+        PatientStatus::Arrived if moved => PatientStatus::Pending,
         PatientStatus::CancelledByPatient if rebooked => PatientStatus::Pending,
         other => other,
     };
@@ -220,14 +230,6 @@ fn plan_save(
         }),
         _ => None,
     };
-    // A new time replaces the schedule in place; no reminder any more deletes it.
-    let new_schedule = reminder
-        .filter(|r| Some(*r) != existing.reminder)
-        .map(|r| reminder_schedule(&clinic.id, id, r));
-    let cancel_schedule = existing
-        .reminder
-        .filter(|old| reminder.is_none() && old.at >= now)
-        .map(|_| schedule_name(&clinic.id, id));
 
     let record = AppointmentRecord {
         content,
@@ -245,8 +247,7 @@ fn plan_save(
             events: Vec::new(),
         },
         created: false,
-        cancel_schedule,
-        new_schedule,
+        previous_reminder: existing.reminder,
     })
 }
 
@@ -275,6 +276,7 @@ impl Rappel {
         content
             .check()
             .map_err(|(field, message)| ServiceError::invalid(field, message))?;
+        let budget = Budget::start();
         let type_settings = self.store.type_settings(&clinic.id, &content.type_code).await?;
         let comms = type_settings.as_ref().map(|t| t.communications).unwrap_or_default();
         // Optimistic concurrency: a lost race re-reads and re-plans. Each retry means another
@@ -282,61 +284,90 @@ impl Rappel {
         for _ in 0..16 {
             let now = self.clock.now();
             let existing = self.store.appointment(&clinic.id, &id).await?;
-            match plan_save(clinic, comms, existing.as_ref(), &id, content.clone(), now)? {
-                SavePlan::Unchanged(record) => {
-                    let messages = self.complete_effects(clinic, &record, &type_settings).await?;
-                    return Ok((SaveOutcome::Unchanged, record, messages));
-                }
-                SavePlan::Write {
-                    write,
-                    created,
-                    cancel_schedule,
-                    new_schedule,
-                } => match self.store.write_appointment(&write).await {
-                    Ok(()) => {
-                        tracing::info!(clinic = %clinic.id, appointment = %id, revision = write.record.content.revision, messages = write.messages.len(), "appointment saved");
-                        if let Some(name) = cancel_schedule {
-                            super::bounded("scheduler", self.scheduler.delete_schedule(&name))
-                                .await
-                                .map_err(ServiceError::Unavailable)?;
-                        }
-                        if let Some(schedule) = new_schedule {
-                            super::bounded("scheduler", self.scheduler.put_schedule(&schedule))
-                                .await
-                                .map_err(ServiceError::Unavailable)?;
-                        }
-                        let messages = self.dispatch_known(clinic, &write.record, Some(&type_settings)).await?;
-                        let outcome = if created {
-                            SaveOutcome::Created
-                        } else {
-                            SaveOutcome::Updated
-                        };
-                        return Ok((outcome, write.record, messages));
+            let (write, created, previous_reminder) =
+                match plan_save(clinic, comms, existing.as_ref(), &id, content.clone(), now)? {
+                    SavePlan::Unchanged(record) => {
+                        // A replay: whatever the first try left undone is done now.
+                        self.sync_reminder_schedule(clinic, &record, record.reminder, &budget)
+                            .await?;
+                        let messages = self
+                            .dispatch_known(clinic, &record, Some(&type_settings), &budget)
+                            .await?;
+                        return Ok((SaveOutcome::Unchanged, record, messages));
                     }
-                    Err(StoreError::Conflict) => continue,
-                    Err(e) => return Err(e.into()),
-                },
+                    SavePlan::Write {
+                        write,
+                        created,
+                        previous_reminder,
+                    } => (write, created, previous_reminder),
+                };
+            match self.store.write_appointment(&write).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
             }
+            tracing::info!(clinic = %clinic.id, appointment = %id, revision = write.record.content.revision, messages = write.messages.len(), "appointment saved");
+            self.sync_reminder_schedule(clinic, &write.record, previous_reminder, &budget)
+                .await?;
+            let messages = self
+                .dispatch_known(clinic, &write.record, Some(&type_settings), &budget)
+                .await?;
+            let outcome = if created {
+                SaveOutcome::Created
+            } else {
+                SaveOutcome::Updated
+            };
+            return Ok((outcome, write.record, messages));
         }
         Err(ServiceError::Unavailable(
             "too many concurrent saves of this appointment".to_owned(),
         ))
     }
 
-    /// Re-does what a save may have left undone: the planned reminder's schedule and unsent messages.
-    async fn complete_effects(
+    /// Makes the scheduler hold the reminder `record` plans: its schedule put (again: a put
+    /// that failed before is repaired by any later save), or deleted when the reminder that
+    /// `previous` planned is gone. Then it checks that no newer save overtook `record`
+    /// meanwhile, and if one did, does the same for it: two saves racing could otherwise leave
+    /// the older one's schedule last in place, and the real reminder would never fire.
+    async fn sync_reminder_schedule(
         &self,
         clinic: &Clinic,
         record: &AppointmentRecord,
-        type_settings: &Option<TypeSettings>,
-    ) -> Result<Vec<MessageRecord>, ServiceError> {
-        if let Some(reminder) = record.reminder.filter(|r| r.at >= self.clock.now()) {
-            let schedule = reminder_schedule(&clinic.id, &record.id, reminder);
-            super::bounded("scheduler", self.scheduler.put_schedule(&schedule))
-                .await
-                .map_err(ServiceError::Unavailable)?;
+        previous: Option<PlannedReminder>,
+        budget: &Budget,
+    ) -> Result<(), ServiceError> {
+        let mut record = record.clone();
+        let mut previous = previous;
+        for _ in 0..8 {
+            let now = self.clock.now();
+            let name = schedule_name(&clinic.id, &record.id);
+            match record.reminder.filter(|r| r.at >= now) {
+                Some(reminder) => {
+                    let schedule = reminder_schedule(&clinic.id, &record.id, reminder);
+                    budget
+                        .call("scheduler", self.scheduler.put_schedule(&schedule))
+                        .await
+                        .map_err(ServiceError::Unavailable)?;
+                }
+                None if previous.is_some_and(|p| p.at >= now) => {
+                    budget
+                        .call("scheduler", self.scheduler.delete_schedule(&name))
+                        .await
+                        .map_err(ServiceError::Unavailable)?;
+                }
+                None => return Ok(()),
+            }
+            match self.store.appointment(&clinic.id, &record.id).await? {
+                Some(fresh) if fresh.version != record.version => {
+                    previous = record.reminder.or(previous);
+                    record = fresh;
+                }
+                _ => return Ok(()),
+            }
         }
-        self.dispatch_known(clinic, record, Some(type_settings)).await
+        Err(ServiceError::Unavailable(
+            "the appointment kept changing while its reminder was scheduled".to_owned(),
+        ))
     }
 
     /// `GET /v1/appointments/{id}`.

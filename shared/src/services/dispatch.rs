@@ -1,20 +1,30 @@
 //! Sending recorded messages: claim, render, hand to the provider, record the outcome.
-//! The claim makes every message go out at most once however many callers race.
+//! The claim makes every message go out at most once however many callers race; its lease lets a
+//! later caller take over from a sender that died (a killed function, a timeout).
 
-use super::{Rappel, ServiceError};
+use super::{Budget, Rappel, ServiceError};
 use crate::domain::*;
 use crate::links;
 use crate::messages::{self, sms, Details};
-use crate::ports::{MessageOutcome, OutgoingEmail, OutgoingText, Schedule, SchedulePayload};
+use crate::ports::{MessageOutcome, OutgoingEmail, OutgoingText, Schedule, SchedulePayload, SendError};
+use crate::rules;
+use chrono::{DateTime, Duration, Utc};
 use sha2::Digest;
 
-/// The schedule kind that releases texts held back by quiet hours.
+/// The schedule kind that sends an appointment's open messages: texts held back by quiet hours,
+/// or messages whose send failed where no caller retries (a patient's cancellation receipt).
 pub const TEXTS_KIND: &str = "texts";
-use crate::rules;
-use chrono::Duration;
 
-/// How long a claimed message stays reserved to its sender.
-const CLAIM_LEASE: Duration = Duration::minutes(2);
+/// How long a claimed message stays reserved to its sender: longer than a live sender can hold it
+/// (one provider call, at most `PROVIDER_TIMEOUT`, then one store write, at most 6 s), so a live
+/// sender is never overtaken; short enough that a retry soon takes over from a dead one.
+pub const CLAIM_LEASE: Duration = Duration::seconds(30);
+
+/// How long a caller waits for another sender of the same message before answering "retry".
+const WAIT_FOR_OTHER_SENDER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// When a message whose send failed, and that no caller will retry, is tried again.
+const RETRY_AFTER: Duration = Duration::minutes(1);
 
 /// Whether a recorded message still says something true when it is about to go out. A message
 /// held back (quiet hours, a provider outage) is dropped once the appointment moved on.
@@ -22,7 +32,7 @@ fn still_applies(
     record: &AppointmentRecord,
     message: &MessageRecord,
     all: &[MessageRecord],
-    now: chrono::DateTime<chrono::Utc>,
+    now: DateTime<Utc>,
 ) -> bool {
     let content = &record.content;
     let patient_cancelled = record.patient_status == PatientStatus::CancelledByPatient;
@@ -49,29 +59,82 @@ fn still_applies(
     }
 }
 
+/// What handing one message to its provider gave.
 enum Attempt {
     Sent {
         provider_id: String,
         ledger: Option<(sms::Encoding, u32)>,
     },
+    /// Worth retrying.
     Failed(String),
+    /// Final: no address, opted out, over the cap, refused for good by the provider.
     Undeliverable(String),
     Dropped,
 }
 
+impl Attempt {
+    /// A provider's error, named after the provider.
+    fn provider_error(provider: &str, e: SendError) -> Attempt {
+        if e.permanent {
+            Attempt::Undeliverable(format!("refused by the {provider}: {}", e.reason))
+        } else {
+            Attempt::Failed(format!("{provider}: {}", e.reason))
+        }
+    }
+}
+
 /// How one pass over an appointment's messages ended.
 enum Pass {
-    /// Every open message was handled (or is someone else's): the messages as the pass left them.
+    /// Every open message was handled or left for a reason in the report: the messages as the
+    /// pass left them.
     Done(Vec<MessageRecord>),
     /// A save moved the appointment on since it was read: read it again and start over.
     Overtaken,
 }
 
+/// What a dispatch leaves undone, and why: any of these makes it answer "retry".
+#[derive(Default)]
+struct Leftovers {
+    provider_failure: Option<String>,
+    held_by_another_sender: bool,
+    out_of_time: bool,
+}
+
+impl Leftovers {
+    fn into_result(self) -> Result<(), ServiceError> {
+        let reason = if let Some(reason) = self.provider_failure {
+            format!("a message could not be sent: {reason}")
+        } else if self.held_by_another_sender {
+            "a message is still being sent by another request".to_owned()
+        } else if self.out_of_time {
+            "the request ran out of time before every message was sent".to_owned()
+        } else {
+            return Ok(());
+        };
+        Err(ServiceError::Unavailable(reason))
+    }
+}
+
+/// The outcome of a claim.
+enum Claim {
+    /// This caller sends it; the claim's instant.
+    Won(DateTime<Utc>),
+    /// A save overtook the read the claim was made on.
+    Overtaken,
+    /// Sent already, or another sender holds it.
+    Taken,
+}
+
 impl Rappel {
     /// Sends every message of `record` that is not sent yet and that nobody else is sending.
-    /// Returns `Unavailable` when a provider failed, so the caller's retry completes the rest.
-    pub(super) async fn dispatch(&self, clinic: &Clinic, record: &AppointmentRecord) -> Result<(), ServiceError> {
-        self.dispatch_known(clinic, record, None).await.map(drop)
+    /// Returns `Unavailable` when something is left to send, so the caller's retry completes it.
+    pub(super) async fn dispatch(
+        &self,
+        clinic: &Clinic,
+        record: &AppointmentRecord,
+        budget: &Budget,
+    ) -> Result<(), ServiceError> {
+        self.dispatch_known(clinic, record, None, budget).await.map(drop)
     }
 
     /// The same, with the appointment type's settings when the caller has just read them (a
@@ -81,14 +144,15 @@ impl Rappel {
         clinic: &Clinic,
         record: &AppointmentRecord,
         type_settings: Option<&Option<TypeSettings>>,
+        budget: &Budget,
     ) -> Result<Vec<MessageRecord>, ServiceError> {
         let mut record = record.clone();
-        let mut provider_failure = None;
+        let mut leftovers = Leftovers::default();
         let mut done = None;
         // Each overtaking save dispatches too, so giving up after a few passes loses nothing.
         for _ in 0..8 {
             match self
-                .dispatch_pass(clinic, &record, type_settings, &mut provider_failure)
+                .dispatch_pass(clinic, &record, type_settings, budget, &mut leftovers)
                 .await?
             {
                 Pass::Done(messages) => {
@@ -101,11 +165,7 @@ impl Rappel {
                 },
             }
         }
-        if let Some(reason) = provider_failure {
-            return Err(ServiceError::Unavailable(format!(
-                "a message could not be sent: {reason}"
-            )));
-        }
+        leftovers.into_result()?;
         match done {
             Some(messages) => Ok(messages),
             None => Ok(self.store.messages(&clinic.id, &record.id).await?),
@@ -118,7 +178,8 @@ impl Rappel {
         clinic: &Clinic,
         record: &AppointmentRecord,
         type_settings: Option<&Option<TypeSettings>>,
-        provider_failure: &mut Option<String>,
+        budget: &Budget,
+        leftovers: &mut Leftovers,
     ) -> Result<Pass, ServiceError> {
         let mut messages = self.store.messages(&clinic.id, &record.id).await?;
         let open: Vec<usize> = (0..messages.len())
@@ -136,111 +197,215 @@ impl Rappel {
             Some(known) => known.clone(),
             None => self.store.type_settings(&clinic.id, &record.content.type_code).await?,
         };
-        let lang = record.language(clinic.settings.language);
         let details = Details::new(
             &clinic.settings,
             type_settings.as_ref(),
             record,
             links::patient_url(&self.config.public_base_url, &record.token),
-            lang,
+            record.language(clinic.settings.language),
         );
         let now = self.clock.now();
         let quiet = clinic.settings.quiet_hours.contains(now, clinic.settings.tz());
         let mut held_back = false;
         for i in open {
-            let message = &messages[i].clone();
-            if quiet && message.channel == Channel::Sms && still_applies(record, message, &messages, now) {
+            let message = messages[i].clone();
+            if quiet && message.channel == Channel::Sms && still_applies(record, &message, &messages, now) {
                 held_back = true;
                 continue;
             }
-            let now = self.clock.now();
-            if !self
-                .store
-                .claim_message(
-                    &clinic.id,
-                    &record.id,
-                    &message.key,
-                    now,
-                    now - CLAIM_LEASE,
-                    record.version,
-                )
-                .await?
-            {
-                let current = self.store.appointment(&clinic.id, &record.id).await?;
-                if current.is_some_and(|c| c.version != record.version) {
-                    return Ok(Pass::Overtaken);
-                }
-                // Someone else is sending it.
-                continue;
+            if !budget.fits_a_send() {
+                leftovers.out_of_time = true;
+                break;
             }
+            let claimed_at = match self.claim(clinic, record, &message).await? {
+                Claim::Won(at) => at,
+                Claim::Overtaken => return Ok(Pass::Overtaken),
+                Claim::Taken => {
+                    if self.still_sending_elsewhere(clinic, record, &message.key).await? {
+                        leftovers.held_by_another_sender = true;
+                    }
+                    continue;
+                }
+            };
             messages[i].status = MessageStatus::Sending;
-            messages[i].at = now;
-            let attempt = if still_applies(record, message, &messages, now) {
-                self.attempt(clinic, record, message, &details).await
+            messages[i].at = claimed_at;
+            let attempt = if still_applies(record, &message, &messages, claimed_at) {
+                match tokio::time::timeout(budget.call_limit(), self.attempt(clinic, record, &message, &details)).await
+                {
+                    Ok(attempt) => attempt,
+                    Err(_) => Attempt::Failed("provider: timed out".to_owned()),
+                }
             } else {
                 Attempt::Dropped
             };
-            let at = self.clock.now();
-            let (status, detail, event_type, ledger) = match attempt {
-                Attempt::Sent { provider_id, ledger } => {
-                    let ledger = ledger.map(|(encoding, segments)| LedgerEntry {
-                        clinic_id: clinic.id.clone(),
-                        appointment_id: record.id.clone(),
-                        message_key: message.key.clone(),
-                        kind: message.kind,
-                        provider_message_id: provider_id,
-                        sent_at: at,
-                        segments,
-                        encoding: encoding.as_str().to_owned(),
-                        unit_price_cents: self.config.sms_prices.cents_at(at),
-                        amount_cents: i64::from(segments) * self.config.sms_prices.cents_at(at),
-                    });
-                    (MessageStatus::Sent, None, EventType::MessageSent, ledger)
-                }
-                Attempt::Failed(reason) => {
-                    tracing::warn!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), "send failed");
-                    *provider_failure = Some(reason.clone());
-                    (MessageStatus::Failed, Some(reason), EventType::MessageFailed, None)
-                }
-                Attempt::Undeliverable(reason) => (
-                    MessageStatus::Undeliverable,
-                    Some(reason),
-                    EventType::MessageFailed,
-                    None,
-                ),
-                Attempt::Dropped => (
-                    MessageStatus::Dropped,
-                    Some("dropped: the appointment changed before it could be sent".to_owned()),
-                    EventType::MessageFailed,
-                    None,
-                ),
-            };
-            let outcome = MessageOutcome {
-                status,
-                at,
-                detail: detail.clone(),
-                event: NewEvent {
-                    at,
-                    appointment_id: record.id.clone(),
-                    event_type,
-                    kind: Some(message.kind),
-                    channel: Some(message.channel),
-                    reason: detail,
-                },
-                ledger,
-            };
+            if let Attempt::Failed(reason) = &attempt {
+                tracing::warn!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), reason, "send failed");
+                leftovers.provider_failure = Some(reason.clone());
+            }
+            let outcome = self.outcome(clinic, record, &message, claimed_at, attempt);
             self.store
                 .complete_message(&clinic.id, &record.id, &message.key, &outcome)
                 .await?;
+            tracing::info!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), status = ?outcome.status, "message done");
             messages[i].status = outcome.status;
             messages[i].at = outcome.at;
             messages[i].detail = outcome.detail;
-            tracing::info!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), status = ?status, "message done");
         }
         if held_back {
-            self.hold_texts_until_morning(clinic, record, now).await?;
+            let at = rules::quiet_end(now, &clinic.settings.quiet_hours, clinic.settings.tz());
+            tracing::info!(clinic = %clinic.id, appointment = %record.id, until = %at, "texts held back by quiet hours");
+            self.schedule_dispatch(clinic, record, at, budget).await?;
         }
         Ok(Pass::Done(messages))
+    }
+
+    /// Takes `message` for sending, against the version of `record` read.
+    async fn claim(
+        &self,
+        clinic: &Clinic,
+        record: &AppointmentRecord,
+        message: &MessageRecord,
+    ) -> Result<Claim, ServiceError> {
+        let now = self.clock.now();
+        let won = self
+            .store
+            .claim_message(
+                &clinic.id,
+                &record.id,
+                &message.key,
+                now,
+                now - CLAIM_LEASE,
+                record.version,
+            )
+            .await?;
+        if won {
+            return Ok(Claim::Won(now));
+        }
+        let current = self.store.appointment(&clinic.id, &record.id).await?;
+        Ok(if current.is_some_and(|c| c.version != record.version) {
+            Claim::Overtaken
+        } else {
+            Claim::Taken
+        })
+    }
+
+    /// Waits a little for another sender of `key` to finish: `true` if it is still sending (it may
+    /// have died; its lease lets a later retry take over).
+    async fn still_sending_elsewhere(
+        &self,
+        clinic: &Clinic,
+        record: &AppointmentRecord,
+        key: &str,
+    ) -> Result<bool, ServiceError> {
+        let started = tokio::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(25);
+        loop {
+            let messages = self.store.messages(&clinic.id, &record.id).await?;
+            let sending = messages
+                .iter()
+                .any(|m| m.key == key && m.status == MessageStatus::Sending);
+            if !sending || started.elapsed() >= WAIT_FOR_OTHER_SENDER {
+                return Ok(sending);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_millis(400));
+        }
+    }
+
+    /// The record of a finished attempt: status, event and, for a text sent, its ledger entry.
+    fn outcome(
+        &self,
+        clinic: &Clinic,
+        record: &AppointmentRecord,
+        message: &MessageRecord,
+        claimed_at: DateTime<Utc>,
+        attempt: Attempt,
+    ) -> MessageOutcome {
+        let at = self.clock.now();
+        let (status, detail, event_type, ledger) = match attempt {
+            Attempt::Sent { provider_id, ledger } => {
+                let unit_price_cents = self.config.sms_prices.cents_at(at);
+                let ledger = ledger.map(|(encoding, segments)| LedgerEntry {
+                    clinic_id: clinic.id.clone(),
+                    appointment_id: record.id.clone(),
+                    message_key: message.key.clone(),
+                    kind: message.kind,
+                    provider_message_id: provider_id,
+                    sent_at: at,
+                    segments,
+                    encoding: encoding.as_str().to_owned(),
+                    unit_price_cents,
+                    amount_cents: i64::from(segments) * unit_price_cents,
+                });
+                (MessageStatus::Sent, None, EventType::MessageSent, ledger)
+            }
+            Attempt::Failed(reason) => (MessageStatus::Failed, Some(reason), EventType::MessageFailed, None),
+            Attempt::Undeliverable(reason) => (
+                MessageStatus::Undeliverable,
+                Some(reason),
+                EventType::MessageFailed,
+                None,
+            ),
+            Attempt::Dropped => (
+                MessageStatus::Dropped,
+                Some("dropped: the appointment changed before it could be sent".to_owned()),
+                EventType::MessageFailed,
+                None,
+            ),
+        };
+        MessageOutcome {
+            claimed_at,
+            status,
+            at,
+            detail: detail.clone(),
+            event: NewEvent {
+                at,
+                appointment_id: record.id.clone(),
+                event_type,
+                kind: Some(message.kind),
+                channel: Some(message.channel),
+                reason: detail,
+            },
+            ledger,
+        }
+    }
+
+    /// Sends what is open for `record`; if something is left, asks the scheduler to try again in
+    /// a minute (for callers nobody retries, such as a patient whose action already stands).
+    pub(super) async fn dispatch_or_retry_later(&self, clinic: &Clinic, record: &AppointmentRecord, budget: &Budget) {
+        let Err(e) = self.dispatch(clinic, record, budget).await else {
+            return;
+        };
+        tracing::warn!(clinic = %clinic.id, appointment = %record.id, error = %e, "messages left; retrying from the scheduler");
+        let at = self.clock.now() + RETRY_AFTER;
+        if let Err(e) = self.schedule_dispatch(clinic, record, at, budget).await {
+            tracing::error!(clinic = %clinic.id, appointment = %record.id, error = %e, "retry not scheduled");
+        }
+    }
+
+    /// One schedule per appointment and instant that sends its open messages then.
+    async fn schedule_dispatch(
+        &self,
+        clinic: &Clinic,
+        record: &AppointmentRecord,
+        at: DateTime<Utc>,
+        budget: &Budget,
+    ) -> Result<(), ServiceError> {
+        let digest = sha2::Sha256::digest(format!("{}\n{}\n{}", clinic.id, record.id, at.timestamp()).as_bytes());
+        let schedule = Schedule {
+            name: format!("rappel-texts-{}", &hex::encode(digest)[..40]),
+            at,
+            payload: SchedulePayload {
+                clinic_id: clinic.id.clone(),
+                appointment_id: record.id.clone(),
+                revision: record.content.revision,
+                kind: TEXTS_KIND.to_owned(),
+            },
+        };
+        budget
+            .call("scheduler", self.scheduler.put_schedule(&schedule))
+            .await
+            .map_err(ServiceError::Unavailable)
     }
 
     /// Whether a text of `segments` would take the clinic's spending this month past its cap.
@@ -263,31 +428,7 @@ impl Rappel {
         Ok(spent + cost > i64::from(cap))
     }
 
-    /// Texts may not go out in quiet hours: one schedule per appointment and night releases them.
-    async fn hold_texts_until_morning(
-        &self,
-        clinic: &Clinic,
-        record: &AppointmentRecord,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), ServiceError> {
-        let at = rules::quiet_end(now, &clinic.settings.quiet_hours, clinic.settings.tz());
-        let digest = sha2::Sha256::digest(format!("{}\n{}\n{}", clinic.id, record.id, at.timestamp()).as_bytes());
-        let schedule = Schedule {
-            name: format!("rappel-texts-{}", &hex::encode(digest)[..40]),
-            at,
-            payload: SchedulePayload {
-                clinic_id: clinic.id.clone(),
-                appointment_id: record.id.clone(),
-                revision: record.content.revision,
-                kind: TEXTS_KIND.to_owned(),
-            },
-        };
-        tracing::info!(clinic = %clinic.id, appointment = %record.id, until = %at, "texts held back by quiet hours");
-        super::bounded("scheduler", self.scheduler.put_schedule(&schedule))
-            .await
-            .map_err(ServiceError::Unavailable)
-    }
-
+    /// Hands one message to its provider (the caller bounds the whole attempt in time).
     async fn attempt(
         &self,
         clinic: &Clinic,
@@ -295,70 +436,83 @@ impl Rappel {
         message: &MessageRecord,
         details: &Details,
     ) -> Attempt {
-        let patient = &record.content.patient;
         match message.channel {
-            Channel::Email => {
-                let Some(to) = &patient.email else {
-                    return Attempt::Undeliverable("the patient has no email address".to_owned());
-                };
-                let Some(from) = &clinic.settings.sender_email else {
-                    return Attempt::Undeliverable("the clinic has no sender_email".to_owned());
-                };
-                let confirm_open = record.patient_status == PatientStatus::Pending
-                    && rules::check_confirm(self.clock.now(), record.content.start()).is_ok();
-                let rendered = messages::render_email(message.kind, details, confirm_open);
-                let email = OutgoingEmail {
-                    from: from.as_str().to_owned(),
-                    reply_to: clinic.settings.reply_to.as_ref().map(|r| r.as_str().to_owned()),
-                    to: to.as_str().to_owned(),
-                    kind: message.kind,
-                    subject: rendered.subject,
-                    text: rendered.text,
-                    html: rendered.html,
-                };
-                match super::bounded("email provider", self.mailer.send_email(&email)).await {
-                    Ok(provider_id) => Attempt::Sent {
-                        provider_id,
-                        ledger: None,
-                    },
-                    Err(e) => Attempt::Failed(e),
-                }
+            Channel::Email => self.attempt_email(clinic, record, message, details).await,
+            Channel::Sms => self.attempt_text(clinic, record, message, details).await,
+        }
+    }
+
+    async fn attempt_email(
+        &self,
+        clinic: &Clinic,
+        record: &AppointmentRecord,
+        message: &MessageRecord,
+        details: &Details,
+    ) -> Attempt {
+        let Some(to) = &record.content.patient.email else {
+            return Attempt::Undeliverable("the patient has no email address".to_owned());
+        };
+        let Some(from) = &clinic.settings.sender_email else {
+            return Attempt::Undeliverable("the clinic has no sender_email".to_owned());
+        };
+        let confirm_open = record.patient_status == PatientStatus::Pending
+            && rules::check_confirm(self.clock.now(), record.content.start()).is_ok();
+        let rendered = messages::render_email(message.kind, details, confirm_open);
+        let email = OutgoingEmail {
+            from: from.as_str().to_owned(),
+            reply_to: clinic.settings.reply_to.as_ref().map(|r| r.as_str().to_owned()),
+            to: to.as_str().to_owned(),
+            kind: message.kind,
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+        };
+        match self.mailer.send_email(&email).await {
+            Ok(provider_id) => Attempt::Sent {
+                provider_id,
+                ledger: None,
+            },
+            Err(e) => Attempt::provider_error("email provider", e),
+        }
+    }
+
+    async fn attempt_text(
+        &self,
+        clinic: &Clinic,
+        record: &AppointmentRecord,
+        message: &MessageRecord,
+        details: &Details,
+    ) -> Attempt {
+        let Some(to) = &record.content.patient.mobile else {
+            return Attempt::Undeliverable("the patient has no mobile number".to_owned());
+        };
+        match self.texter.is_opted_out(to.as_str()).await {
+            Ok(true) => return Attempt::Undeliverable("opted_out: the number asked for no more texts".to_owned()),
+            Ok(false) => {}
+            Err(e) => return Attempt::provider_error("sms provider", e),
+        }
+        let body = messages::render_text(message.kind, details);
+        let (encoding, segments) = sms::segments(&body);
+        match self.over_sms_cap(clinic, segments).await {
+            Ok(false) => {}
+            Ok(true) => {
+                return Attempt::Undeliverable(
+                    "sms_cap_reached: the clinic's monthly text budget is spent; email goes on".to_owned(),
+                )
             }
-            Channel::Sms => {
-                let Some(to) = &patient.mobile else {
-                    return Attempt::Undeliverable("the patient has no mobile number".to_owned());
-                };
-                match super::bounded("sms provider", self.texter.is_opted_out(to.as_str())).await {
-                    Ok(true) => {
-                        return Attempt::Undeliverable("opted_out: the number asked for no more texts".to_owned())
-                    }
-                    Ok(false) => {}
-                    Err(e) => return Attempt::Failed(e),
-                }
-                let body = messages::render_text(message.kind, details);
-                let (encoding, segments) = sms::segments(&body);
-                match self.over_sms_cap(clinic, segments).await {
-                    Ok(false) => {}
-                    Ok(true) => {
-                        return Attempt::Undeliverable(
-                            "sms_cap_reached: the clinic's monthly text budget is spent; email goes on".to_owned(),
-                        )
-                    }
-                    Err(e) => return Attempt::Failed(format!("ledger: {e}")),
-                }
-                let text = OutgoingText {
-                    to: to.as_str().to_owned(),
-                    kind: message.kind,
-                    body,
-                };
-                match super::bounded("sms provider", self.texter.send_text(&text)).await {
-                    Ok(provider_id) => Attempt::Sent {
-                        provider_id,
-                        ledger: Some((encoding, segments)),
-                    },
-                    Err(e) => Attempt::Failed(e),
-                }
-            }
+            Err(e) => return Attempt::Failed(format!("ledger: {e}")),
+        }
+        let text = OutgoingText {
+            to: to.as_str().to_owned(),
+            kind: message.kind,
+            body,
+        };
+        match self.texter.send_text(&text).await {
+            Ok(provider_id) => Attempt::Sent {
+                provider_id,
+                ledger: Some((encoding, segments)),
+            },
+            Err(e) => Attempt::provider_error("sms provider", e),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Services: what Rappel does, written against the ports only.
 
 mod appointments;
+mod budget;
 mod dispatch;
 mod feeds;
 mod patient;
@@ -8,7 +9,8 @@ mod reminder;
 mod settings;
 
 pub use appointments::{schedule_name, AppointmentView, MessageView, SaveOutcome};
-pub use dispatch::TEXTS_KIND;
+pub use budget::{Budget, PROVIDER_TIMEOUT, REQUEST_BUDGET};
+pub use dispatch::{CLAIM_LEASE, TEXTS_KIND};
 pub use feeds::{EventPage, LedgerReport};
 pub use patient::{PatientAction, PatientPage};
 pub use reminder::ReminderOutcome;
@@ -118,23 +120,6 @@ pub fn new_api_key() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     format!("rpl_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
-}
-
-/// The longest a provider call (email, text, schedule) may take before it counts as failed: well
-/// inside the functions' 15-second timeout, so the request still answers 503 and can be retried.
-pub const PROVIDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
-
-/// Runs a provider call with [`PROVIDER_TIMEOUT`]; a failure or a timeout becomes a message
-/// naming `what`.
-pub(crate) async fn bounded<T, E: std::fmt::Display>(
-    what: &str,
-    call: impl std::future::Future<Output = Result<T, E>>,
-) -> Result<T, String> {
-    match tokio::time::timeout(PROVIDER_TIMEOUT, call).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(format!("{what}: {e}")),
-        Err(_) => Err(format!("{what}: timed out")),
-    }
 }
 
 /// The hash under which an API key is stored: SHA-256, hex.

@@ -1,9 +1,9 @@
 //! What patients do from their link: read the details, confirm, cancel, say they arrived.
 
-use super::{Rappel, ServiceError};
+use super::{Budget, Rappel, ServiceError};
 use crate::domain::*;
 use crate::links;
-use crate::ports::{AppointmentWrite, StoreError};
+use crate::ports::{AppointmentWrite, LinkTarget, StoreError};
 use crate::rules::{self, Refusal};
 use chrono::{DateTime, Utc};
 
@@ -61,11 +61,11 @@ impl Rappel {
         if !links::looks_like_token(token) {
             return Err(ServiceError::NotFound("link"));
         }
-        let record = self
-            .store
-            .appointment_by_token(token)
-            .await?
-            .ok_or(ServiceError::NotFound("link"))?;
+        let record = match self.store.appointment_by_token(token).await? {
+            LinkTarget::Appointment(record) => *record,
+            LinkTarget::Expired => return Err(ServiceError::Gone),
+            LinkTarget::Unknown => return Err(ServiceError::NotFound("link")),
+        };
         let now = self.clock.now();
         if now > record.token_expires_at() {
             return Err(ServiceError::Gone);
@@ -81,20 +81,24 @@ impl Rappel {
     }
 
     /// Applies a patient action under the rules of CONTRACT §2; returns the new patient status.
-    /// Repeating an action that already took effect answers the same status and changes nothing.
+    /// Repeating an action that already took effect answers the same status and changes nothing,
+    /// except that a cancellation receipt not sent yet is tried again; once the clinic cancelled
+    /// the appointment, repeating a confirmation or an arrival is refused like a first one.
     pub async fn patient_act(&self, token: &str, action: PatientAction) -> Result<PatientStatus, ServiceError> {
+        let budget = Budget::start();
         for _ in 0..16 {
             let page = self.patient_page(token).await?;
             let record = &page.record;
-            let already = matches!(
-                (action, record.patient_status),
-                (
-                    PatientAction::Confirm,
-                    PatientStatus::Confirmed | PatientStatus::Arrived
-                ) | (PatientAction::Cancel, PatientStatus::CancelledByPatient)
-                    | (PatientAction::Arrive, PatientStatus::Arrived)
-            );
+            let already = match (action, record.patient_status) {
+                (PatientAction::Confirm, PatientStatus::Confirmed | PatientStatus::Arrived)
+                | (PatientAction::Arrive, PatientStatus::Arrived) => record.content.is_booked(),
+                (PatientAction::Cancel, PatientStatus::CancelledByPatient) => true,
+                _ => false,
+            };
             if already {
+                if action == PatientAction::Cancel {
+                    self.dispatch_or_retry_later(&page.clinic, record, &budget).await;
+                }
                 return Ok(record.patient_status);
             }
             page.check(action).map_err(ServiceError::Refused)?;
@@ -141,15 +145,13 @@ impl Rappel {
                     if cancelled_reminder.is_some_and(|r| r.at >= now) {
                         // The reminder re-checks at fire time, so a failed delete only costs a no-op invocation.
                         let name = super::schedule_name(&page.clinic.id, &record.id);
-                        if let Err(e) = super::bounded("scheduler", self.scheduler.delete_schedule(&name)).await {
+                        if let Err(e) = budget.call("scheduler", self.scheduler.delete_schedule(&name)).await {
                             tracing::warn!(clinic = %page.clinic.id, appointment = %record.id, error = %e, "reminder schedule not deleted");
                         }
                     }
-                    // The patient's action stands even if the receipt could not go out now; the
-                    // message stays recorded as failed for the EMR to see.
-                    if let Err(e) = self.dispatch(&page.clinic, &write.record).await {
-                        tracing::warn!(clinic = %page.clinic.id, appointment = %record.id, error = %e, "receipt not sent");
-                    }
+                    // The patient's action stands even if the receipt cannot go out now: the
+                    // scheduler tries it again (and so does a repeated request).
+                    self.dispatch_or_retry_later(&page.clinic, &write.record, &budget).await;
                     return Ok(status);
                 }
                 Err(StoreError::Conflict) => continue,

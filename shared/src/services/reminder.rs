@@ -1,15 +1,18 @@
 //! The pre-visit reminder, fired by the scheduler (CONTRACT §6). Everything is re-read and
 //! re-checked at fire time: a schedule that outlived its reason sends nothing.
 
-use super::{Rappel, ServiceError};
+use super::{Budget, Rappel, ServiceError};
 use crate::domain::*;
 use crate::ports::SchedulePayload;
+use crate::rules::{self, ReminderFiring};
 
 /// What a fire did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReminderOutcome {
     /// Reminder messages were recorded and sent (or were already).
     Sent,
+    /// Fired in quiet hours or early: the schedule was set again for this instant.
+    Deferred(chrono::DateTime<chrono::Utc>),
     /// Nothing to do, and why.
     Skipped(&'static str),
 }
@@ -31,7 +34,7 @@ impl Rappel {
         let Some(record) = self.store.appointment(&clinic.id, &payload.appointment_id).await? else {
             return Ok(ReminderOutcome::Skipped("unknown appointment"));
         };
-        self.dispatch(&clinic, &record).await?;
+        self.dispatch(&clinic, &record, &Budget::start()).await?;
         Ok(ReminderOutcome::Sent)
     }
 
@@ -66,12 +69,39 @@ impl Rappel {
             tracing::info!(clinic = %clinic.id, appointment = %record.id, reason, "reminder skipped");
             return Ok(ReminderOutcome::Skipped(reason));
         }
+        let budget = Budget::start();
+        let settings = &clinic.settings;
+        match rules::reminder_firing(now, record.content.start(), &settings.quiet_hours, settings.tz()) {
+            ReminderFiring::SendNow => {}
+            ReminderFiring::Later(at) => {
+                // A retried or late invocation: the same schedule, for the next allowed minute.
+                let reminder = PlannedReminder {
+                    at,
+                    revision: payload.revision,
+                };
+                // Under its own name: the schedule firing now may still be deleted after this
+                // invocation (EventBridge's ActionAfterCompletion), and must not take this one along.
+                let mut schedule = super::appointments::reminder_schedule(&clinic.id, &record.id, reminder);
+                schedule.name = super::appointments::deferred_schedule_name(&clinic.id, &record.id, at);
+                budget
+                    .call("scheduler", self.scheduler.put_schedule(&schedule))
+                    .await
+                    .map_err(ServiceError::Unavailable)?;
+                tracing::info!(clinic = %clinic.id, appointment = %record.id, until = %at, "reminder deferred");
+                return Ok(ReminderOutcome::Deferred(at));
+            }
+            ReminderFiring::TooLate => {
+                tracing::warn!(clinic = %clinic.id, appointment = %record.id, "reminder fired after its window; not sent");
+                return Ok(ReminderOutcome::Skipped("its window has passed"));
+            }
+        }
         let messages: Vec<MessageRecord> = super::appointments::channels(&clinic.settings, &record.content.patient)
             .into_iter()
             .map(|c| MessageRecord::pending(MessageKind::Reminder, c, payload.revision, now))
             .collect();
         self.store.add_messages(&clinic.id, &record.id, &messages).await?;
-        self.dispatch_known(&clinic, &record, Some(&type_settings)).await?;
+        self.dispatch_known(&clinic, &record, Some(&type_settings), &budget)
+            .await?;
         Ok(ReminderOutcome::Sent)
     }
 }

@@ -57,6 +57,7 @@ where
     messages_keep_write_order_at_the_same_instant(make().await).await;
     a_message_is_claimed_by_exactly_one_of_many(Arc::new(make().await)).await;
     completion_writes_status_event_and_ledger_together(make().await).await;
+    a_sender_whose_claim_was_taken_over_records_nothing(make().await).await;
     events_page_in_order_per_clinic(make().await).await;
     ledger_is_cut_by_time(make().await).await;
 }
@@ -137,8 +138,11 @@ async fn appointments_are_found_by_token_and_scoped_by_clinic<S: Store>(store: S
     store.write_appointment(&write(rb.clone(), vec![])).await.unwrap();
     assert_eq!(store.appointment(&a, &ra.id).await.unwrap(), Some(ra.clone()));
     assert_eq!(store.appointment(&b, &rb.id).await.unwrap(), Some(rb.clone()));
-    assert_eq!(store.appointment_by_token(&rb.token).await.unwrap(), Some(rb));
-    assert_eq!(store.appointment_by_token("nope").await.unwrap(), None);
+    assert_eq!(
+        store.appointment_by_token(&rb.token).await.unwrap(),
+        LinkTarget::Appointment(Box::new(rb))
+    );
+    assert_eq!(store.appointment_by_token("nope").await.unwrap(), LinkTarget::Unknown);
 }
 
 async fn messages_are_recorded_once_per_key<S: Store>(store: S) {
@@ -289,6 +293,7 @@ async fn completion_writes_status_event_and_ledger_together<S: Store>(store: S) 
         amount_cents: 10,
     };
     let outcome = MessageOutcome {
+        claimed_at: t0(),
         status: MessageStatus::Sent,
         at: t0(),
         detail: None,
@@ -320,7 +325,46 @@ async fn completion_writes_status_event_and_ledger_together<S: Store>(store: S) 
         .unwrap();
     assert_eq!(ledger, vec![entry]);
     let events = store.events_after(&c, 0, 10).await.unwrap();
+    assert_eq!(events.len(), 1, "a repeated completion adds no event");
     assert_eq!(events[0].event, outcome.event);
+}
+
+async fn a_sender_whose_claim_was_taken_over_records_nothing<S: Store>(store: S) {
+    let c = ClinicId::parse("clinic-a").unwrap();
+    let r = record(&c, "A1", 1, 1);
+    let m = MessageRecord::pending(MessageKind::Confirmation, Channel::Sms, 1, t0());
+    store
+        .write_appointment(&write(r.clone(), vec![m.clone()]))
+        .await
+        .unwrap();
+    let first = t0();
+    let second = t0() + Duration::minutes(5);
+    assert!(store.claim_message(&c, &r.id, &m.key, first, first, 1).await.unwrap());
+    assert!(store
+        .claim_message(&c, &r.id, &m.key, second, second - Duration::minutes(1), 1)
+        .await
+        .unwrap());
+    let outcome = |claimed_at, status| MessageOutcome {
+        claimed_at,
+        status,
+        at: second,
+        detail: None,
+        event: NewEvent::patient(second, r.id.clone(), EventType::MessageSent),
+        ledger: None,
+    };
+    store
+        .complete_message(&c, &r.id, &m.key, &outcome(first, MessageStatus::Failed))
+        .await
+        .unwrap();
+    let messages = store.messages(&c, &r.id).await.unwrap();
+    assert_eq!(messages[0].status, MessageStatus::Sending, "the live claim stands");
+    assert!(store.events_after(&c, 0, 10).await.unwrap().is_empty());
+    store
+        .complete_message(&c, &r.id, &m.key, &outcome(second, MessageStatus::Sent))
+        .await
+        .unwrap();
+    assert_eq!(store.messages(&c, &r.id).await.unwrap()[0].status, MessageStatus::Sent);
+    assert_eq!(store.events_after(&c, 0, 10).await.unwrap().len(), 1);
 }
 
 async fn events_page_in_order_per_clinic<S: Store>(store: S) {
@@ -375,7 +419,9 @@ async fn ledger_is_cut_by_time<S: Store>(store: S) {
         .collect();
     store.write_appointment(&write(r.clone(), messages)).await.unwrap();
     for (key, at) in keys.iter().zip(times) {
+        assert!(store.claim_message(&c, &r.id, key, at, at, 1).await.unwrap());
         let outcome = MessageOutcome {
+            claimed_at: at,
             status: MessageStatus::Sent,
             at,
             detail: None,

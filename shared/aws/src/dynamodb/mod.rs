@@ -2,28 +2,44 @@
 //!
 //! | item | PK | SK | attributes |
 //! |---|---|---|---|
-//! | clinic | `CLINIC#<clinic>` | `CLINIC` | `settings` (JSON), `key_hash` |
+//! | clinic | `CLINIC#<clinic>` | `CLINIC` | `settings` (JSON), `key_hash`, `sender_domain` (set by the operator only) |
 //! | API key | `KEY#<sha256 of key>` | `KEY` | `clinic_id` |
 //! | type | `CLINIC#<clinic>` | `TYPE#<code>` | `settings` (JSON) |
 //! | appointment | `APPT#<clinic>#<id>` | `APPT` | `record` (JSON), `version`, `expires_at` |
-//! | message | `APPT#<clinic>#<id>` | `MSG#<key>` | `order`, `status`, `at`, `message` (JSON), `billed`, `expires_at` |
-//! | patient link | `TOKEN#<token>` | `TOKEN` | `clinic_id`, `appointment_id`, `expires_at` |
-//! | event counter | `CLINIC#<clinic>` | `EVENTSEQ` | `n` |
-//! | event | `EVENTS#<clinic>` | `<cursor, 20 digits>` | `event` (JSON), `expires_at` |
+//! | message | `APPT#<clinic>#<id>` | `MSG#<key>` | `order`, `status`, `at`, `message` (JSON), `detail`, `expires_at` |
+//! | patient link | `TOKEN#<token>` | `TOKEN` | `clinic_id`, `appointment_id`, `link_expires_at`, `expires_at` |
+//! | event counter | `CLINIC#<clinic>` | `EVENTSEQ` | `n`: the last cursor reserved |
+//! | event | `EVENTS#<clinic>` | `<cursor, 20 digits>` | `event` (JSON) or `void`, `written_at`, `expires_at` |
 //! | ledger entry | `LEDGER#<clinic>` | `<sent_at>#<appointment>#<message key>` | `entry` (JSON) |
 //!
 //! Access patterns: a clinic by API key (2 gets); an appointment by id (1 get) or by token (2 gets);
 //! an appointment's messages (1 query); events after a cursor (1 query); a month's ledger (1 query).
-//! Conditional writes carry the rules: an appointment write expects the version it read; a message
-//! is recorded only if absent and claimed only from a claimable status; a ledger entry is written in
-//! the same transaction that marks its message `billed`, so a retried completion never bills twice.
-//! Events take consecutive cursors from a per-clinic counter updated in the same transaction, so
-//! cursors commit in order and a reader never skips one. `expires_at` (TTL) removes appointment
-//! data 30 days after the appointment and events after 90 days; the ledger is kept.
+//!
+//! Conditional writes carry the rules. An appointment write expects the version it read. A message
+//! is recorded only if absent, claimed only from a claimable status while the appointment is at the
+//! version the sender read, and completed only while it is still `sending` under that claim
+//! (`at` = the claim's instant): the completion's transaction writes the status, the event and the
+//! text's ledger entry together, so a retried completion (a lost answer) or a sender whose lease
+//! was taken over writes nothing twice.
+//!
+//! Contention: transactions cancelled for `TransactionConflict` or throttling are retried with
+//! jittered backoff for up to 4 s (`transact.rs`); the SDK retries throttling and 5xx itself.
+//!
+//! The event feed (`feed.rs`): each clinic's cursors come from a counter item that is only ever
+//! incremented with `ADD`, outside the transactions, and each event is put, only if its cursor is
+//! still free, in the transaction of what caused it. The counter is therefore never a transaction
+//! conflict nor a failed condition: one 1-WCU write per reservation, whatever the concurrency.
+//! Reserved cursors that stay empty are closed with a `void` item (by the writer that gave up, or
+//! by a reader 30 s later), and a reader stops before an empty cursor younger than that, so it never
+//! passes an event that is still being written. The limit is the counter item's partition: about
+//! 1,000 reservations a second for one clinic (DynamoDB's per-item write ceiling), each event one
+//! reservation; a bulk import of 10,000 saves with email and text reserves 20,000 cursors.
+//!
+//! Retention (`expires_at`, the TTL): appointment data goes 30 days after the appointment (when its
+//! link expires); the link item, which holds no personal data, stays a year longer so an expired
+//! link answers 410, not 404; events go after 90 days; the ledger is kept.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 pub use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
@@ -33,10 +49,15 @@ use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
 
-/// How long events stay readable.
-const EVENT_RETENTION: Duration = Duration::days(90);
-/// How many times an append retries when another writer took the event counter first.
-const COUNTER_RETRIES: usize = 32;
+mod feed;
+mod transact;
+
+use transact::TransactError;
+
+/// How long an expired link's item outlives the appointment's data, so the link answers 410.
+const LINK_TOMBSTONE: Duration = Duration::days(365);
+/// How many times a write takes new cursors when readers closed the ones it reserved.
+const RESERVATIONS: usize = 4;
 
 /// DynamoDB-backed store.
 #[derive(Clone)]
@@ -57,7 +78,7 @@ fn ts(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-fn unavailable<E: std::fmt::Debug>(context: &'static str) -> impl Fn(E) -> StoreError {
+pub(crate) fn unavailable<E: std::fmt::Debug>(context: &'static str) -> impl Fn(E) -> StoreError {
     move |e| StoreError::Unavailable(format!("dynamodb {context}: {e:?}"))
 }
 
@@ -94,19 +115,6 @@ fn appointment_pk(clinic: &ClinicId, id: &AppointmentId) -> String {
 
 fn expires_at(record: &AppointmentRecord) -> AttributeValue {
     n(record.token_expires_at().timestamp())
-}
-
-/// Whether a transaction was cancelled, and which of its items failed their condition.
-fn cancelled_items<R>(error: &SdkError<TransactWriteItemsError, R>) -> Option<Vec<bool>> {
-    match error.as_service_error()? {
-        TransactWriteItemsError::TransactionCanceledException(e) => Some(
-            e.cancellation_reasons()
-                .iter()
-                .map(|r| r.code() == Some("ConditionalCheckFailed"))
-                .collect(),
-        ),
-        _ => None,
-    }
 }
 
 fn build<T, E: std::fmt::Debug>(result: Result<T, E>) -> StoreResult<T> {
@@ -166,45 +174,6 @@ impl DynamoStore {
             &[(":pk", pk), (":prefix", sk_prefix.to_owned())],
         )
         .await
-    }
-
-    async fn event_counter(&self, clinic: &ClinicId) -> StoreResult<u64> {
-        Ok(match self.get(format!("CLINIC#{clinic}"), "EVENTSEQ").await? {
-            Some(item) => get_n(&item, "n")?,
-            None => 0,
-        })
-    }
-
-    /// The transaction items that append `events` after counter value `current`.
-    fn event_items(&self, clinic: &ClinicId, current: u64, events: &[NewEvent]) -> StoreResult<Vec<TransactWriteItem>> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        let next = current + events.len() as u64;
-        let counter = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(format!("CLINIC#{clinic}"), "EVENTSEQ")))
-                .update_expression("SET n = :next")
-                .condition_expression(if current == 0 {
-                    "attribute_not_exists(n) OR n = :current"
-                } else {
-                    "n = :current"
-                })
-                .expression_attribute_values(":next", n(next))
-                .expression_attribute_values(":current", n(current))
-                .build(),
-        )?;
-        let mut items = vec![TransactWriteItem::builder().update(counter).build()];
-        for (i, event) in events.iter().enumerate() {
-            let cursor = current + 1 + i as u64;
-            let mut item = key(format!("EVENTS#{clinic}"), &format!("{cursor:020}"));
-            item.insert("event".to_owned(), s(json(event)?));
-            item.insert("expires_at".to_owned(), n((event.at + EVENT_RETENTION).timestamp()));
-            let put = build(Put::builder().table_name(&self.table).set_item(Some(item)).build())?;
-            items.push(TransactWriteItem::builder().put(put).build());
-        }
-        Ok(items)
     }
 
     fn message_put(
@@ -387,84 +356,40 @@ impl AppointmentStore for DynamoStore {
             .transpose()
     }
 
-    async fn appointment_by_token(&self, token: &str) -> StoreResult<Option<AppointmentRecord>> {
+    async fn appointment_by_token(&self, token: &str) -> StoreResult<LinkTarget> {
         let Some(item) = self.get(format!("TOKEN#{token}"), "TOKEN").await? else {
-            return Ok(None);
+            return Ok(LinkTarget::Unknown);
         };
         let clinic = ClinicId::parse(get_s(&item, "clinic_id")?).map_err(|e| StoreError::Corrupt(e.0))?;
         let id = AppointmentId::parse(get_s(&item, "appointment_id")?).map_err(|e| StoreError::Corrupt(e.0))?;
-        self.appointment(&clinic, &id).await
+        Ok(match self.appointment(&clinic, &id).await? {
+            Some(record) => LinkTarget::Appointment(Box::new(record)),
+            // The appointment's data expired with its link; the link item outlives it.
+            None => LinkTarget::Expired,
+        })
     }
 
     async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<()> {
         let record = &write.record;
         let (clinic, id) = (&record.clinic_id, &record.id);
-        let expected = record.version.checked_sub(1).ok_or(StoreError::Conflict)?;
         let messages = self.absent_messages(clinic, id, &write.messages).await?;
-        for _ in 0..COUNTER_RETRIES {
-            let mut items = Vec::new();
-            let mut item = key(appointment_pk(clinic, id), "APPT");
-            item.insert("record".to_owned(), s(json(record)?));
-            item.insert("version".to_owned(), n(record.version));
-            item.insert("expires_at".to_owned(), expires_at(record));
-            let condition = if expected == 0 {
-                "attribute_not_exists(PK)"
-            } else {
-                "version = :expected"
-            };
-            let mut put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression(condition);
-            if expected != 0 {
-                put = put.expression_attribute_values(":expected", n(expected));
-            }
-            items.push(TransactWriteItem::builder().put(build(put.build())?).build());
-            // The link index follows the appointment so it expires with it.
-            let mut token = key(format!("TOKEN#{}", record.token), "TOKEN");
-            token.insert("clinic_id".to_owned(), s(clinic.as_str()));
-            token.insert("appointment_id".to_owned(), s(id.as_str()));
-            token.insert("expires_at".to_owned(), expires_at(record));
-            items.push(
-                TransactWriteItem::builder()
-                    .put(build(
-                        Put::builder().table_name(&self.table).set_item(Some(token)).build(),
-                    )?)
-                    .build(),
-            );
-            for (i, m) in messages.iter().enumerate() {
-                items.push(self.message_put(
-                    clinic,
-                    id,
-                    m,
-                    &message_order(record.version, &format!("{i:03}")),
-                    expires_at(record),
-                )?);
-            }
-            let counter = if write.events.is_empty() {
-                0
-            } else {
-                self.event_counter(clinic).await?
-            };
-            let event_start = items.len();
-            items.extend(self.event_items(clinic, counter, &write.events)?);
-            match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e) => match cancelled_items(&e) {
-                    // Only the event counter moved: take the next cursor and try again.
-                    Some(failed) if failed.iter().position(|f| *f) == Some(event_start) => continue,
-                    Some(_) => return Err(StoreError::Conflict),
-                    None => return Err(unavailable("write appointment")(e)),
-                },
-            }
+        let mut items = vec![self.appointment_put(record)?, self.token_put(record)?];
+        for (i, m) in messages.iter().enumerate() {
+            items.push(self.message_put(
+                clinic,
+                id,
+                m,
+                &message_order(record.version, &format!("{i:03}")),
+                expires_at(record),
+            )?);
         }
-        Err(StoreError::Unavailable("event counter too contended".to_owned()))
+        match self
+            .write_with_events(clinic, items, &write.events, "write appointment")
+            .await?
+        {
+            Written::Yes => Ok(()),
+            Written::ConditionFailed => Err(StoreError::Conflict),
+        }
     }
 
     async fn add_messages(
@@ -540,18 +465,18 @@ impl AppointmentStore for DynamoStore {
         let claim = build(
             Update::builder()
                 .table_name(&self.table)
-            .set_key(Some(key(appointment_pk(clinic, id), &format!("MSG#{key_}"))))
-            .update_expression("SET #status = :sending, #at = :now")
-            .condition_expression(
-                "attribute_exists(PK) AND (#status IN (:pending, :failed) OR (#status = :sending AND #at < :stale))",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#at", "at")
-            .expression_attribute_values(":sending", s("sending"))
-            .expression_attribute_values(":pending", s("pending"))
-            .expression_attribute_values(":failed", s("failed"))
-            .expression_attribute_values(":now", s(ts(now)))
-            .expression_attribute_values(":stale", s(ts(stale_before)))
+                .set_key(Some(key(appointment_pk(clinic, id), &format!("MSG#{key_}"))))
+                .update_expression("SET #status = :sending, #at = :now")
+                .condition_expression(
+                    "attribute_exists(PK) AND (#status IN (:pending, :failed) OR (#status = :sending AND #at < :stale))",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_names("#at", "at")
+                .expression_attribute_values(":sending", s("sending"))
+                .expression_attribute_values(":pending", s("pending"))
+                .expression_attribute_values(":failed", s("failed"))
+                .expression_attribute_values(":now", s(ts(now)))
+                .expression_attribute_values(":stale", s(ts(stale_before)))
                 .build(),
         )?;
         let unchanged = build(
@@ -562,17 +487,16 @@ impl AppointmentStore for DynamoStore {
                 .expression_attribute_values(":version", n(appointment_version))
                 .build(),
         )?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(claim).build())
-            .transact_items(TransactWriteItem::builder().condition_check(unchanged).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if cancelled_items(&e).is_some_and(|failed| failed.iter().any(|f| *f)) => Ok(false),
-            Err(e) => Err(unavailable("claim message")(e)),
+        let items = vec![
+            TransactWriteItem::builder().update(claim).build(),
+            TransactWriteItem::builder().condition_check(unchanged).build(),
+        ];
+        // A claim whose answer was lost comes back as a failed condition: the message then waits
+        // for its lease to run out, and is never sent twice.
+        match self.transact("claim message", items).await {
+            Ok(()) => Ok(true),
+            Err(TransactError::Conditions(_)) => Ok(false),
+            Err(TransactError::Unavailable(e)) => Err(e),
         }
     }
 
@@ -583,93 +507,117 @@ impl AppointmentStore for DynamoStore {
         key_: &str,
         outcome: &MessageOutcome,
     ) -> StoreResult<()> {
-        let mut bill = outcome.ledger.as_ref();
-        for _ in 0..COUNTER_RETRIES {
-            let mut update = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(appointment_pk(clinic, id), &format!("MSG#{key_}"))))
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_names("#at", "at")
-                .expression_attribute_values(":status", s(status_text(outcome.status)))
-                .expression_attribute_values(":at", s(ts(outcome.at)));
-            let mut set = "SET #status = :status, #at = :at".to_owned();
-            if let Some(detail) = &outcome.detail {
-                set.push_str(", detail = :detail");
-                update = update.expression_attribute_values(":detail", s(detail.clone()));
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(appointment_pk(clinic, id), &format!("MSG#{key_}"))))
+            .condition_expression("#status = :sending AND #at = :claimed")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":status", s(status_text(outcome.status)))
+            .expression_attribute_values(":at", s(ts(outcome.at)))
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":claimed", s(ts(outcome.claimed_at)));
+        let mut set = "SET #status = :status, #at = :at".to_owned();
+        if let Some(detail) = &outcome.detail {
+            set.push_str(", detail = :detail");
+            update = update.expression_attribute_values(":detail", s(detail.clone()));
+        }
+        let mut items = vec![TransactWriteItem::builder()
+            .update(build(update.update_expression(set).build())?)
+            .build()];
+        if let Some(entry) = &outcome.ledger {
+            let mut item = key(
+                format!("LEDGER#{clinic}"),
+                &format!("{}#{}#{}", ts(entry.sent_at), entry.appointment_id, entry.message_key),
+            );
+            item.insert("entry".to_owned(), s(json(entry)?));
+            items.push(TransactWriteItem::builder().put(self.if_absent(item)?).build());
+        }
+        let events = std::slice::from_ref(&outcome.event);
+        // A failed condition means the message is no longer under this claim: completed already
+        // (this is a retry after a lost answer) or taken over; its owner records the outcome.
+        self.write_with_events(clinic, items, events, "complete message")
+            .await
+            .map(drop)
+    }
+}
+
+/// How a conditional write with events ended.
+enum Written {
+    Yes,
+    /// One of the items (events aside) failed its condition; nothing was written.
+    ConditionFailed,
+}
+
+impl DynamoStore {
+    fn appointment_put(&self, record: &AppointmentRecord) -> StoreResult<TransactWriteItem> {
+        let mut item = key(appointment_pk(&record.clinic_id, &record.id), "APPT");
+        item.insert("record".to_owned(), s(json(record)?));
+        item.insert("version".to_owned(), n(record.version));
+        item.insert("expires_at".to_owned(), expires_at(record));
+        let expected = record.version.checked_sub(1).ok_or(StoreError::Conflict)?;
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+        put = if expected == 0 {
+            put.condition_expression("attribute_not_exists(PK)")
+        } else {
+            put.condition_expression("version = :expected")
+                .expression_attribute_values(":expected", n(expected))
+        };
+        Ok(TransactWriteItem::builder().put(build(put.build())?).build())
+    }
+
+    /// The link index item: it outlives the appointment's data so an expired link answers 410.
+    fn token_put(&self, record: &AppointmentRecord) -> StoreResult<TransactWriteItem> {
+        let expiry = record.token_expires_at();
+        let mut token = key(format!("TOKEN#{}", record.token), "TOKEN");
+        token.insert("clinic_id".to_owned(), s(record.clinic_id.as_str()));
+        token.insert("appointment_id".to_owned(), s(record.id.as_str()));
+        token.insert("link_expires_at".to_owned(), n(expiry.timestamp()));
+        token.insert("expires_at".to_owned(), n((expiry + LINK_TOMBSTONE).timestamp()));
+        let put = build(Put::builder().table_name(&self.table).set_item(Some(token)).build())?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Commits `items` with `events` appended to the clinic's feed, in one transaction.
+    async fn write_with_events(
+        &self,
+        clinic: &ClinicId,
+        items: Vec<TransactWriteItem>,
+        events: &[NewEvent],
+        what: &'static str,
+    ) -> StoreResult<Written> {
+        let own = items.len();
+        for _ in 0..RESERVATIONS {
+            let mut all = items.clone();
+            let first = if events.is_empty() {
+                0
+            } else {
+                let first = self.reserve_cursors(clinic, events.len()).await?;
+                all.extend(self.event_puts(clinic, first, events)?);
+                first
+            };
+            let result = self.transact(what, all).await;
+            if result.is_err() && !events.is_empty() {
+                self.give_back(clinic, first, events.len()).await;
             }
-            if bill.is_some() {
-                set.push_str(", billed = :true");
-                update = update
-                    .condition_expression("attribute_not_exists(billed)")
-                    .expression_attribute_values(":true", AttributeValue::Bool(true));
-            }
-            let mut items = vec![TransactWriteItem::builder()
-                .update(build(update.update_expression(set).build())?)
-                .build()];
-            if let Some(entry) = bill {
-                let mut item = key(
-                    format!("LEDGER#{clinic}"),
-                    &format!("{}#{}#{}", ts(entry.sent_at), entry.appointment_id, entry.message_key),
-                );
-                item.insert("entry".to_owned(), s(json(entry)?));
-                items.push(
-                    TransactWriteItem::builder()
-                        .put(build(
-                            Put::builder().table_name(&self.table).set_item(Some(item)).build(),
-                        )?)
-                        .build(),
-                );
-            }
-            let event_start = items.len();
-            let counter = self.event_counter(clinic).await?;
-            items.extend(self.event_items(clinic, counter, std::slice::from_ref(&outcome.event))?);
-            match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e) => match cancelled_items(&e) {
-                    // Already billed: a retried completion; record the rest without a second entry.
-                    Some(failed) if failed.first() == Some(&true) && bill.is_some() => bill = None,
-                    Some(failed) if failed.get(event_start) == Some(&true) => continue,
-                    _ => return Err(unavailable("complete message")(e)),
-                },
+            match result {
+                Ok(()) => return Ok(Written::Yes),
+                // Only event cursors were taken (closed by a reader that waited long enough): take new ones.
+                Err(TransactError::Conditions(failed)) if !failed[..own.min(failed.len())].contains(&true) => continue,
+                Err(TransactError::Conditions(_)) => return Ok(Written::ConditionFailed),
+                Err(TransactError::Unavailable(e)) => return Err(e),
             }
         }
-        Err(StoreError::Unavailable("event counter too contended".to_owned()))
+        Err(StoreError::Unavailable(format!(
+            "dynamodb {what}: event cursors kept being closed"
+        )))
     }
 }
 
 #[async_trait]
 impl EventStore for DynamoStore {
     async fn events_after(&self, clinic: &ClinicId, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND SK > :after")
-            .expression_attribute_values(":pk", s(format!("EVENTS#{clinic}")))
-            .expression_attribute_values(":after", s(format!("{after:020}")))
-            .limit(limit.clamp(1, 1000) as i32)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable("events"))?;
-        out.items
-            .unwrap_or_default()
-            .iter()
-            .map(|item| {
-                Ok(Event {
-                    cursor: get_s(item, "SK")?
-                        .parse()
-                        .map_err(|_| StoreError::Corrupt("event cursor".to_owned()))?,
-                    event: parse(item, "event")?,
-                })
-            })
-            .collect()
+        self.read_feed(clinic, after, limit).await
     }
 }
 

@@ -1,0 +1,132 @@
+//! Transactions that ride out DynamoDB's contention answers.
+//!
+//! DynamoDB cancels a transaction with `TransactionConflict` when another transaction holds one
+//! of its items, and with `ThrottlingError` (or a throttling exception) when a partition is hot.
+//! Neither means the write is wrong: it is tried again after a jittered pause. A failed condition
+//! is an answer, returned with the items that failed; anything else is the store being
+//! unavailable. A lost answer (HTTP 500 after the write committed) comes back from the SDK's own
+//! retry as a failed condition, which every caller reads as "already done".
+
+use super::{unavailable, DynamoStore};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use rappel::ports::StoreError;
+use std::time::Duration;
+
+/// How long contention is ridden out before the write gives up (the store bounds every call at 6 s).
+const CONTENTION_BUDGET: Duration = Duration::from_secs(4);
+/// The first pause after contention; it doubles on each retry, up to `MAX_PAUSE`, with full jitter.
+const FIRST_PAUSE: Duration = Duration::from_millis(20);
+const MAX_PAUSE: Duration = Duration::from_millis(500);
+
+/// Why a transaction did not commit.
+#[derive(Debug)]
+pub(super) enum TransactError {
+    /// These items (by position) failed their condition; nothing was written.
+    Conditions(Vec<bool>),
+    /// DynamoDB failed or kept refusing.
+    Unavailable(StoreError),
+}
+
+/// What a transaction's error says.
+#[derive(Debug, PartialEq)]
+pub(super) enum Refusal {
+    Conditions(Vec<bool>),
+    Contention,
+    Other,
+}
+
+/// Reads a `TransactWriteItems` error.
+pub(super) fn refusal<R>(error: &SdkError<TransactWriteItemsError, R>) -> Refusal {
+    match error.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+            let codes: Vec<&str> = e
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None"))
+                .collect();
+            classify_reasons(&codes)
+        }
+        Some(e)
+            if e.is_provisioned_throughput_exceeded_exception()
+                || e.is_throttling_exception()
+                || e.is_request_limit_exceeded() =>
+        {
+            Refusal::Contention
+        }
+        _ => Refusal::Other,
+    }
+}
+
+/// A cancellation's reason codes, one per item: failed conditions win, since they are final.
+pub(super) fn classify_reasons(codes: &[&str]) -> Refusal {
+    if codes.contains(&"ConditionalCheckFailed") {
+        Refusal::Conditions(codes.iter().map(|c| *c == "ConditionalCheckFailed").collect())
+    } else if codes.iter().any(|c| {
+        matches!(
+            *c,
+            "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
+        )
+    }) {
+        Refusal::Contention
+    } else {
+        Refusal::Other
+    }
+}
+
+/// A jittered pause before contention retry number `attempt` (0-based).
+async fn pause(attempt: u32) {
+    let ceiling = FIRST_PAUSE.saturating_mul(1 << attempt.min(10)).min(MAX_PAUSE);
+    let millis = rand::random_range(0..=ceiling.as_millis() as u64);
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+}
+
+impl DynamoStore {
+    /// Commits `items` as one transaction, retrying contention for up to `CONTENTION_BUDGET`.
+    pub(super) async fn transact(
+        &self,
+        what: &'static str,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<(), TransactError> {
+        let started = tokio::time::Instant::now();
+        let mut attempt = 0;
+        loop {
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let error = match sent {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            match refusal(&error) {
+                Refusal::Conditions(failed) => return Err(TransactError::Conditions(failed)),
+                Refusal::Contention if started.elapsed() < CONTENTION_BUDGET => {
+                    tracing::debug!(what, attempt, "transaction contended; retrying");
+                    pause(attempt).await;
+                    attempt += 1;
+                }
+                _ => return Err(TransactError::Unavailable(unavailable(what)(error))),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_conflict_or_throttled_item_is_contention_and_a_failed_condition_is_final() {
+        assert_eq!(classify_reasons(&["None", "TransactionConflict"]), Refusal::Contention);
+        assert_eq!(classify_reasons(&["ThrottlingError", "None"]), Refusal::Contention);
+        assert_eq!(
+            classify_reasons(&["ConditionalCheckFailed", "TransactionConflict"]),
+            Refusal::Conditions(vec![true, false])
+        );
+        assert_eq!(classify_reasons(&["None", "ValidationError"]), Refusal::Other);
+    }
+}
