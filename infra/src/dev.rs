@@ -141,6 +141,9 @@ impl DevServer {
     }
 }
 
+/// The sending domain bound to the seeded clinic.
+const DEV_SENDER_DOMAIN: &str = "clinique.example.ca";
+
 async fn seed_clinic(store: &SqliteStore, api_key: &str) -> Result<(), String> {
     let id = ClinicId::parse(DEV_CLINIC_ID).map_err(|e| e.0)?;
     if store.clinic(&id).await.map_err(|e| e.to_string())?.is_none() {
@@ -148,6 +151,7 @@ async fn seed_clinic(store: &SqliteStore, api_key: &str) -> Result<(), String> {
         settings.phone = Some(Text::parse("514 555-0100").map_err(|e| e.0)?);
         settings.address = Some(Text::parse("1000 rue Sherbrooke Ouest, Montréal (Québec) H3A 3G4").map_err(|e| e.0)?);
         settings.sender_email = Some(Email::parse("rendez-vous@clinique.example.ca").map_err(|e| e.0)?);
+        settings.sender_domain = Some(DEV_SENDER_DOMAIN.to_owned());
         store
             .put_clinic(&Clinic {
                 id: id.clone(),
@@ -155,6 +159,11 @@ async fn seed_clinic(store: &SqliteStore, api_key: &str) -> Result<(), String> {
             })
             .await
             .map_err(|e| e.to_string())?;
+    }
+    // Data kept from before sending domains were bound: bind the seed's.
+    let seeded = store.clinic(&id).await.map_err(|e| e.to_string())?;
+    if seeded.is_some_and(|c| c.settings.sender_domain.is_none()) {
+        rappel::services::bind_sender_domain(store, &id, DEV_SENDER_DOMAIN).await?;
     }
     store
         .set_api_key_hash(&id, &hash_api_key(api_key))

@@ -302,6 +302,12 @@ impl Harness {
         register_clinic(store.as_ref(), &clinic, API_KEY)
             .await
             .expect("register clinic");
+        // As stored: registering bound the sender's domain.
+        let clinic = store
+            .clinic(&clinic.id)
+            .await
+            .expect("read clinic")
+            .expect("registered");
         let rappel = Arc::new(Rappel {
             store: Arc::new(BoundedStore::new(store.clone())),
             mailer: mailer.clone(),

@@ -590,9 +590,11 @@ async fn seed(moto: &str) -> Result<rappel_aws::dynamodb::DynamoStore, String> {
     };
     rappel_aws::local::provision(&sdk, &names).await?;
     let store = rappel_aws::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), "rappel");
+    let mut settings = ClinicSettings::named("Clinique Bench").map_err(|e| e.0)?;
+    settings.sender_domain = Some("example.ca".to_owned());
     let clinic = Clinic {
         id: ClinicId::parse(scenarios::CLINIC).map_err(|e| e.0)?,
-        settings: ClinicSettings::named("Clinique Bench").map_err(|e| e.0)?,
+        settings,
     };
     rappel::services::register_clinic(&store, &clinic, scenarios::API_KEY)
         .await

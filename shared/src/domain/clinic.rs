@@ -98,9 +98,14 @@ pub struct ClinicSettings {
     /// Language used when the patient has none.
     #[serde(default)]
     pub language: Language,
-    /// Identity emails come from; without it no email is sent.
+    /// Identity emails come from; without it no email is sent. Its domain must be the one the
+    /// operator bound to the clinic (`sender_domain`).
     #[serde(default)]
     pub sender_email: Option<Email>,
+    /// The sending domain the operator bound to this clinic (`rappel-admin bind-sender`). Shown,
+    /// never changed, by the clinic's own key: one clinic cannot send as another.
+    #[serde(default)]
+    pub sender_domain: Option<String>,
     /// Where patients' replies go.
     #[serde(default)]
     pub reply_to: Option<Email>,
@@ -131,6 +136,7 @@ impl ClinicSettings {
             timezone: Zone::default(),
             language: Language::default(),
             sender_email: None,
+            sender_domain: None,
             reply_to: None,
             allow_patient_cancellation: false,
             allow_arrival_checkin: false,
@@ -143,6 +149,24 @@ impl ClinicSettings {
     /// The clinic's zone.
     pub fn tz(&self) -> Tz {
         self.timezone.0
+    }
+
+    /// Whether `sender_email` lies in the domain the operator bound to the clinic, or why not.
+    pub fn check_sender(&self) -> Result<(), String> {
+        let Some(sender) = &self.sender_email else {
+            return Ok(());
+        };
+        let domain = sender.as_str().rsplit_once('@').map_or("", |(_, d)| d);
+        match &self.sender_domain {
+            Some(bound) if bound.eq_ignore_ascii_case(domain) => Ok(()),
+            Some(bound) => Err(format!(
+                "the clinic sends from {bound} only (bound by the operator); {domain} is not it"
+            )),
+            None => Err(
+                "no sending domain is bound to this clinic yet: the operator binds one with rappel-admin bind-sender"
+                    .to_owned(),
+            ),
+        }
     }
 }
 

@@ -455,6 +455,9 @@ impl Rappel {
         let Some(from) = &clinic.settings.sender_email else {
             return Attempt::Undeliverable("the clinic has no sender_email".to_owned());
         };
+        if let Err(why) = clinic.settings.check_sender() {
+            return Attempt::Undeliverable(format!("sender_not_bound: {why}"));
+        }
         let confirm_open = record.patient_status == PatientStatus::Pending
             && rules::check_confirm(self.clock.now(), record.content.start()).is_ok();
         let rendered = messages::render_email(message.kind, details, confirm_open);

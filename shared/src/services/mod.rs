@@ -128,14 +128,48 @@ pub fn hash_api_key(key: &str) -> String {
 }
 
 /// Stores a clinic and makes `api_key` its key (only the key's hash is kept): what
-/// `rappel-admin create-clinic`, the benchmarks and the test rigs do to set a tenant up.
+/// `rappel-admin create-clinic`, the benchmarks and the test rigs do to set a tenant up. The
+/// operator setting a clinic up with a sender binds that sender's domain to it.
 pub async fn register_clinic<S: ClinicStore + ?Sized>(
     store: &S,
     clinic: &Clinic,
     api_key: &str,
 ) -> Result<(), StoreError> {
-    store.put_clinic(clinic).await?;
+    let mut clinic = clinic.clone();
+    if clinic.settings.sender_domain.is_none() {
+        clinic.settings.sender_domain = clinic
+            .settings
+            .sender_email
+            .as_ref()
+            .and_then(|e| e.as_str().rsplit_once('@'))
+            .map(|(_, domain)| domain.to_ascii_lowercase());
+    }
+    store.put_clinic(&clinic).await?;
     store.set_api_key_hash(&clinic.id, &hash_api_key(api_key)).await
+}
+
+/// Binds a sending domain to a clinic: the operator's act (`rappel-admin bind-sender`). A sender
+/// address outside it is cleared, so the clinic sets one in its domain.
+pub async fn bind_sender_domain<S: ClinicStore + ?Sized>(
+    store: &S,
+    id: &ClinicId,
+    domain: &str,
+) -> Result<Clinic, String> {
+    let domain = domain.trim().to_ascii_lowercase();
+    if domain.is_empty() || !domain.contains('.') || domain.contains(['@', ' ', '/']) {
+        return Err(format!("{domain:?} is not a domain name"));
+    }
+    let mut clinic = store
+        .clinic(id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no clinic {id}"))?;
+    clinic.settings.sender_domain = Some(domain);
+    if clinic.settings.check_sender().is_err() {
+        clinic.settings.sender_email = None;
+    }
+    store.put_clinic(&clinic).await.map_err(|e| e.to_string())?;
+    Ok(clinic)
 }
 
 impl Rappel {

@@ -8,8 +8,22 @@ impl Rappel {
     pub async fn put_clinic_settings(
         &self,
         clinic: &Clinic,
-        settings: ClinicSettings,
+        mut settings: ClinicSettings,
     ) -> Result<ClinicSettings, ServiceError> {
+        // Read-only for the clinic: left out, it stays as the operator bound it.
+        let bound = &clinic.settings.sender_domain;
+        if settings.sender_domain.is_none() {
+            settings.sender_domain = bound.clone();
+        }
+        if settings.sender_domain != *bound {
+            return Err(ServiceError::invalid(
+                "sender_domain",
+                "the sending domain is bound by the operator (rappel-admin bind-sender), not by the clinic's key",
+            ));
+        }
+        settings
+            .check_sender()
+            .map_err(|message| ServiceError::invalid("sender_email", message))?;
         let updated = Clinic {
             id: clinic.id.clone(),
             settings,
