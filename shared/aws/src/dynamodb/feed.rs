@@ -6,7 +6,8 @@
 //! many instances append at once. Reserved cursors can stay empty (a transaction that failed, a
 //! sender killed between reservation and commit, a reservation whose answer was lost): such a
 //! gap is closed with a *void* item, written only if the cursor is still free, by the writer that
-//! gave up or, after `GAP_GRACE`, by a reader. Event puts carry the same condition, so a late
+//! gave up or, after `GAP_GRACE`, by a reader (a reservation whose answer was lost leaves such a
+//! gap, so the event after it reaches readers up to `GAP_GRACE` later). Event puts carry the same condition, so a late
 //! writer and a reader closing its gap cannot both win: the writer then reserves again.
 
 use super::{get_n, get_s, json, key, n, parse, s, unavailable, DynamoStore, Item};
@@ -19,7 +20,7 @@ use rappel::ports::{StoreError, StoreResult};
 pub(super) const EVENT_RETENTION: Duration = Duration::days(90);
 /// How long a reader waits on an empty cursor before it closes it: longer than any writer lives
 /// (the functions' timeout is 15 s), so a writer still running is never overtaken.
-const GAP_GRACE: Duration = Duration::seconds(30);
+pub(super) const GAP_GRACE: Duration = Duration::seconds(30);
 /// A gap before an event older than this is passed without a write: no writer lives that long,
 /// and older history may have expired under the TTL.
 const GAP_ABANDONED: Duration = Duration::hours(1);
@@ -138,7 +139,7 @@ impl DynamoStore {
     /// Decides on the empty cursors `from..to`, which lie before an event written at `later_written`.
     async fn gap(&self, clinic: &ClinicId, from: u64, to: u64, later_written: i64) -> StoreResult<Gap> {
         let age = wall_millis() - later_written;
-        if age < GAP_GRACE.num_milliseconds() {
+        if age < self.gap_grace.num_milliseconds() {
             return Ok(Gap::Wait);
         }
         if age > GAP_ABANDONED.num_milliseconds() {

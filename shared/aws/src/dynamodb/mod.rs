@@ -64,6 +64,8 @@ const RESERVATIONS: usize = 4;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// How long a reader waits on an empty event cursor before closing it (see `feed.rs`).
+    gap_grace: Duration,
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -127,7 +129,15 @@ impl DynamoStore {
         DynamoStore {
             client,
             table: table.into(),
+            gap_grace: feed::GAP_GRACE,
         }
+    }
+
+    /// The same, with readers closing empty event cursors after `grace` instead of 30 s: for
+    /// tests that read the feed once every writer has finished.
+    pub fn with_gap_grace(mut self, grace: Duration) -> DynamoStore {
+        self.gap_grace = grace;
+        self
     }
 
     async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<Item>> {

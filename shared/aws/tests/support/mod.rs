@@ -1,4 +1,9 @@
-//! A moto server on a free loopback port, started for the test and killed with it.
+//! A moto server on a free loopback port, started for the test and killed with it, and Rappel
+//! on the AWS adapters against it.
+
+#![allow(dead_code)] // each test binary uses its own part of the support
+
+pub mod rig;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -39,18 +44,7 @@ impl Moto {
 
     /// An SDK configuration pointing at this server.
     pub async fn sdk(&self) -> aws_config::SdkConfig {
-        // The functions' own HTTPS client, so the tests go through it.
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(rappel_aws::sdk::https_client(
-                rappel_aws::sdk::Roots::AmazonTrustServices,
-            ))
-            .endpoint_url(&self.endpoint)
-            .region(aws_config::Region::new("ca-central-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "test", "test", None, None, "moto",
-            ))
-            .load()
-            .await
+        sdk_at(&self.endpoint).await
     }
 
     /// Everything moto holds, as `/moto-api/data.json` shows it.
@@ -62,6 +56,22 @@ impl Moto {
             .await
             .unwrap()
     }
+}
+
+/// An SDK configuration for an endpoint on loopback (moto, or a fault proxy in front of it).
+pub async fn sdk_at(endpoint: &str) -> aws_config::SdkConfig {
+    // The functions' own HTTPS client, so the tests go through it.
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(rappel_aws::sdk::https_client(
+            rappel_aws::sdk::Roots::AmazonTrustServices,
+        ))
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("ca-central-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .load()
+        .await
 }
 
 impl Drop for Moto {

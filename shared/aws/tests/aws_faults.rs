@@ -1,0 +1,386 @@
+//! The AWS adapters under AWS's own failures: the services' calls go through a fault proxy
+//! (`rappel-aws-faults`) in front of moto, which answers with DynamoDB's transaction
+//! cancellations, throttling and lost answers exactly as AWS sends them.
+
+mod support;
+
+use axum::http::{Method, StatusCode};
+use chrono::{Duration, TimeZone, Utc};
+use rappel::domain::{AppointmentId, AppointmentRecord, ClinicId, EventType, NewEvent, PatientStatus};
+use rappel::ports::{AppointmentStore, AppointmentWrite, EventStore};
+use rappel::testing::appointment_json;
+use rappel_aws::dynamodb::DynamoStore;
+use rappel_aws::local::create_table;
+use rappel_aws_faults::{Fault, FaultPlan, FaultProxy, Rates, Rule, Service};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use support::rig::{call, now0, rig_on, AwsRig};
+use support::{sdk_at, Moto};
+
+/// moto and Rappel's AWS adapters behind a fault proxy (no random faults: tests force them).
+async fn faulty_rig() -> (AwsRig, FaultProxy) {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint, 7, FaultPlan::default())
+        .await
+        .unwrap();
+    let sdk = sdk_at(&proxy.url).await;
+    let rig = rig_on(moto, sdk).await;
+    let emr = rappel::http::emr::router(rig.rappel.clone());
+    let (status, _) = call(
+        &emr,
+        Method::PUT,
+        "/v1/appointment-types/FU",
+        Some(json!({"communications": "full"})),
+        false,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    (rig, proxy)
+}
+
+/// An appointment body whose mobile moto does not treat as opted out.
+fn body(revision: u64) -> Value {
+    let mut body = appointment_json(revision, Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap(), "FU");
+    body["patient"]["mobile"] = json!("514 555-0123");
+    body
+}
+
+async fn ledger_entries(rig: &AwsRig) -> usize {
+    let emr = rappel::http::emr::router(rig.rappel.clone());
+    let (status, ledger) = call(&emr, Method::GET, "/v1/ledger?month=2030-01", None, false).await;
+    assert_eq!(status, StatusCode::OK, "{ledger}");
+    ledger["entries"].as_array().map_or(0, Vec::len)
+}
+
+async fn sent_events(rig: &AwsRig) -> Vec<Value> {
+    let emr = rappel::http::emr::router(rig.rappel.clone());
+    let (_, page) = call(&emr, Method::GET, "/v1/events?limit=100", None, false).await;
+    page["events"].as_array().cloned().unwrap_or_default()
+}
+
+fn texts(data: &Value) -> usize {
+    data["sns"]["SMS"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_conflict_on_completing_a_text_is_retried_and_bills_it_once() {
+    let (rig, proxy) = faulty_rig().await;
+    // The completion of the text: its transaction holds the ledger entry.
+    proxy.force(
+        Rule::new(Service::DynamoDb, Fault::Conflict)
+            .operation("TransactWriteItems")
+            .body_contains("LEDGER#")
+            .times(3),
+    );
+    let emr = rappel::http::emr::router(rig.rappel.clone());
+    let (status, view) = call(&emr, Method::PUT, "/v1/appointments/C-1", Some(body(1)), false).await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    assert!(proxy.pending_rules().is_empty(), "the conflicts were met");
+    let statuses: Vec<&str> = view["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, vec!["sent", "sent"], "{view}");
+    assert_eq!(ledger_entries(&rig).await, 1);
+    assert_eq!(texts(&rig.moto.data().await), 1);
+    let sent: Vec<Value> = sent_events(&rig)
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "message_sent")
+        .collect();
+    assert_eq!(sent.len(), 2, "one event per message: {sent:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_on_completing_a_text_writes_no_second_event_or_bill() {
+    let (rig, proxy) = faulty_rig().await;
+    proxy.force(
+        Rule::new(Service::DynamoDb, Fault::ErrorAfter)
+            .operation("TransactWriteItems")
+            .body_contains("LEDGER#"),
+    );
+    let emr = rappel::http::emr::router(rig.rappel.clone());
+    let (status, view) = call(&emr, Method::PUT, "/v1/appointments/L-1", Some(body(1)), false).await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    assert_eq!(proxy.stats().total(Fault::ErrorAfter), 1);
+    assert_eq!(ledger_entries(&rig).await, 1);
+    let events = sent_events(&rig).await;
+    let texts_sent = events
+        .iter()
+        .filter(|e| e["type"] == "message_sent" && e["channel"] == "sms")
+        .count();
+    assert_eq!(texts_sent, 1, "{events:?}");
+    // A replay finds nothing left to do.
+    let (status, _) = call(&emr, Method::PUT, "/v1/appointments/L-1", Some(body(1)), false).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(texts(&rig.moto.data().await), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_and_conflicting_writes_of_a_save_are_ridden_out() {
+    let (rig, proxy) = faulty_rig().await;
+    proxy.force(
+        Rule::new(Service::DynamoDb, Fault::Throttle)
+            .operation("TransactWriteItems")
+            .times(4),
+    );
+    proxy.force(Rule::new(Service::Scheduler, Fault::Throttle).times(1));
+    proxy.force(Rule::new(Service::Ses, Fault::ErrorBefore).times(1));
+    let emr = rappel::http::emr::router(rig.rappel.clone());
+    let (status, view) = call(&emr, Method::PUT, "/v1/appointments/T-1", Some(body(1)), false).await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    assert!(view["reminder_at"].is_string());
+    let statuses: Vec<&str> = view["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, vec!["sent", "sent"], "{view}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_ses_refuses_for_good_is_recorded_undeliverable_and_the_save_succeeds() {
+    let (mut rig, _proxy) = faulty_rig().await;
+    // The operator binds a domain moto never verified: SES answers MessageRejected.
+    rig.clinic = rappel::services::bind_sender_domain(rig.rappel.store.as_ref(), &rig.clinic.id, "unverified.example")
+        .await
+        .unwrap();
+    let mut settings = rig.clinic.settings.clone();
+    settings.sender_email = Some(rappel::domain::Email::parse("rdv@unverified.example").unwrap());
+    rig.rappel.put_clinic_settings(&rig.clinic, settings).await.unwrap();
+    let emr = rappel::http::emr::router(rig.rappel.clone());
+    let (status, view) = call(&emr, Method::PUT, "/v1/appointments/R-1", Some(body(1)), false).await;
+    assert_eq!(status, StatusCode::CREATED, "not a 503 forever: {view}");
+    let email = &view["messages"][0];
+    assert_eq!(
+        (email["channel"].as_str(), email["status"].as_str()),
+        (Some("email"), Some("undeliverable"))
+    );
+    let failed: Vec<Value> = sent_events(&rig)
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "message_failed")
+        .collect();
+    assert!(
+        failed[0]["reason"].as_str().unwrap().contains("MessageRejected"),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clinic_key_cannot_send_from_another_domain() {
+    let (rig, _proxy) = faulty_rig().await;
+    let emr = rappel::http::emr::router(rig.rappel.clone());
+    let (_, mut clinic) = call(&emr, Method::GET, "/v1/clinic", None, false).await;
+    assert_eq!(clinic["sender_domain"], "clinique.example.ca");
+    clinic["sender_email"] = json!("rdv@autre-clinique.example.ca");
+    let (status, error) = call(&emr, Method::PUT, "/v1/clinic", Some(clinic.clone()), false).await;
+    assert_eq!(
+        (status, error["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("sender_email"))
+    );
+    clinic["sender_email"] = json!("rdv@clinique.example.ca");
+    clinic["sender_domain"] = json!("autre-clinique.example.ca");
+    let (status, error) = call(&emr, Method::PUT, "/v1/clinic", Some(clinic), false).await;
+    assert_eq!(
+        (status, error["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("sender_domain"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_link_answers_410_after_the_ttl_removed_the_appointment() {
+    let (rig, _proxy) = faulty_rig().await;
+    let emr = rappel::http::emr::router(rig.rappel.clone());
+    let (_, view) = call(&emr, Method::PUT, "/v1/appointments/E-1", Some(body(1)), false).await;
+    let path = view["patient_url"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("https://rappel.example.ca")
+        .to_owned();
+    // What the TTL does once the link has expired: the appointment's data goes, the link item stays.
+    let dynamodb = aws_sdk_dynamodb::Client::new(&rig.moto.sdk().await);
+    dynamodb
+        .delete_item()
+        .table_name("rappel")
+        .key(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S("APPT#moto-clinic#E-1".to_owned()),
+        )
+        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S("APPT".to_owned()))
+        .send()
+        .await
+        .unwrap();
+    rig.clock.set(now0() + Duration::days(40));
+    let patient = rappel::http::patient::router(rig.rappel.clone());
+    let (status, _) = call(&patient, Method::GET, &path, None, true).await;
+    assert_eq!(status, StatusCode::GONE);
+}
+
+/// Writes `appointments` new appointments through `store` at once, each with one event.
+async fn append_events(store: Arc<DynamoStore>, clinic: &ClinicId, appointments: usize) {
+    let tasks: Vec<_> = (0..appointments)
+        .map(|i| {
+            let (store, clinic) = (store.clone(), clinic.clone());
+            tokio::spawn(async move {
+                let id = AppointmentId::parse(&format!("H-{i}")).unwrap();
+                let record = AppointmentRecord {
+                    clinic_id: clinic.clone(),
+                    id: id.clone(),
+                    content: rappel::testing::appointment(1, now0() + Duration::days(3), "FU"),
+                    patient_status: PatientStatus::Pending,
+                    token: format!("token-{i}-{}", "x".repeat(24)),
+                    reminder: None,
+                    notified: false,
+                    created_at: now0(),
+                    updated_at: now0(),
+                    version: 1,
+                };
+                let event = NewEvent::patient(now0(), id, EventType::PatientConfirmed);
+                store
+                    .write_appointment(&AppointmentWrite {
+                        record,
+                        messages: vec![],
+                        events: vec![event],
+                    })
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => {}
+            // A lost answer: the SDK's retry found the appointment written by the first try.
+            Err(rappel::ports::StoreError::Conflict) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_under_conflicts_and_throttling_give_every_event_one_cursor_in_order() {
+    let moto = Moto::start();
+    let noisy = Rates {
+        conflict: 0.15,
+        throttle: 0.05,
+        error_before: 0.03,
+        error_after: 0.03,
+        timeout: 0.0,
+    };
+    let proxy = FaultProxy::start(
+        &moto.endpoint,
+        rand_seed(),
+        FaultPlan {
+            dynamodb: noisy,
+            ..FaultPlan::default()
+        },
+    )
+    .await
+    .unwrap();
+    let direct = aws_sdk_dynamodb::Client::new(&moto.sdk().await);
+    create_table(&direct, "feed").await.unwrap();
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk_at(&proxy.url).await),
+        "feed",
+    ));
+    let clinic = ClinicId::parse("hot").unwrap();
+    append_events(store.clone(), &clinic, 64).await;
+    let stats = proxy.stats();
+    println!("{stats}");
+    proxy.set_plan(FaultPlan::default());
+    // Every writer is done: a cursor still empty was orphaned (a reservation whose answer was
+    // lost), so the reader may close it at once.
+    let reader = DynamoStore::new(direct.clone(), "feed").with_gap_grace(Duration::zero());
+    let events = reader.events_after(&clinic, 0, 1000).await.unwrap();
+    let mut ids: Vec<String> = events.iter().map(|e| e.event.appointment_id.to_string()).collect();
+    let cursors: Vec<u64> = events.iter().map(|e| e.cursor).collect();
+    assert!(cursors.windows(2).all(|w| w[0] < w[1]), "{cursors:?}");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        (events.len(), ids.len()),
+        (64, 64),
+        "each event exactly once (seed {})",
+        proxy.seed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_waits_at_a_young_gap_and_closes_an_old_one() {
+    let moto = Moto::start();
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk().await);
+    create_table(&client, "gaps").await.unwrap();
+    let store = DynamoStore::new(client.clone(), "gaps");
+    let clinic = ClinicId::parse("gappy").unwrap();
+    let now_ms = Utc::now().timestamp_millis();
+    let put = |cursor: u64, written_ms: i64| {
+        let client = client.clone();
+        let event = NewEvent::patient(
+            now0(),
+            AppointmentId::parse(&format!("G-{cursor}")).unwrap(),
+            EventType::PatientConfirmed,
+        );
+        async move {
+            use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+            client
+                .put_item()
+                .table_name("gaps")
+                .item("PK", S("EVENTS#gappy".to_owned()))
+                .item("SK", S(format!("{cursor:020}")))
+                .item("event", S(serde_json::to_string(&event).unwrap()))
+                .item("written_at", N(written_ms.to_string()))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    // Cursor 2 was reserved two minutes ago by a writer that never came back; cursor 4 is being
+    // written right now, behind cursor 5 which just committed.
+    put(1, now_ms - 120_000).await;
+    put(3, now_ms - 120_000).await;
+    put(5, now_ms).await;
+    let seen: Vec<u64> = store
+        .events_after(&clinic, 0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.cursor)
+        .collect();
+    assert_eq!(
+        seen,
+        vec![1, 3],
+        "the old gap is closed, the reader stops before the young one"
+    );
+    // The closed cursor stays closed: its late writer loses and takes a new one.
+    let late = client
+        .put_item()
+        .table_name("gaps")
+        .item(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S("EVENTS#gappy".to_owned()),
+        )
+        .item("SK", aws_sdk_dynamodb::types::AttributeValue::S(format!("{:020}", 2)))
+        .condition_expression("attribute_not_exists(PK)")
+        .send()
+        .await;
+    assert!(late.is_err(), "a void holds cursor 2");
+    put(4, now_ms).await;
+    let seen: Vec<u64> = store
+        .events_after(&clinic, 3, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.cursor)
+        .collect();
+    assert_eq!(seen, vec![4, 5]);
+}
+
+fn rand_seed() -> u64 {
+    std::env::var("RAPPEL_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| Utc::now().timestamp_subsec_nanos() as u64)
+}
