@@ -13,10 +13,14 @@ pub const USAGE: &str = "\
 usage:
   rappel-admin create-clinic --id ID --name NAME [--sender-email ADDRESS] [--dev-data DIR]
   rappel-admin rotate-key --id ID [--dev-data DIR]
+  rappel-admin bind-sender --id ID --domain DOMAIN [--identity-arn ARN] [--dev-data DIR]
   rappel-admin local-aws [--table NAME] [--ses-identity DOMAIN] [--schedule-group NAME]
 
 Without --dev-data, clinics live in the DynamoDB table named by RAPPEL_TABLE, reached with the
 usual AWS settings (AWS_REGION, credentials, AWS_ENDPOINT_URL for a local emulator).
+bind-sender binds the clinic to the SES sending domain DOMAIN (its key can then set senders in
+that domain only) and, with --identity-arn, tags that SES identity rappel-deployment=$RAPPEL_DEPLOYMENT
+(the stack name), the tag without which the functions' IAM role may not send from it.
 local-aws creates the table, SES identity and configuration set, and schedule group at
 AWS_ENDPOINT_URL (default names: rappel, example.ca, rappel).";
 
@@ -38,6 +42,17 @@ pub enum Command {
     RotateKey {
         /// Clinic id.
         id: String,
+        /// SQLite data directory instead of DynamoDB.
+        dev_data: Option<PathBuf>,
+    },
+    /// Bind a clinic to a sending domain (and let the deployment send from its SES identity).
+    BindSender {
+        /// Clinic id.
+        id: String,
+        /// The SES domain its emails come from.
+        domain: String,
+        /// The SES identity's ARN, to tag for this deployment.
+        identity_arn: Option<String>,
         /// SQLite data directory instead of DynamoDB.
         dev_data: Option<PathBuf>,
     },
@@ -74,6 +89,12 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         },
         "rotate-key" => Command::RotateKey {
             id: take("id").ok_or("--id is required")?,
+            dev_data: take("dev-data").map(PathBuf::from),
+        },
+        "bind-sender" => Command::BindSender {
+            id: take("id").ok_or("--id is required")?,
+            domain: take("domain").ok_or("--domain is required")?,
+            identity_arn: take("identity-arn"),
             dev_data: take("dev-data").map(PathBuf::from),
         },
         "local-aws" => Command::LocalAws {
@@ -157,6 +178,27 @@ pub async fn run(command: Command) -> Result<String, String> {
                 .map_err(|e| format!("clinic {id}: {e} (does it exist?)"))?;
             Ok(format!("new API key for {id} (the old one no longer works): {key}"))
         }
+        Command::BindSender {
+            id,
+            domain,
+            identity_arn,
+            dev_data,
+        } => {
+            let id = ClinicId::parse(&id).map_err(|e| format!("--id: {}", e.0))?;
+            let store = store(dev_data).await?;
+            let clinic = rappel::services::bind_sender_domain(store.as_ref(), &id, &domain).await?;
+            if let Some(arn) = identity_arn {
+                tag_identity(&arn).await?;
+            }
+            Ok(format!(
+                "clinic {id} sends from {} (sender: {})",
+                clinic.settings.sender_domain.unwrap_or_default(),
+                clinic
+                    .settings
+                    .sender_email
+                    .map_or_else(|| "none yet; the clinic sets one in that domain".to_owned(), |e| e.as_str().to_owned())
+            ))
+        }
         Command::LocalAws {
             table,
             ses_identity,
@@ -176,6 +218,26 @@ pub async fn run(command: Command) -> Result<String, String> {
             ))
         }
     }
+}
+
+/// Tags an SES identity so this deployment's functions may send from it (see template.yaml).
+async fn tag_identity(arn: &str) -> Result<(), String> {
+    let deployment = std::env::var("RAPPEL_DEPLOYMENT")
+        .map_err(|_| "RAPPEL_DEPLOYMENT (the stack name) is not set".to_owned())?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let tag = aws_sdk_sesv2::types::Tag::builder()
+        .key("rappel-deployment")
+        .value(deployment)
+        .build()
+        .map_err(|e| e.to_string())?;
+    aws_sdk_sesv2::Client::new(&sdk)
+        .tag_resource()
+        .resource_arn(arn)
+        .tags(tag)
+        .send()
+        .await
+        .map_err(|e| format!("tagging {arn}: {e}"))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -203,6 +265,38 @@ mod tests {
             .unwrap_err()
             .contains("--color"));
         assert!(parse(&args("explode")).is_err());
+        assert_eq!(
+            parse(&args("bind-sender --id c1 --domain a.example.ca")),
+            Ok(Command::BindSender {
+                id: "c1".to_owned(),
+                domain: "a.example.ca".to_owned(),
+                identity_arn: None,
+                dev_data: None
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn bind_sender_moves_a_clinic_to_another_domain() {
+        let dir = std::env::temp_dir().join(format!("rappel-admin-bind-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let at = dir.display();
+        run(parse(&args(&format!("create-clinic --id c1 --name Clinique --sender-email rdv@a.example.ca --dev-data {at}"))).unwrap())
+            .await
+            .unwrap();
+        let out = run(parse(&args(&format!("bind-sender --id c1 --domain b.example.ca --dev-data {at}"))).unwrap())
+            .await
+            .unwrap();
+        assert!(out.contains("b.example.ca") && out.contains("none yet"), "{out}");
+        let store = SqliteStore::open(&dir.join("rappel.db")).unwrap();
+        use rappel::ports::ClinicStore;
+        let clinic = store.clinic(&ClinicId::parse("c1").unwrap()).await.unwrap().unwrap();
+        assert_eq!(clinic.settings.sender_domain.as_deref(), Some("b.example.ca"));
+        assert_eq!(clinic.settings.sender_email, None, "a sender outside the new domain is cleared");
+        assert!(run(parse(&args(&format!("bind-sender --id c1 --domain nope --dev-data {at}"))).unwrap())
+            .await
+            .is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]
