@@ -307,7 +307,7 @@ impl Rappel {
             if !sending || started.elapsed() >= WAIT_FOR_OTHER_SENDER {
                 return Ok(sending);
             }
-            tokio::time::sleep(pause).await;
+            tokio::time::sleep(pause.min(WAIT_FOR_OTHER_SENDER.saturating_sub(started.elapsed()))).await;
             pause = (pause * 2).min(std::time::Duration::from_millis(400));
         }
     }

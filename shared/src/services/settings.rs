@@ -12,9 +12,10 @@ impl Rappel {
     ) -> Result<ClinicSettings, ServiceError> {
         // Read-only for the clinic: left out, it stays as the operator bound it.
         let bound = &clinic.settings.sender_domain;
-        if settings.sender_domain.is_none() {
-            settings.sender_domain = bound.clone();
-        }
+        settings.sender_domain = match settings.sender_domain.take() {
+            None => bound.clone(),
+            Some(domain) => Some(domain.to_ascii_lowercase()),
+        };
         if settings.sender_domain != *bound {
             return Err(ServiceError::invalid(
                 "sender_domain",
