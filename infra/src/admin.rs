@@ -193,10 +193,10 @@ pub async fn run(command: Command) -> Result<String, String> {
             Ok(format!(
                 "clinic {id} sends from {} (sender: {})",
                 clinic.settings.sender_domain.unwrap_or_default(),
-                clinic
-                    .settings
-                    .sender_email
-                    .map_or_else(|| "none yet; the clinic sets one in that domain".to_owned(), |e| e.as_str().to_owned())
+                clinic.settings.sender_email.map_or_else(
+                    || "none yet; the clinic sets one in that domain".to_owned(),
+                    |e| e.as_str().to_owned()
+                )
             ))
         }
         Command::LocalAws {
@@ -222,8 +222,8 @@ pub async fn run(command: Command) -> Result<String, String> {
 
 /// Tags an SES identity so this deployment's functions may send from it (see template.yaml).
 async fn tag_identity(arn: &str) -> Result<(), String> {
-    let deployment = std::env::var("RAPPEL_DEPLOYMENT")
-        .map_err(|_| "RAPPEL_DEPLOYMENT (the stack name) is not set".to_owned())?;
+    let deployment =
+        std::env::var("RAPPEL_DEPLOYMENT").map_err(|_| "RAPPEL_DEPLOYMENT (the stack name) is not set".to_owned())?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let tag = aws_sdk_sesv2::types::Tag::builder()
         .key("rappel-deployment")
@@ -281,21 +281,32 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("rappel-admin-bind-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let at = dir.display();
-        run(parse(&args(&format!("create-clinic --id c1 --name Clinique --sender-email rdv@a.example.ca --dev-data {at}"))).unwrap())
-            .await
-            .unwrap();
-        let out = run(parse(&args(&format!("bind-sender --id c1 --domain b.example.ca --dev-data {at}"))).unwrap())
-            .await
-            .unwrap();
+        run(parse(&args(&format!(
+            "create-clinic --id c1 --name Clinique --sender-email rdv@a.example.ca --dev-data {at}"
+        )))
+        .unwrap())
+        .await
+        .unwrap();
+        let out = run(parse(&args(&format!(
+            "bind-sender --id c1 --domain b.example.ca --dev-data {at}"
+        )))
+        .unwrap())
+        .await
+        .unwrap();
         assert!(out.contains("b.example.ca") && out.contains("none yet"), "{out}");
         let store = SqliteStore::open(&dir.join("rappel.db")).unwrap();
         use rappel::ports::ClinicStore;
         let clinic = store.clinic(&ClinicId::parse("c1").unwrap()).await.unwrap().unwrap();
         assert_eq!(clinic.settings.sender_domain.as_deref(), Some("b.example.ca"));
-        assert_eq!(clinic.settings.sender_email, None, "a sender outside the new domain is cleared");
-        assert!(run(parse(&args(&format!("bind-sender --id c1 --domain nope --dev-data {at}"))).unwrap())
-            .await
-            .is_err());
+        assert_eq!(
+            clinic.settings.sender_email, None,
+            "a sender outside the new domain is cleared"
+        );
+        assert!(
+            run(parse(&args(&format!("bind-sender --id c1 --domain nope --dev-data {at}"))).unwrap())
+                .await
+                .is_err()
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
