@@ -7,6 +7,7 @@
 //! [`endpoint::AwsEndpoint`], which records them once against moto and then replays them.
 
 pub mod endpoint;
+pub mod fleet;
 pub mod process;
 pub mod runtime_api;
 pub mod scenarios;
