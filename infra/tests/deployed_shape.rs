@@ -178,7 +178,7 @@ impl Client {
     async fn invoke(&self, which: Which, event: &Value) -> Result<Answer, Failure> {
         let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
         let fleet = self.fleet(which);
-        if self.kills_on.load(Ordering::Relaxed) && n % KILL_EVERY == 0 {
+        if self.kills_on.load(Ordering::Relaxed) && n.is_multiple_of(KILL_EVERY) {
             let after = Duration::from_millis(10 + self.random(300));
             fleet.invoke_and_kill(event, after).await
         } else {

@@ -276,10 +276,12 @@ async fn next(State((shared, index)): FleetState) -> Response {
             return StatusCode::GONE.into_response();
         };
         // An event whose caller gave up (timed out) is not handed out.
-        let kill_after = match shared.waiting.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
-            Some(waiter) => Some(waiter.kill_after),
-            None => None,
-        };
+        let kill_after = shared
+            .waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .map(|waiter| waiter.kill_after);
         let Some(kill_after) = kill_after else { continue };
         if let Some(after) = kill_after {
             let shared = shared.clone();
