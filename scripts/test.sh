@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs Rappel's whole test suite on a fresh machine, installing what it needs first:
 # moto (a local AWS emulator) and cfn-lint from PyPI, Chromium and chromedriver from Debian. Unit, service, router, store-contract
-# (SQLite and DynamoDB on moto), AWS-adapter, black-box (spawned rappel-dev) and browser
-# (headless Chromium at phone sizes) tests, and a lint of template.yaml.
+# (SQLite and DynamoDB on moto), AWS-adapter (through a fault-injecting proxy), deployed-shape
+# (the function binaries, several instances each, under AWS faults and kills), black-box (spawned
+# rappel-dev) and browser (headless Chromium at phone sizes) tests, and a lint of template.yaml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +49,8 @@ cfn-lint template.yaml
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
+# The deployed-shape test (infra/tests/deployed_shape.rs) runs the functions' own binaries.
+cargo build --locked -p on-save -p reminder -p patient-action
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 
 # The EMR API fuzzed from openapi.yaml against the dev server.

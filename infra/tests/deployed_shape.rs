@@ -376,12 +376,6 @@ fn kind_of_text(text: &str) -> &'static str {
     }
 }
 
-// Not yet in the default test command: it needs the function binaries built first
-// (`cargo build -p on-save -p reminder -p patient-action`), takes about two minutes, and one of
-// its first runs sent 4 emails more than expected before a test bug stopped it, unexplained yet.
-// Run it with `cargo test -p rappel-infra --test deployed_shape -- --ignored` (seed:
-// RAPPEL_FAULT_SEED).
-#[ignore = "needs the function binaries built; see the comment above"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -594,9 +588,25 @@ async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
             None => strays.push(format!("text to {to:?}: {}", m["message"])),
         }
     }
+    // The events feed, read once every writer is done: a cursor still empty then was orphaned (a
+    // reservation whose answer was lost), so the reader may close it at once.
+    let reader = rappel_aws::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), "rappel")
+        .with_gap_grace(chrono::Duration::zero());
+    let feed = read_feed(&reader, &clinic_id).await;
+    let resent = |channel| {
+        feed.iter()
+            .filter(|e| {
+                e.event.event_type == rappel::domain::EventType::MessageSent
+                    && e.event.channel == Some(channel)
+                    && e.event.reason.as_deref() == Some(rappel::services::RESENT_AFTER_INTERRUPTION)
+            })
+            .count() as u64
+    };
     let stats = proxy.stats();
-    let allowed_emails = stats.answers_lost(Service::Ses, "SendEmail");
-    let allowed_texts = stats.answers_lost(Service::Sns, "Publish");
+    // A duplicate is allowed where a provider's answer was lost: by the proxy (the SDK retried),
+    // or by a kill between the provider's acceptance and the record (the feed says "resent").
+    let allowed_emails = stats.answers_lost(Service::Ses, "SendEmail") + resent(rappel::domain::Channel::Email);
+    let allowed_texts = stats.answers_lost(Service::Sns, "Publish") + resent(rappel::domain::Channel::Sms);
 
     let mut problems = strays;
     let (mut duplicate_emails, mut duplicate_texts) = (0u64, 0u64);
@@ -642,12 +652,28 @@ async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
         ));
     }
 
-    // The views and the ledger, through on-save.
+    // The views and the ledger, through on-save; one `message_sent` event per message sent.
+    let mut sent_events: HashMap<String, usize> = HashMap::new();
+    for e in &feed {
+        if e.event.event_type == rappel::domain::EventType::MessageSent {
+            *sent_events.entry(e.event.appointment_id.to_string()).or_default() += 1;
+        }
+    }
     let mut texts_marked_sent: HashMap<String, usize> = HashMap::new();
     for plan in &plans {
         let event = scenarios::http_event("GET", &format!("/v1/appointments/{}", plan.id), Some(API_KEY), None);
         let (code, view) = client.http(Which::OnSave, &event, &format!("{} view", plan.id)).await;
         assert_eq!(code, 200, "{view}");
+        let marked_sent = view["messages"]
+            .as_array()
+            .map_or(0, |all| all.iter().filter(|m| m["status"] == "sent").count());
+        let events = sent_events.get(&plan.id).copied().unwrap_or(0);
+        if marked_sent != events {
+            problems.push(format!(
+                "{}: {marked_sent} messages sent in the view, {events} message_sent events",
+                plan.id
+            ));
+        }
         for m in view["messages"].as_array().cloned().unwrap_or_default() {
             let status = m["status"].as_str().unwrap_or("");
             if matches!(status, "sending" | "pending" | "failed") {
@@ -718,6 +744,23 @@ async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
         "seed {seed} (RAPPEL_FAULT_SEED={seed}):\n{}",
         problems.join("\n")
     );
+}
+
+/// Every event of the clinic's feed, oldest first.
+async fn read_feed(
+    store: &rappel_aws::dynamodb::DynamoStore,
+    clinic: &rappel::domain::ClinicId,
+) -> Vec<rappel::domain::Event> {
+    use rappel::ports::EventStore;
+    let mut events: Vec<rappel::domain::Event> = Vec::new();
+    loop {
+        let after = events.last().map_or(0, |e| e.cursor);
+        let page = store.events_after(clinic, after, 1000).await.expect("read the feed");
+        if page.is_empty() {
+            return events;
+        }
+        events.extend(page);
+    }
 }
 
 /// The clinic's zone without a chrono-tz dependency in this crate: the functions' own domain

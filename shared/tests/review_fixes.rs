@@ -237,6 +237,16 @@ async fn a_message_held_by_a_dead_sender_is_retryable_and_sent_once_its_lease_ru
     }
     assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
     assert_eq!(messages_of(&h, "A1").await[0].status, MessageStatus::Sent);
+    // AND the EMR is told it may be a second copy (the dead sender may have handed it over).
+    let events = h.rappel.store.events_after(&h.clinic.id, 0, 10).await.unwrap();
+    let sent = events
+        .iter()
+        .find(|e| e.event.event_type == EventType::MessageSent)
+        .unwrap();
+    assert_eq!(
+        sent.event.reason.as_deref(),
+        Some(rappel::services::RESENT_AFTER_INTERRUPTION)
+    );
 }
 
 // 2. budget.rs: REQUEST_BUDGET, PROVIDER_TIMEOUT.

@@ -23,6 +23,11 @@ pub const CLAIM_LEASE: Duration = Duration::seconds(30);
 /// How long a caller waits for another sender of the same message before answering "retry".
 const WAIT_FOR_OTHER_SENDER: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// The reason a `message_sent` event carries when the message was taken over from a sender whose
+/// lease ran out (a killed function): the provider may have accepted that first send, so the
+/// patient may have it twice. This is how such a duplicate is counted.
+pub const RESENT_AFTER_INTERRUPTION: &str = "resent_after_interrupted_send";
+
 /// When a message whose send failed, and that no caller will retry, is tried again.
 const RETRY_AFTER: Duration = Duration::minutes(1);
 
@@ -227,6 +232,11 @@ impl Rappel {
                     continue;
                 }
             };
+            // Claimed from `sending`: its lease ran out, its sender died mid-send.
+            let taken_over = message.status == MessageStatus::Sending;
+            if taken_over {
+                tracing::warn!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), "taking over an interrupted send");
+            }
             messages[i].status = MessageStatus::Sending;
             messages[i].at = claimed_at;
             let attempt = if still_applies(record, &message, &messages, claimed_at) {
@@ -242,7 +252,10 @@ impl Rappel {
                 tracing::warn!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), reason, "send failed");
                 leftovers.provider_failure = Some(reason.clone());
             }
-            let outcome = self.outcome(clinic, record, &message, claimed_at, attempt);
+            let mut outcome = self.outcome(clinic, record, &message, claimed_at, attempt);
+            if taken_over && outcome.status == MessageStatus::Sent {
+                outcome.event.reason = Some(RESENT_AFTER_INTERRUPTION.to_owned());
+            }
             self.store
                 .complete_message(&clinic.id, &record.id, &message.key, &outcome)
                 .await?;
