@@ -23,8 +23,33 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const APPOINTMENTS: usize = 24;
-const INSTANCES: usize = 3;
+/// How many appointments (`RAPPEL_SHAPE_APPOINTMENTS`, default 24: the test command's short run;
+/// `scripts/bench.sh reliability` runs 2,000).
+fn appointments() -> usize {
+    setting("RAPPEL_SHAPE_APPOINTMENTS", 24)
+}
+/// Processes of each function (`RAPPEL_SHAPE_INSTANCES`, default 3).
+fn instances() -> usize {
+    setting("RAPPEL_SHAPE_INSTANCES", 3)
+}
+/// How many appointments live at once (the EMR's concurrency).
+fn concurrency() -> usize {
+    4 * instances()
+}
+
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A mobile number per appointment, never ending in 99 (moto treats those as opted out): the
+/// national digits, `514` then seven.
+fn mobile_digits(i: usize) -> String {
+    format!(
+        "514{}{:04}",
+        200 + i / 8100,
+        1000 + (i % 8100) / 99 * 100 + (i % 8100) % 99
+    )
+}
 /// Every n-th invocation (while kills are on) kills the process that took it.
 const KILL_EVERY: u64 = 15;
 /// How long the EMR keeps retrying one call.
@@ -95,7 +120,9 @@ fn target_dir() -> PathBuf {
 }
 
 fn binary(name: &str) -> PathBuf {
-    let path = target_dir().join("debug").join(name);
+    // `RAPPEL_SHAPE_PROFILE=release` runs the release binaries (the long run).
+    let profile = std::env::var("RAPPEL_SHAPE_PROFILE").unwrap_or_else(|_| "debug".to_owned());
+    let path = target_dir().join(profile).join(name);
     assert!(
         path.exists(),
         "{} is missing: run `cargo build -p on-save -p reminder -p patient-action` first",
@@ -253,7 +280,7 @@ struct Plan {
 }
 
 fn plans() -> Vec<Plan> {
-    (0..APPOINTMENTS)
+    (0..appointments())
         .map(|i| Plan {
             id: format!("FLEET-{i:02}"),
             duplicate: i % 3 == 0,
@@ -272,7 +299,7 @@ fn appointment(i: usize, revision: u64, start: DateTime<Utc>, cancelled: bool) -
         "first_name": "Pat",
         "last_name": format!("Fleet{i:02}"),
         "email": format!("patient{i:02}@example.com"),
-        "mobile": format!("514 555-01{i:02}"),
+        "mobile": mobile_digits(i),
         "language": "en"
     });
     body
@@ -448,7 +475,7 @@ async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
         let env = function_env(name, &proxy.url, &out.join("home"));
         Fleet::start(
             binaries[index].clone(),
-            INSTANCES,
+            instances(),
             env,
             out.join(format!("{name}.log")),
             Duration::from_secs(45),
@@ -504,13 +531,19 @@ async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
     let base =
         base - Span::nanoseconds(i64::from(base.timestamp_subsec_nanos())) - Span::seconds(base.timestamp() % 60);
     let plans = plans();
+    let lanes = Arc::new(tokio::sync::Semaphore::new(concurrency()));
     let mut lives = tokio::task::JoinSet::new();
     for (i, plan) in plans.iter().cloned().enumerate() {
         let client = client.clone();
-        let start = base + Span::minutes(i as i64 * 5);
-        lives.spawn(async move { (i, live(client, i, plan, start).await) });
+        // Within four hours of each other, so every reminder window holds now.
+        let start = base + Span::minutes((i % 48) as i64 * 5);
+        let permit = lanes.clone().acquire_owned();
+        lives.spawn(async move {
+            let _permit = permit.await;
+            (i, live(client, i, plan, start).await)
+        });
     }
-    let mut outcomes: Vec<Outcome> = vec![Outcome::default(); APPOINTMENTS];
+    let mut outcomes: Vec<Outcome> = vec![Outcome::default(); appointments()];
     while let Some(done) = lives.join_next().await {
         let (i, outcome) = done.expect("an appointment's life panicked");
         outcomes[i] = outcome;
@@ -530,7 +563,11 @@ async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
             json!({ "clinic_id": CLINIC, "appointment_id": plan.id, "revision": planned.revision, "kind": "reminder" });
         for _ in 0..2 {
             let (client, payload, id) = (client.clone(), payload.clone(), plan.id.clone());
-            firings.spawn(async move { (id, client.fire(&payload).await) });
+            let permit = lanes.clone().acquire_owned();
+            firings.spawn(async move {
+                let _permit = permit.await;
+                (id, client.fire(&payload).await)
+            });
         }
     }
     let mut reminder_failures = Vec::new();
@@ -553,7 +590,9 @@ async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
     let mut replays = tokio::task::JoinSet::new();
     for (plan, outcome) in plans.iter().zip(&outcomes) {
         let (client, event, id) = (client.clone(), outcome.last_save.clone(), plan.id.clone());
+        let permit = lanes.clone().acquire_owned();
         replays.spawn(async move {
+            let _permit = permit.await;
             let (code, answer) = client.http(Which::OnSave, &event, &format!("{id} replay")).await;
             assert_eq!(code, 200, "{id} replay: {answer}");
         });
@@ -567,10 +606,12 @@ async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
     let data = moto.data().await;
     std::fs::write(out.join("data.json"), serde_json::to_vec_pretty(&data).unwrap()).unwrap();
     let mut sent: HashMap<(usize, &'static str, &'static str), u64> = HashMap::new();
-    let by_email: HashMap<String, usize> = (0..APPOINTMENTS)
+    let by_email: HashMap<String, usize> = (0..appointments())
         .map(|i| (format!("patient{i:02}@example.com"), i))
         .collect();
-    let by_phone: HashMap<String, usize> = (0..APPOINTMENTS).map(|i| (format!("+151455501{i:02}"), i)).collect();
+    let by_phone: HashMap<String, usize> = (0..appointments())
+        .map(|i| (format!("+1{}", mobile_digits(i)), i))
+        .collect();
     let mut strays = Vec::new();
     for m in data["ses"]["Message"].as_array().cloned().unwrap_or_default() {
         let to = m["destinations"]["ToAddresses"][0].as_str().unwrap_or("");
@@ -598,7 +639,7 @@ async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
             .filter(|e| {
                 e.event.event_type == rappel::domain::EventType::MessageSent
                     && e.event.channel == Some(channel)
-                    && e.event.reason.as_deref() == Some(rappel::services::RESENT_AFTER_INTERRUPTION)
+                    && e.event.reason.as_deref() == Some(rappel::services::POSSIBLE_DUPLICATE)
             })
             .count() as u64
     };
@@ -729,13 +770,18 @@ async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
     for (name, s) in &fleets {
         println!(
             "  {name:<15} {} instances: {} invocations, {} answers, {} killed, {} timed out",
-            INSTANCES, s.invocations, s.answers, s.kills, s.timeouts
+            instances(),
+            s.invocations,
+            s.answers,
+            s.kills,
+            s.timeouts
         );
     }
     println!(
-        "seed {seed}: {APPOINTMENTS} appointments, {invocations} invocations, {kills} kills, {emails} emails, {texts} texts \
+        "seed {seed}: {} appointments, {invocations} invocations, {kills} kills, {emails} emails, {texts} texts \
          ({expected_count} expected messages), duplicates: {duplicate_emails} emails (≤ {allowed_emails} allowed), \
          {duplicate_texts} texts (≤ {allowed_texts} allowed), ledger {} entries; {:.1?}",
+        appointments(),
         ledger_entries,
         began.elapsed()
     );

@@ -171,14 +171,28 @@ pub struct SendError {
     /// The provider refused this message for good (an unverified sender, a rejected message):
     /// retrying cannot help, so it is recorded as undeliverable instead of failing the request.
     pub permanent: bool,
+    /// The provider may have taken the message all the same (a 5xx, a timeout: the answer was
+    /// lost, not necessarily the send), so a retry may deliver a second copy.
+    pub maybe_sent: bool,
 }
 
 impl SendError {
-    /// A failure worth retrying (throttling, an outage, a timeout).
+    /// A failure worth retrying, the message certainly not taken (throttling, a refused
+    /// connection).
     pub fn temporary(reason: impl Into<String>) -> SendError {
         SendError {
             reason: reason.into(),
             permanent: false,
+            maybe_sent: false,
+        }
+    }
+
+    /// A failure worth retrying whose message the provider may have taken (a 5xx, a timeout).
+    pub fn unknown_outcome(reason: impl Into<String>) -> SendError {
+        SendError {
+            reason: reason.into(),
+            permanent: false,
+            maybe_sent: true,
         }
     }
 
@@ -187,6 +201,7 @@ impl SendError {
         SendError {
             reason: reason.into(),
             permanent: true,
+            maybe_sent: false,
         }
     }
 }

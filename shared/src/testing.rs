@@ -43,7 +43,7 @@ impl Mailer for FlakyMailer {
             std::future::pending::<()>().await;
         }
         if take_one(&self.failures) {
-            return Err(SendError::temporary("injected failure"));
+            return Err(SendError::unknown_outcome("injected failure"));
         }
         self.inner.send_email(email).await
     }
@@ -65,7 +65,7 @@ impl Texter for FlakyTexter {
             std::future::pending::<()>().await;
         }
         if take_one(&self.failures) {
-            return Err(SendError::temporary("injected failure"));
+            return Err(SendError::unknown_outcome("injected failure"));
         }
         self.inner.send_text(text).await
     }

@@ -243,10 +243,7 @@ async fn a_message_held_by_a_dead_sender_is_retryable_and_sent_once_its_lease_ru
         .iter()
         .find(|e| e.event.event_type == EventType::MessageSent)
         .unwrap();
-    assert_eq!(
-        sent.event.reason.as_deref(),
-        Some(rappel::services::RESENT_AFTER_INTERRUPTION)
-    );
+    assert_eq!(sent.event.reason.as_deref(), Some(rappel::services::POSSIBLE_DUPLICATE));
 }
 
 // 2. budget.rs: REQUEST_BUDGET, PROVIDER_TIMEOUT.

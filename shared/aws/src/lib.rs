@@ -77,11 +77,19 @@ pub fn build_with(settings: &AwsSettings, sdk: &aws_config::SdkConfig, clock: Ar
             dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table),
         ))),
         mailer: Arc::new(messaging::SesMailer::new(
-            aws_sdk_sesv2::Client::new(sdk),
+            aws_sdk_sesv2::Client::from_conf(
+                aws_sdk_sesv2::config::Builder::from(sdk)
+                    .retry_config(single_attempt())
+                    .build(),
+            ),
             settings.ses_configuration_set.clone(),
         )),
         texter: Arc::new(messaging::SnsTexter::new(
-            aws_sdk_sns::Client::new(sdk),
+            aws_sdk_sns::Client::from_conf(
+                aws_sdk_sns::config::Builder::from(sdk)
+                    .retry_config(single_attempt())
+                    .build(),
+            ),
             settings.sms_max_price_usd.clone(),
             None,
         )),
@@ -102,6 +110,12 @@ pub fn build_with(settings: &AwsSettings, sdk: &aws_config::SdkConfig, clock: Ar
             ..Config::default()
         },
     }
+}
+
+/// Sends are not retried inside the SDK: a retry after a lost answer would deliver a second copy
+/// nobody counts. The services retry them instead (see `messaging::send_error`).
+fn single_attempt() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard().with_max_attempts(1)
 }
 
 /// Structured JSON logs with the level from `RUST_LOG` (default `info`), as every function starts.

@@ -40,17 +40,40 @@ const PERMANENT_REFUSALS: &[&str] = &[
     "OptedOut",
 ];
 
-/// A provider error as the services see it: its code, and whether retrying can help.
+/// Error codes with which SES or SNS say they did not take the message because of its rate.
+const THROTTLED: &[&str] = &[
+    "TooManyRequestsException",
+    "LimitExceededException",
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "Throttled",
+];
+
+/// A provider error as the services see it: its code, whether retrying can help, and whether the
+/// message may have gone out all the same. The SES and SNS clients make one attempt each (see
+/// `lib.rs`), so that a send whose answer was lost is never silently repeated by the SDK: the
+/// services retry it, and the event of the retried send says it may be a second copy.
 pub(crate) fn send_error<E, R>(provider: &str, error: &aws_sdk_sesv2::error::SdkError<E, R>) -> SendError
 where
     E: aws_sdk_sesv2::error::ProvideErrorMetadata,
 {
+    use aws_sdk_sesv2::error::SdkError;
     let code = error_code(error);
     let reason = format!("{provider}: {code}");
     if PERMANENT_REFUSALS.contains(&code.as_str()) {
         SendError::permanent(reason)
-    } else {
+    } else if THROTTLED.contains(&code.as_str()) || matches!(error, SdkError::ConstructionFailure(_)) {
         SendError::temporary(reason)
+    } else if let SdkError::DispatchFailure(failure) = error {
+        // A connection that could not be made carried nothing; one that broke may have.
+        if failure.is_io() || failure.is_timeout() || failure.is_other() {
+            SendError::unknown_outcome(reason)
+        } else {
+            SendError::temporary(reason)
+        }
+    } else {
+        SendError::unknown_outcome(reason)
     }
 }
 

@@ -23,10 +23,21 @@ pub const CLAIM_LEASE: Duration = Duration::seconds(30);
 /// How long a caller waits for another sender of the same message before answering "retry".
 const WAIT_FOR_OTHER_SENDER: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The reason a `message_sent` event carries when the message was taken over from a sender whose
-/// lease ran out (a killed function): the provider may have accepted that first send, so the
-/// patient may have it twice. This is how such a duplicate is counted.
-pub const RESENT_AFTER_INTERRUPTION: &str = "resent_after_interrupted_send";
+/// The reason a `message_sent` event carries when an earlier attempt at the same message may have
+/// gone out too: its provider answer was lost (a 5xx, a timeout), or its sender was killed
+/// mid-send and the message was taken over once its lease ran out. The patient may then have it
+/// twice; this is how such a copy is counted.
+pub const POSSIBLE_DUPLICATE: &str = "possible_duplicate";
+
+/// Marks, in a failed message's detail, an attempt whose provider may have taken the message.
+const MAYBE_SENT: &str = "it may have gone out";
+
+/// Pauses before retrying, within the same request, a send the provider certainly did not take
+/// (throttling): the SDK clients of the providers make one attempt each.
+const SAFE_RETRY_PAUSES: [std::time::Duration; 2] = [
+    std::time::Duration::from_millis(200),
+    std::time::Duration::from_millis(800),
+];
 
 /// When a message whose send failed, and that no caller will retry, is tried again.
 const RETRY_AFTER: Duration = Duration::minutes(1);
@@ -64,14 +75,30 @@ fn still_applies(
     }
 }
 
+/// Whether an earlier attempt at `message` may have reached the patient: its sender was killed
+/// mid-send (claimed from `sending`, its lease run out), or its provider's answer was lost.
+fn may_have_gone_out(message: &MessageRecord) -> bool {
+    match message.status {
+        MessageStatus::Sending => true,
+        MessageStatus::Failed => message
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.ends_with(&format!("({MAYBE_SENT})"))),
+        _ => false,
+    }
+}
+
 /// What handing one message to its provider gave.
 enum Attempt {
     Sent {
         provider_id: String,
         ledger: Option<(sms::Encoding, u32)>,
     },
-    /// Worth retrying.
-    Failed(String),
+    /// Worth retrying; `maybe_sent` when the provider may have taken it all the same.
+    Failed {
+        reason: String,
+        maybe_sent: bool,
+    },
     /// Final: no address, opted out, over the cap, refused for good by the provider.
     Undeliverable(String),
     Dropped,
@@ -83,7 +110,10 @@ impl Attempt {
         if e.permanent {
             Attempt::Undeliverable(format!("refused by the {provider}: {}", e.reason))
         } else {
-            Attempt::Failed(format!("{provider}: {}", e.reason))
+            Attempt::Failed {
+                reason: format!("{provider}: {}", e.reason),
+                maybe_sent: e.maybe_sent,
+            }
         }
     }
 }
@@ -232,29 +262,22 @@ impl Rappel {
                     continue;
                 }
             };
-            // Claimed from `sending`: its lease ran out, its sender died mid-send.
-            let taken_over = message.status == MessageStatus::Sending;
-            if taken_over {
-                tracing::warn!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), "taking over an interrupted send");
-            }
+            let earlier_may_have_gone_out = may_have_gone_out(&message);
             messages[i].status = MessageStatus::Sending;
             messages[i].at = claimed_at;
             let attempt = if still_applies(record, &message, &messages, claimed_at) {
-                match tokio::time::timeout(budget.call_limit(), self.attempt(clinic, record, &message, &details)).await
-                {
-                    Ok(attempt) => attempt,
-                    Err(_) => Attempt::Failed("provider: timed out".to_owned()),
-                }
+                self.send(clinic, record, &message, &details, budget).await
             } else {
                 Attempt::Dropped
             };
-            if let Attempt::Failed(reason) = &attempt {
+            if let Attempt::Failed { reason, .. } = &attempt {
                 tracing::warn!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), reason, "send failed");
                 leftovers.provider_failure = Some(reason.clone());
             }
             let mut outcome = self.outcome(clinic, record, &message, claimed_at, attempt);
-            if taken_over && outcome.status == MessageStatus::Sent {
-                outcome.event.reason = Some(RESENT_AFTER_INTERRUPTION.to_owned());
+            if earlier_may_have_gone_out && outcome.status == MessageStatus::Sent {
+                tracing::warn!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), "sent again after an attempt that may have gone out");
+                outcome.event.reason = Some(POSSIBLE_DUPLICATE.to_owned());
             }
             self.store
                 .complete_message(&clinic.id, &record.id, &message.key, &outcome)
@@ -352,7 +375,14 @@ impl Rappel {
                 });
                 (MessageStatus::Sent, None, EventType::MessageSent, ledger)
             }
-            Attempt::Failed(reason) => (MessageStatus::Failed, Some(reason), EventType::MessageFailed, None),
+            Attempt::Failed { reason, maybe_sent } => {
+                let detail = if maybe_sent {
+                    format!("{reason} ({MAYBE_SENT})")
+                } else {
+                    reason
+                };
+                (MessageStatus::Failed, Some(detail), EventType::MessageFailed, None)
+            }
             Attempt::Undeliverable(reason) => (
                 MessageStatus::Undeliverable,
                 Some(reason),
@@ -441,6 +471,35 @@ impl Rappel {
         Ok(spent + cost > i64::from(cap))
     }
 
+    /// Hands one message to its provider within the budget, retrying at once what the provider
+    /// certainly did not take. A timeout of ours leaves the outcome unknown.
+    async fn send(
+        &self,
+        clinic: &Clinic,
+        record: &AppointmentRecord,
+        message: &MessageRecord,
+        details: &Details,
+        budget: &Budget,
+    ) -> Attempt {
+        let mut pauses = SAFE_RETRY_PAUSES.iter();
+        loop {
+            let attempt =
+                match tokio::time::timeout(budget.call_limit(), self.attempt(clinic, record, message, details)).await {
+                    Ok(attempt) => attempt,
+                    Err(_) => Attempt::Failed {
+                        reason: "provider: timed out".to_owned(),
+                        maybe_sent: true,
+                    },
+                };
+            match (&attempt, pauses.next()) {
+                (Attempt::Failed { maybe_sent: false, .. }, Some(pause)) if budget.fits_a_send() => {
+                    tokio::time::sleep(*pause).await;
+                }
+                _ => return attempt,
+            }
+        }
+    }
+
     /// Hands one message to its provider (the caller bounds the whole attempt in time).
     async fn attempt(
         &self,
@@ -516,7 +575,12 @@ impl Rappel {
                     "sms_cap_reached: the clinic's monthly text budget is spent; email goes on".to_owned(),
                 )
             }
-            Err(e) => return Attempt::Failed(format!("ledger: {e}")),
+            Err(e) => {
+                return Attempt::Failed {
+                    reason: format!("ledger: {e}"),
+                    maybe_sent: false,
+                }
+            }
         }
         let text = OutgoingText {
             to: to.as_str().to_owned(),

@@ -10,7 +10,7 @@ mod settings;
 
 pub use appointments::{schedule_name, AppointmentView, MessageView, SaveOutcome};
 pub use budget::{Budget, PROVIDER_TIMEOUT, REQUEST_BUDGET};
-pub use dispatch::{CLAIM_LEASE, RESENT_AFTER_INTERRUPTION, TEXTS_KIND};
+pub use dispatch::{CLAIM_LEASE, POSSIBLE_DUPLICATE, TEXTS_KIND};
 pub use feeds::{EventPage, LedgerReport};
 pub use patient::{PatientAction, PatientPage};
 pub use reminder::ReminderOutcome;
