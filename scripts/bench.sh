@@ -6,7 +6,10 @@
 #   scripts/bench.sh criterion  the hot paths (cargo bench -p rappel)
 #   scripts/bench.sh dev        saves per second on the release dev server, loaded by wrk
 #   scripts/bench.sh zip        cargo lambda build --release --arm64 and the zips' sizes
-#   scripts/bench.sh            all four
+#   scripts/bench.sh reliability  the deployed shape's long run: 2,000 appointments through 4
+#                               release instances of each function, AWS faults and kills
+#   scripts/bench.sh import     a bulk import: 10,000 saves for one clinic from 16 instances
+#   scripts/bench.sh            lambda, criterion, dev and zip
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -62,11 +65,21 @@ zip() {
   done
 }
 
+# The deployed-shape test (infra/tests/deployed_shape.rs) at another size, on release binaries;
+# it prints the seed, the faults injected and the counts (docs/RELIABILITY.md).
+shape() {
+  python_tools
+  cargo build --release --locked -p on-save -p reminder -p patient-action
+  RAPPEL_SHAPE_PROFILE=release cargo test --locked -p rappel-infra --test deployed_shape -- --nocapture
+}
+
 case "$what" in
+  reliability) RAPPEL_SHAPE_APPOINTMENTS=${RAPPEL_SHAPE_APPOINTMENTS:-2000} RAPPEL_SHAPE_INSTANCES=${RAPPEL_SHAPE_INSTANCES:-4} shape ;;
+  import) RAPPEL_SHAPE_IMPORT=1 RAPPEL_SHAPE_APPOINTMENTS=${RAPPEL_SHAPE_APPOINTMENTS:-10000} RAPPEL_SHAPE_INSTANCES=${RAPPEL_SHAPE_INSTANCES:-16} shape ;;
   lambda) shift; lambda "$@" ;;
   criterion) shift; criterion "$@" ;;
   dev) dev ;;
   zip) zip ;;
   all) zip; lambda; criterion; dev ;;
-  *) echo "usage: scripts/bench.sh [lambda|criterion|dev|zip|all]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [lambda|criterion|dev|zip|reliability|import|all]" >&2; exit 2 ;;
 esac
