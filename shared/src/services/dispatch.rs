@@ -262,27 +262,11 @@ impl Rappel {
                     continue;
                 }
             };
-            let earlier_may_have_gone_out = may_have_gone_out(&message);
-            messages[i].status = MessageStatus::Sending;
-            messages[i].at = claimed_at;
-            let attempt = if still_applies(record, &message, &messages, claimed_at) {
-                self.send(clinic, record, &message, &details, budget).await
-            } else {
-                Attempt::Dropped
-            };
-            if let Attempt::Failed { reason, .. } = &attempt {
-                tracing::warn!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), reason, "send failed");
-                leftovers.provider_failure = Some(reason.clone());
-            }
-            let mut outcome = self.outcome(clinic, record, &message, claimed_at, attempt);
-            if earlier_may_have_gone_out && outcome.status == MessageStatus::Sent {
-                tracing::warn!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), "sent again after an attempt that may have gone out");
-                outcome.event.reason = Some(POSSIBLE_DUPLICATE.to_owned());
-            }
-            self.store
-                .complete_message(&clinic.id, &record.id, &message.key, &outcome)
+            let outcome = self
+                .send_claimed(
+                    clinic, record, &message, &messages, claimed_at, &details, budget, leftovers,
+                )
                 .await?;
-            tracing::info!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), status = ?outcome.status, "message done");
             messages[i].status = outcome.status;
             messages[i].at = outcome.at;
             messages[i].detail = outcome.detail;
@@ -293,6 +277,40 @@ impl Rappel {
             self.schedule_dispatch(clinic, record, at, budget).await?;
         }
         Ok(Pass::Done(messages))
+    }
+
+    /// Sends a message this caller claimed at `claimed_at` and records how it ended.
+    #[allow(clippy::too_many_arguments)] // the pass's context, passed down rather than bundled
+    async fn send_claimed(
+        &self,
+        clinic: &Clinic,
+        record: &AppointmentRecord,
+        message: &MessageRecord,
+        all: &[MessageRecord],
+        claimed_at: DateTime<Utc>,
+        details: &Details,
+        budget: &Budget,
+        leftovers: &mut Leftovers,
+    ) -> Result<MessageOutcome, ServiceError> {
+        let attempt = if still_applies(record, message, all, claimed_at) {
+            self.send(clinic, record, message, details, budget).await
+        } else {
+            Attempt::Dropped
+        };
+        if let Attempt::Failed { reason, .. } = &attempt {
+            tracing::warn!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), reason, "send failed");
+            leftovers.provider_failure = Some(reason.clone());
+        }
+        let mut outcome = self.outcome(clinic, record, message, claimed_at, attempt);
+        if may_have_gone_out(message) && outcome.status == MessageStatus::Sent {
+            tracing::warn!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), "sent again after an attempt that may have gone out");
+            outcome.event.reason = Some(POSSIBLE_DUPLICATE.to_owned());
+        }
+        self.store
+            .complete_message(&clinic.id, &record.id, &message.key, &outcome)
+            .await?;
+        tracing::info!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), status = ?outcome.status, "message done");
+        Ok(outcome)
     }
 
     /// Takes `message` for sending, against the version of `record` read.
