@@ -1,4 +1,4 @@
-//! The embedded dev server (CONTRACT §7): the three functions' routers in one process, SQLite on
+//! The embedded dev server (docs/BEHAVIOUR.md §7): the three functions' routers in one process, SQLite on
 //! disk, an outbox instead of SES/SNS, an in-process scheduler, and `/_dev/*` to look inside.
 
 use askama::Template;

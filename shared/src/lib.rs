@@ -1,7 +1,7 @@
 //! Rappel: automated appointment messages for clinics.
 //!
 //! - [`domain`]: validated values and records.
-//! - [`rules`]: the timing rules (CONTRACT §2).
+//! - [`rules`]: the timing rules (docs/BEHAVIOUR.md §2).
 //! - [`messages`]: emails, texts and the details they share, in French and English.
 //! - [`links`]: patient tokens and calendar files.
 //! - [`ports`]: the traits services use to reach the world.

@@ -252,7 +252,7 @@ pub trait Texter: Send + Sync {
     async fn is_opted_out(&self, to: &str) -> Result<bool, SendError>;
 }
 
-/// The scheduler's input when a schedule fires (CONTRACT §6): `kind` is `reminder` for the
+/// The scheduler's input when a schedule fires (docs/BEHAVIOUR.md §6): `kind` is `reminder` for the
 /// pre-visit reminder, or `texts` for texts held back by quiet hours.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchedulePayload {

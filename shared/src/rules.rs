@@ -1,4 +1,4 @@
-//! The timing rules of CONTRACT §2. Durations are absolute (a day is 24 h even across DST);
+//! The timing rules of docs/BEHAVIOUR.md §2. Durations are absolute (a day is 24 h even across DST);
 //! only quiet hours are read on the clinic's wall clock.
 
 use crate::domain::QuietHours;

@@ -65,7 +65,7 @@ proptest! {
         }
     }
 
-    /// Every window agrees with CONTRACT §2, to the second.
+    /// Every window agrees with docs/BEHAVIOUR.md §2.1, to the second.
     #[test]
     fn the_windows_agree_with_the_contract(start in instant(), offset in -3000i64..3000, allowed: bool) {
         let now = start + Duration::seconds(offset * 60 + offset % 60);

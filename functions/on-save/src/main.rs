@@ -1,4 +1,4 @@
-//! `on-save`: the EMR API (CONTRACT §4) behind API Gateway.
+//! `on-save`: the EMR API (docs/BEHAVIOUR.md §4) behind API Gateway.
 
 // Lambda hands a function one event at a time, on a fraction of a vCPU at 128 MB: one thread
 // serves it, without worker threads that cost start-up time and memory.

@@ -1,4 +1,4 @@
-//! `patient-action`: the patient links (CONTRACT §5) behind API Gateway.
+//! `patient-action`: the patient links (docs/BEHAVIOUR.md §5) behind API Gateway.
 
 // Lambda hands a function one event at a time, on a fraction of a vCPU at 128 MB: one thread
 // serves it, without worker threads that cost start-up time and memory.

@@ -1,4 +1,4 @@
-//! `reminder`: the EventBridge Scheduler target (CONTRACT §6). An error makes Scheduler retry;
+//! `reminder`: the EventBridge Scheduler target (docs/BEHAVIOUR.md §6). An error makes Scheduler retry;
 //! the retry sends only what is still missing.
 
 use lambda_runtime::{service_fn, LambdaEvent};

@@ -1,4 +1,4 @@
-//! `rappel-dev`: Rappel on the embedded defaults. See CONTRACT §7 and the README.
+//! `rappel-dev`: Rappel on the embedded defaults. See docs/BEHAVIOUR.md §7 and the README.
 
 #[tokio::main]
 async fn main() {

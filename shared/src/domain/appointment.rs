@@ -157,7 +157,7 @@ impl AppointmentContent {
         self.start.0
     }
 
-    /// Whether any field a patient cares about changed (CONTRACT §3 `change`).
+    /// Whether any field a patient cares about changed (docs/BEHAVIOUR.md §3.2 `change`).
     pub fn relevant_change_from(&self, before: &AppointmentContent) -> bool {
         self.start != before.start
             || self.duration_minutes != before.duration_minutes

@@ -4,7 +4,7 @@ use super::{AppointmentId, ClinicId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The five kinds of message (CONTRACT §3).
+/// The five kinds of message (docs/BEHAVIOUR.md §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
-/// The largest body accepted (CONTRACT §4: 413 above).
+/// The largest body accepted (docs/BEHAVIOUR.md §4.2: 413 above).
 pub const MAX_BODY: usize = 64 * 1024;
 
 fn too_large() -> ApiError {

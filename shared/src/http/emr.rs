@@ -1,4 +1,4 @@
-//! The EMR API (function `on-save`, CONTRACT §4).
+//! The EMR API (function `on-save`, docs/BEHAVIOUR.md §4).
 
 use super::body::{from_value, parse_json, read_capped};
 use super::ApiError;

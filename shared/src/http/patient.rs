@@ -1,4 +1,4 @@
-//! Patient links (function `patient-action`, CONTRACT §5): the page, the three actions, the
+//! Patient links (function `patient-action`, docs/BEHAVIOUR.md §5): the page, the three actions, the
 //! calendar file. A `GET` never changes anything; mail scanners prefetch links.
 
 use super::ApiError;

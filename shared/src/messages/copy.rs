@@ -10,7 +10,7 @@ pub struct Copy {
     pub hello: &'static str,
     /// The colon as each language sets it: " :" in French, ":" in English.
     pub colon: &'static str,
-    /// The link/button of every email (CONTRACT §3).
+    /// The link/button of every email (docs/BEHAVIOUR.md §3.5).
     pub details_button: &'static str,
     /// Label of the date line.
     pub when: &'static str,

@@ -33,7 +33,7 @@ pub struct MessageView {
     pub at: String,
 }
 
-/// `GET /v1/appointments/{id}` (CONTRACT §4). Times in the clinic's zone.
+/// `GET /v1/appointments/{id}` (docs/BEHAVIOUR.md §4.4). Times in the clinic's zone.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct AppointmentView {
     /// The EMR's id.

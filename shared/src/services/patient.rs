@@ -80,7 +80,7 @@ impl Rappel {
         })
     }
 
-    /// Applies a patient action under the rules of CONTRACT §2; returns the new patient status.
+    /// Applies a patient action under the rules of docs/BEHAVIOUR.md §2.1; returns the new patient status.
     /// Repeating an action that already took effect answers the same status and changes nothing,
     /// except that a cancellation receipt not sent yet is tried again; once the clinic cancelled
     /// the appointment, repeating a confirmation or an arrival is refused like a first one.

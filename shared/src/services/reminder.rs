@@ -1,4 +1,4 @@
-//! The pre-visit reminder, fired by the scheduler (CONTRACT §6). Everything is re-read and
+//! The pre-visit reminder, fired by the scheduler (docs/BEHAVIOUR.md §6). Everything is re-read and
 //! re-checked at fire time: a schedule that outlived its reason sends nothing.
 
 use super::{Budget, Rappel, ServiceError};
