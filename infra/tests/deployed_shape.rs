@@ -58,8 +58,11 @@ fn mobile_digits(i: usize) -> String {
 }
 /// Every n-th invocation (while kills are on) kills the process that took it.
 const KILL_EVERY: u64 = 15;
-/// How long the EMR keeps retrying one call.
-const RETRY_FOR: Duration = Duration::from_secs(90);
+/// How long the EMR keeps retrying one call (`RAPPEL_SHAPE_RETRY_SECONDS`, default 90): a call
+/// killed twice waits out two 30-second leases.
+fn retry_for() -> Duration {
+    Duration::from_secs(setting("RAPPEL_SHAPE_RETRY_SECONDS", 90) as u64)
+}
 /// The claims' lease (`CLAIM_LEASE`), plus a margin.
 const LEASE: Duration = Duration::from_secs(31);
 const CLINIC: &str = "fleet";
@@ -220,9 +223,9 @@ impl Client {
     }
 
     /// An HTTP call as the EMR (or a patient's browser) makes it: retried on 5xx, on a function
-    /// error and on a killed invocation, with backoff, for up to `RETRY_FOR`.
+    /// error and on a killed invocation, with backoff, for up to `retry_for()`.
     async fn http(&self, which: Which, event: &Value, what: &str) -> (u64, Value) {
-        let deadline = Instant::now() + RETRY_FOR;
+        let deadline = Instant::now() + retry_for();
         let mut attempt = 0u32;
         loop {
             let why = match self.invoke(which, event).await {
@@ -240,7 +243,8 @@ impl Client {
             };
             assert!(
                 Instant::now() < deadline,
-                "{what}: still failing after {RETRY_FOR:?} ({attempt} retries), last: {why}"
+                "{what}: still failing after {:?} ({attempt} retries), last: {why}",
+                retry_for()
             );
             attempt += 1;
             let backoff = 250u64.saturating_mul(1 << attempt.min(5)).min(5_000);
