@@ -33,8 +33,10 @@ fn instances() -> usize {
     setting("RAPPEL_SHAPE_INSTANCES", 3)
 }
 /// How many appointments live at once (the EMR's concurrency).
+/// (`RAPPEL_SHAPE_LANES`, default four per instance; an appointment waiting out a lease holds
+/// its lane, so the long runs open more.)
 fn concurrency() -> usize {
-    4 * instances()
+    setting("RAPPEL_SHAPE_LANES", 4 * instances())
 }
 
 /// A bulk import (`RAPPEL_SHAPE_IMPORT=1`, `scripts/bench.sh import`): one save of each
@@ -57,7 +59,10 @@ fn mobile_digits(i: usize) -> String {
     )
 }
 /// Every n-th invocation (while kills are on) kills the process that took it.
-const KILL_EVERY: u64 = 15;
+/// (`RAPPEL_SHAPE_KILL_EVERY`, default 15.)
+fn kill_every() -> u64 {
+    setting("RAPPEL_SHAPE_KILL_EVERY", 15) as u64
+}
 /// How long the EMR keeps retrying one call (`RAPPEL_SHAPE_RETRY_SECONDS`, default 90): a call
 /// killed twice waits out two 30-second leases.
 fn retry_for() -> Duration {
@@ -210,11 +215,11 @@ impl Client {
         x % below.max(1)
     }
 
-    /// One invocation; every `KILL_EVERY`-th (while kills are on) kills its process.
+    /// One invocation; every `kill_every()`-th (while kills are on) kills its process.
     async fn invoke(&self, which: Which, event: &Value) -> Result<Answer, Failure> {
         let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
         let fleet = self.fleet(which);
-        if self.kills_on.load(Ordering::Relaxed) && n.is_multiple_of(KILL_EVERY) {
+        if self.kills_on.load(Ordering::Relaxed) && n.is_multiple_of(kill_every()) {
             let after = Duration::from_millis(10 + self.random(300));
             fleet.invoke_and_kill(event, after).await
         } else {
