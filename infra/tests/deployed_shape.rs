@@ -12,6 +12,7 @@
 //! a run's faults (the interleaving of processes still varies).
 
 use chrono::{DateTime, Duration as Span, Utc};
+use rappel_aws_faults::moto::Moto;
 use rappel_aws_faults::{FaultPlan, FaultProxy, Rates, Service};
 use rappel_infra::bench::fleet::{Failure, Fleet};
 use rappel_infra::bench::runtime_api::Answer;
@@ -72,60 +73,6 @@ fn retry_for() -> Duration {
 const LEASE: Duration = Duration::from_secs(31);
 const CLINIC: &str = "fleet";
 const API_KEY: &str = "fleet-key-0123456789abcdef";
-
-struct Moto {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Moto {
-    fn start(root: &Path) -> Moto {
-        let venv = root.join("target/python-tools/bin/moto_server");
-        let program = std::env::var("RAPPEL_MOTO_SERVER")
-            .ok()
-            .or_else(|| venv.exists().then(|| venv.display().to_string()))
-            .unwrap_or_else(|| "moto_server".to_owned());
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new(&program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start {program} ({e}): run scripts/test.sh, which installs moto[server]")
-            });
-        let moto = Moto {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        moto
-    }
-
-    async fn data(&self) -> Value {
-        reqwest::get(format!("{}/moto-api/data.json", self.url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn target_dir() -> PathBuf {
     std::env::var("CARGO_TARGET_DIR")
@@ -422,7 +369,6 @@ fn kind_of_text(text: &str) -> &'static str {
 async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let began = Instant::now();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let binaries = ["on-save", "patient-action", "reminder"].map(binary);
     let seed: u64 = std::env::var("RAPPEL_FAULT_SEED")
         .ok()
@@ -438,12 +384,14 @@ async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
 
     let out = target_dir().join("deployed-shape");
     std::fs::create_dir_all(out.join("home")).unwrap();
-    let moto = Moto::start(&root);
-    let proxy = FaultProxy::start(&moto.url, seed, FaultPlan::default()).await.unwrap();
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint, seed, FaultPlan::default())
+        .await
+        .unwrap();
 
     // Setup, without faults: the table, SES identity, schedule group, and the clinic.
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&moto.url)
+        .endpoint_url(&moto.endpoint)
         .region(aws_config::Region::new("ca-central-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "test", "test", None, None, "fleet",

@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 mod classify;
+pub mod moto;
 mod plan;
 mod proxy;
 mod responses;

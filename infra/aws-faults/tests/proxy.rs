@@ -18,7 +18,7 @@ use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use rappel_aws_faults::{Fault, FaultPlan, FaultProxy, FaultStats, Rates, Rule, Service};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use support::{sdk, sdk_one_attempt, Moto};
+use support::{sdk, sdk_one_attempt, shared_moto, Moto};
 
 type Dynamo = aws_sdk_dynamodb::Client;
 
@@ -120,7 +120,7 @@ async fn proxy(moto: &Moto, seed: u64, plan: FaultPlan) -> FaultProxy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forced_conflict_cancels_the_transaction_at_the_named_item() {
-    let moto = Moto::shared();
+    let moto = shared_moto();
     let proxy = proxy(&moto, 1, FaultPlan::default()).await;
     let db = Dynamo::new(&sdk_one_attempt(&proxy.url).await);
     create_table(&db, "conflict").await;
@@ -181,7 +181,7 @@ async fn a_forced_conflict_cancels_the_transaction_at_the_named_item() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_after_executes_the_request_and_error_before_does_not() {
-    let moto = Moto::shared();
+    let moto = shared_moto();
     let proxy = proxy(&moto, 2, FaultPlan::default()).await;
     let db = Dynamo::new(&sdk_one_attempt(&proxy.url).await);
     create_table(&db, "errors").await;
@@ -294,7 +294,7 @@ async fn create_schedule(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttles_reach_each_sdk_as_its_throttling_error() {
-    let moto = Moto::shared();
+    let moto = shared_moto();
     let proxy = proxy(&moto, 3, FaultPlan::default()).await;
     let config = sdk_one_attempt(&proxy.url).await;
     let db = Dynamo::new(&config);
@@ -377,7 +377,7 @@ async fn throttles_reach_each_sdk_as_its_throttling_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_reach_each_sdk_as_a_5xx() {
-    let moto = Moto::shared();
+    let moto = shared_moto();
     let proxy = proxy(&moto, 4, FaultPlan::default()).await;
     let config = sdk_one_attempt(&proxy.url).await;
     verify_identity(&config).await;
@@ -407,7 +407,7 @@ fn sent_with_subject(data: &serde_json::Value, subject: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sdks_default_retry_rides_over_one_throttle_and_repeats_a_lost_answer() {
-    let moto = Moto::shared();
+    let moto = shared_moto();
     let proxy = proxy(&moto, 5, FaultPlan::default()).await;
     let config = sdk(&proxy.url, RetryConfig::standard()).await;
     let db = Dynamo::new(&config);
@@ -488,7 +488,7 @@ async fn random_run(moto: &Moto, seed: u64, table: &str) -> (Vec<String>, FaultS
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_faults_replay_from_the_seed() {
-    let moto = Moto::shared();
+    let moto = shared_moto();
     let (first, first_stats) = random_run(&moto, 20300107, "replay-a").await;
     let (second, second_stats) = random_run(&moto, 20300107, "replay-b").await;
     let (other, _) = random_run(&moto, 7, "replay-c").await;
@@ -506,7 +506,7 @@ async fn random_faults_replay_from_the_seed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timeout_executes_late_while_the_proxy_keeps_serving() {
-    let moto = Moto::shared();
+    let moto = shared_moto();
     let delay = Duration::from_millis(1500);
     let plan = FaultPlan {
         timeout_delay: delay,
@@ -547,7 +547,7 @@ async fn a_timeout_executes_late_while_the_proxy_keeps_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moto_api_is_forwarded_and_never_faulted() {
-    let moto = Moto::shared();
+    let moto = shared_moto();
     let always = FaultPlan::every_service(Rates {
         error_before: 1.0,
         ..Rates::default()

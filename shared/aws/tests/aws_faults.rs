@@ -253,7 +253,7 @@ async fn an_expired_link_answers_410_after_the_ttl_removed_the_appointment() {
         .trim_start_matches("https://rappel.example.ca")
         .to_owned();
     // What the TTL does once the link has expired: the appointment's data goes, the link item stays.
-    let dynamodb = aws_sdk_dynamodb::Client::new(&rig.moto.sdk().await);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_at(&rig.moto.endpoint).await);
     dynamodb
         .delete_item()
         .table_name("rappel")
@@ -338,7 +338,7 @@ async fn concurrent_appends_under_conflicts_and_throttling_give_every_event_one_
     )
     .await
     .unwrap();
-    let direct = aws_sdk_dynamodb::Client::new(&moto.sdk().await);
+    let direct = aws_sdk_dynamodb::Client::new(&sdk_at(&moto.endpoint).await);
     create_table(&direct, "feed").await.unwrap();
     let store = Arc::new(DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&sdk_at(&proxy.url).await),
@@ -369,7 +369,7 @@ async fn concurrent_appends_under_conflicts_and_throttling_give_every_event_one_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_waits_at_a_young_gap_and_closes_an_old_one() {
     let moto = Moto::start();
-    let client = aws_sdk_dynamodb::Client::new(&moto.sdk().await);
+    let client = aws_sdk_dynamodb::Client::new(&sdk_at(&moto.endpoint).await);
     create_table(&client, "gaps").await.unwrap();
     let store = DynamoStore::new(client.clone(), "gaps");
     let clinic = ClinicId::parse("gappy").unwrap();

@@ -14,12 +14,12 @@ use rappel_aws::local::create_table;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use support::rig::{call, rig, AwsRig};
-use support::Moto;
+use support::{sdk_at, Moto};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dynamodb_meets_the_store_contract() {
     let moto = Moto::start();
-    let client = aws_sdk_dynamodb::Client::new(&moto.sdk().await);
+    let client = aws_sdk_dynamodb::Client::new(&sdk_at(&moto.endpoint).await);
     let counter = AtomicUsize::new(0);
     store_contract::run_all(|| {
         let table = format!("contract-{}", counter.fetch_add(1, Ordering::SeqCst));

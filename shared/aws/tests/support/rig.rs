@@ -1,6 +1,6 @@
 //! Rappel on the AWS adapters against moto, reached directly or through a fault proxy.
 
-use super::Moto;
+use super::{sdk_at, Moto};
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use chrono::{DateTime, TimeZone, Utc};
@@ -54,14 +54,14 @@ pub struct AwsRig {
 
 pub async fn rig() -> AwsRig {
     let moto = Moto::start();
-    let sdk = moto.sdk().await;
+    let sdk = sdk_at(&moto.endpoint).await;
     rig_on(moto, sdk).await
 }
 
 /// The same with the services' AWS calls going through `sdk` (a fault proxy's endpoint, say);
 /// provisioning goes straight to moto.
 pub async fn rig_on(moto: Moto, sdk: aws_config::SdkConfig) -> AwsRig {
-    let direct = moto.sdk().await;
+    let direct = sdk_at(&moto.endpoint).await;
     let names = LocalResources {
         table: "rappel".to_owned(),
         ses_identity: "clinique.example.ca".to_owned(),
