@@ -329,6 +329,32 @@ impl Harness {
         }
     }
 
+    /// A harness whose clock reads `now`, with type `FU` at `full` and `NOTE` at `notices`: the
+    /// setting the service tests share.
+    pub async fn with_standard_types(now: DateTime<Utc>) -> Harness {
+        let h = Harness::new(now).await;
+        h.set_type("FU", Communications::Full).await;
+        h.set_type("NOTE", Communications::Notices).await;
+        h
+    }
+
+    /// The stored appointment `id` of the harness's clinic (it must exist).
+    pub async fn record(&self, id: &str) -> AppointmentRecord {
+        let id = AppointmentId::parse(id).expect("valid id");
+        self.rappel
+            .store
+            .appointment(&self.clinic.id, &id)
+            .await
+            .expect("store")
+            .expect("saved appointment")
+    }
+
+    /// The stored messages of appointment `id`, oldest first.
+    pub async fn messages(&self, id: &str) -> Vec<MessageRecord> {
+        let id = AppointmentId::parse(id).expect("valid id");
+        self.rappel.store.messages(&self.clinic.id, &id).await.expect("store")
+    }
+
     /// Changes the clinic's settings.
     pub async fn configure(&mut self, change: impl FnOnce(&mut ClinicSettings)) {
         let mut settings = self.clinic.settings.clone();

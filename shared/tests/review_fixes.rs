@@ -45,30 +45,6 @@ fn id(s: &str) -> AppointmentId {
     AppointmentId::parse(s).unwrap()
 }
 
-async fn harness() -> Harness {
-    let h = Harness::new(now0()).await;
-    h.set_type("FU", Communications::Full).await;
-    h.set_type("NOTE", Communications::Notices).await;
-    h
-}
-
-async fn record_of(h: &Harness, appointment_id: &str) -> AppointmentRecord {
-    h.rappel
-        .store
-        .appointment(&h.clinic.id, &id(appointment_id))
-        .await
-        .unwrap()
-        .unwrap()
-}
-
-async fn messages_of(h: &Harness, appointment_id: &str) -> Vec<MessageRecord> {
-    h.rappel
-        .store
-        .messages(&h.clinic.id, &id(appointment_id))
-        .await
-        .unwrap()
-}
-
 /// The harness's services with another mailer and scheduler: same store, clock and settings.
 fn rappel_with(h: &Harness, mailer: Arc<dyn Mailer>, scheduler: Arc<dyn Scheduler>) -> Arc<Rappel> {
     Arc::new(Rappel {
@@ -191,15 +167,15 @@ impl Scheduler for WatchedScheduler {
 #[tokio::test(start_paused = true)]
 async fn a_message_held_by_a_dead_sender_is_retryable_and_sent_once_its_lease_runs_out() {
     // GIVEN a confirmation whose first send failed, then claimed by a sender that died,
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     h.mailer.failures.store(1, Ordering::SeqCst);
     let failed = h
         .rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
         .await;
     assert!(matches!(failed, Err(ServiceError::Unavailable(_))), "{failed:?}");
-    let record = record_of(&h, "A1").await;
-    let key = messages_of(&h, "A1").await[0].key.clone();
+    let record = h.record("A1").await;
+    let key = h.messages("A1").await[0].key.clone();
     let now = h.clock.now();
     assert!(h
         .rappel
@@ -224,7 +200,7 @@ async fn a_message_held_by_a_dead_sender_is_retryable_and_sent_once_its_lease_ru
         "{waited:?}"
     );
     assert!(h.sent().is_empty());
-    assert_eq!(messages_of(&h, "A1").await[0].status, MessageStatus::Sending);
+    assert_eq!(h.messages("A1").await[0].status, MessageStatus::Sending);
     // WHEN the lease has run out, the next retry takes the message over and sends it, once.
     h.advance(CLAIM_LEASE + Duration::seconds(1)).await;
     for _ in 0..2 {
@@ -236,7 +212,7 @@ async fn a_message_held_by_a_dead_sender_is_retryable_and_sent_once_its_lease_ru
         assert_eq!(outcome, SaveOutcome::Unchanged);
     }
     assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
-    assert_eq!(messages_of(&h, "A1").await[0].status, MessageStatus::Sent);
+    assert_eq!(h.messages("A1").await[0].status, MessageStatus::Sent);
     // AND the EMR is told it may be a second copy (the dead sender may have handed it over).
     let events = h.rappel.store.events_after(&h.clinic.id, 0, 10).await.unwrap();
     let sent = events
@@ -250,7 +226,7 @@ async fn a_message_held_by_a_dead_sender_is_retryable_and_sent_once_its_lease_ru
 #[tokio::test(start_paused = true)]
 async fn a_hanging_mailer_and_a_hanging_texter_answer_within_the_request_budget() {
     // GIVEN an email provider and a text provider that both hang,
-    let mut h = harness().await;
+    let mut h = Harness::with_standard_types(now0()).await;
     h.configure(|s| s.sms_enabled = true).await;
     h.mailer.hangs.store(1, Ordering::SeqCst);
     h.texter.hangs.store(1, Ordering::SeqCst);
@@ -269,11 +245,7 @@ async fn a_hanging_mailer_and_a_hanging_texter_answer_within_the_request_budget(
     assert!(took <= REQUEST_BUDGET, "answered after {took:?}");
     // AND the text it had no time for was never handed over and is left for the retry to claim.
     assert_eq!(h.texter.hangs.load(Ordering::SeqCst), 1, "the text was not attempted");
-    let statuses: Vec<_> = messages_of(&h, "A1")
-        .await
-        .iter()
-        .map(|m| (m.channel, m.status))
-        .collect();
+    let statuses: Vec<_> = h.messages("A1").await.iter().map(|m| (m.channel, m.status)).collect();
     assert_eq!(statuses[0], (Channel::Email, MessageStatus::Failed));
     assert!(
         matches!(
@@ -299,7 +271,7 @@ async fn a_hanging_mailer_and_a_hanging_texter_answer_within_the_request_budget(
 #[tokio::test]
 async fn a_schedule_lost_to_a_503_is_put_by_the_next_revision_even_when_the_time_does_not_move() {
     // GIVEN a first save whose schedule could not be put,
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     h.flaky_scheduler.failures.store(1, Ordering::SeqCst);
     let failed = h
         .rappel
@@ -328,7 +300,7 @@ async fn a_schedule_lost_to_a_503_is_put_by_the_next_revision_even_when_the_time
 #[tokio::test]
 async fn when_an_older_save_puts_its_schedule_last_the_newer_revision_still_wins() {
     // GIVEN revision 1 whose schedule put is held back in the scheduler,
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     let scheduler = Arc::new(WatchedScheduler::new(h.scheduler.clone(), 1, true));
     let slow = rappel_with(&h, h.rappel.mailer.clone(), scheduler.clone());
     // WHEN revision 2 moves the appointment a day later meanwhile, then revision 1's put goes through,
@@ -347,7 +319,7 @@ async fn when_an_older_save_puts_its_schedule_last_the_newer_revision_still_wins
     assert_eq!(first.unwrap().0, SaveOutcome::Created);
     assert_eq!(second.unwrap().0, SaveOutcome::Updated);
     // THEN the pending schedule is revision 2's, for the new time,
-    let record = record_of(&h, "A1").await;
+    let record = h.record("A1").await;
     assert_eq!(record.reminder.map(|r| r.revision), Some(2));
     assert_eq!(record.reminder.map(|r| r.at), Some(local(2026, 12, 9, 20, 59)));
     assert_schedule_matches(&h, &record);
@@ -362,13 +334,13 @@ async fn when_an_older_save_puts_its_schedule_last_the_newer_revision_still_wins
 #[tokio::test]
 async fn a_cancellation_receipt_that_failed_is_sent_a_minute_later_by_the_scheduler_once() {
     // GIVEN a clinic that lets patients cancel, and an email provider that fails once,
-    let mut h = harness().await;
+    let mut h = Harness::with_standard_types(now0()).await;
     h.configure(|s| s.allow_patient_cancellation = true).await;
     h.rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "NOTE"))
         .await
         .unwrap();
-    let token = record_of(&h, "A1").await.token;
+    let token = h.record("A1").await.token;
     h.mailer.failures.store(1, Ordering::SeqCst);
     // WHEN the patient cancels,
     assert_eq!(
@@ -388,13 +360,13 @@ async fn a_cancellation_receipt_that_failed_is_sent_a_minute_later_by_the_schedu
 #[tokio::test]
 async fn repeating_the_cancel_sends_a_receipt_that_failed() {
     // GIVEN a patient cancel whose receipt failed,
-    let mut h = harness().await;
+    let mut h = Harness::with_standard_types(now0()).await;
     h.configure(|s| s.allow_patient_cancellation = true).await;
     h.rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "NOTE"))
         .await
         .unwrap();
-    let token = record_of(&h, "A1").await.token;
+    let token = h.record("A1").await.token;
     h.mailer.failures.store(1, Ordering::SeqCst);
     h.rappel.patient_act(&token, PatientAction::Cancel).await.unwrap();
     assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
@@ -413,7 +385,7 @@ async fn repeating_the_cancel_sends_a_receipt_that_failed() {
 #[tokio::test]
 async fn a_permanent_provider_refusal_is_recorded_undeliverable_and_the_save_succeeds() {
     // GIVEN an email provider that refuses the message for good,
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     let mailer = Arc::new(RefusingMailer {
         calls: AtomicUsize::new(0),
     });
@@ -431,7 +403,7 @@ async fn a_permanent_provider_refusal_is_recorded_undeliverable_and_the_save_suc
         statuses,
         vec![(MessageKind::Confirmation, Channel::Email, MessageStatus::Undeliverable)]
     );
-    assert_eq!(messages_of(&h, "A1").await[0].status, MessageStatus::Undeliverable);
+    assert_eq!(h.messages("A1").await[0].status, MessageStatus::Undeliverable);
     // AND the EMR is told why,
     let events = h.rappel.store.events_after(&h.clinic.id, 0, 100).await.unwrap();
     let failed: Vec<_> = events
@@ -458,13 +430,13 @@ async fn a_permanent_provider_refusal_is_recorded_undeliverable_and_the_save_suc
 #[tokio::test]
 async fn arriving_is_forgotten_when_the_appointment_moves_to_another_day() {
     // GIVEN a patient who said they arrived, 10 minutes before T,
-    let mut h = harness().await;
+    let mut h = Harness::with_standard_types(now0()).await;
     h.configure(|s| s.allow_arrival_checkin = true).await;
     h.rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "NOTE"))
         .await
         .unwrap();
-    let token = record_of(&h, "A1").await.token;
+    let token = h.record("A1").await.token;
     h.clock.set(t() - Duration::minutes(10));
     assert_eq!(
         h.rappel.patient_act(&token, PatientAction::Arrive).await.unwrap(),
@@ -483,19 +455,19 @@ async fn arriving_is_forgotten_when_the_appointment_moves_to_another_day() {
         .unwrap();
     // THEN the patient is pending again.
     assert_eq!(record.patient_status, PatientStatus::Pending);
-    assert_eq!(record_of(&h, "A1").await.patient_status, PatientStatus::Pending);
+    assert_eq!(h.record("A1").await.patient_status, PatientStatus::Pending);
 }
 
 // 8. patient.rs: repeated actions.
 #[tokio::test]
 async fn repeating_a_confirmation_is_refused_once_the_clinic_cancelled() {
     // GIVEN a patient who confirmed within 48 h,
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     h.rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "NOTE"))
         .await
         .unwrap();
-    let token = record_of(&h, "A1").await.token;
+    let token = h.record("A1").await.token;
     h.clock.set(t() - Duration::hours(47));
     assert_eq!(
         h.rappel.patient_act(&token, PatientAction::Confirm).await.unwrap(),
@@ -516,13 +488,13 @@ async fn repeating_a_confirmation_is_refused_once_the_clinic_cancelled() {
 #[tokio::test]
 async fn repeating_a_patient_cancel_still_answers_ok_even_after_the_clinic_cancelled_too() {
     // GIVEN a patient who cancelled,
-    let mut h = harness().await;
+    let mut h = Harness::with_standard_types(now0()).await;
     h.configure(|s| s.allow_patient_cancellation = true).await;
     h.rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "NOTE"))
         .await
         .unwrap();
-    let token = record_of(&h, "A1").await.token;
+    let token = h.record("A1").await.token;
     h.rappel.patient_act(&token, PatientAction::Cancel).await.unwrap();
     // WHEN they cancel again, before and after the EMR cancels as well,
     // THEN each answer is the same, and no second receipt goes.
@@ -544,7 +516,7 @@ async fn repeating_a_patient_cancel_still_answers_ok_even_after_the_clinic_cance
 #[tokio::test(start_paused = true)]
 async fn a_fired_schedule_does_not_take_along_the_one_a_concurrent_move_replanned() {
     // GIVEN a reminder whose email is in flight when its schedule fires,
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     let mailer = Arc::new(GatedMailer {
         inner: h.mailer.clone(),
         reached: Notify::new(),
@@ -574,7 +546,7 @@ async fn a_fired_schedule_does_not_take_along_the_one_a_concurrent_move_replanne
     assert_eq!(fired.unwrap(), 1);
     assert_eq!(moved.unwrap().0, SaveOutcome::Updated);
     // THEN the move's schedule is still pending,
-    let record = record_of(&h, "A1").await;
+    let record = h.record("A1").await;
     assert_eq!(record.reminder.map(|r| r.revision), Some(2));
     assert_schedule_matches(&h, &record);
     // AND at the new time the new reminder goes.
@@ -588,7 +560,7 @@ async fn a_fired_schedule_does_not_take_along_the_one_a_concurrent_move_replanne
 // 10. services/settings.rs, domain/clinic.rs `check_sender`.
 #[tokio::test]
 async fn a_clinic_sends_only_from_the_domain_the_operator_bound() {
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     let with = |change: &dyn Fn(&mut ClinicSettings)| {
         let mut settings = h.clinic.settings.clone();
         change(&mut settings);

@@ -29,26 +29,9 @@ fn id(s: &str) -> AppointmentId {
     AppointmentId::parse(s).unwrap()
 }
 
-async fn harness() -> Harness {
-    let h = Harness::new(now0()).await;
-    h.set_type("FU", Communications::Full).await;
-    h.set_type("NOTE", Communications::Notices).await;
-    h
-}
-
-async fn token_of(h: &Harness, appointment_id: &str) -> String {
-    h.rappel
-        .store
-        .appointment(&h.clinic.id, &id(appointment_id))
-        .await
-        .unwrap()
-        .unwrap()
-        .token
-}
-
 #[tokio::test]
 async fn first_save_sends_one_confirmation_and_plans_the_reminder() {
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     let (outcome, record) = h
         .rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
@@ -79,7 +62,7 @@ async fn first_save_sends_one_confirmation_and_plans_the_reminder() {
 
 #[tokio::test]
 async fn types_left_at_none_or_unknown_send_nothing() {
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     h.set_type("ADMIN", Communications::None).await;
     h.rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "ADMIN"))
@@ -97,7 +80,7 @@ async fn types_left_at_none_or_unknown_send_nothing() {
 
 #[tokio::test]
 async fn a_replayed_save_sends_nothing_and_old_or_conflicting_revisions_are_refused() {
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     h.rappel
         .save_appointment(&h.clinic, id("A1"), appointment(2, t(), "FU"))
         .await
@@ -129,7 +112,7 @@ async fn a_replayed_save_sends_nothing_and_old_or_conflicting_revisions_are_refu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_parallel_identical_saves_create_once_and_confirm_once() {
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     let saves = (0..20).map(|_| {
         let (rappel, clinic) = (h.rappel.clone(), h.clinic.clone());
         tokio::spawn(async move {
@@ -152,7 +135,7 @@ async fn twenty_parallel_identical_saves_create_once_and_confirm_once() {
 
 #[tokio::test]
 async fn the_reminder_fires_once_at_its_time_and_asks_to_confirm() {
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     h.rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
         .await
@@ -189,7 +172,7 @@ async fn the_reminder_fires_once_at_its_time_and_asks_to_confirm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_fires_of_a_reminder_send_one_text_and_bill_it_once() {
-    let mut h = harness().await;
+    let mut h = Harness::with_standard_types(now0()).await;
     h.configure(|s| s.sms_enabled = true).await;
     h.rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
@@ -217,7 +200,7 @@ async fn twenty_concurrent_fires_of_a_reminder_send_one_text_and_bill_it_once() 
 
 #[tokio::test]
 async fn saved_after_the_reminder_moment_there_is_no_reminder_and_the_confirmation_asks_to_confirm() {
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     h.clock.set(t() - Duration::hours(30));
     let (_, record) = h
         .rappel
@@ -231,12 +214,12 @@ async fn saved_after_the_reminder_moment_there_is_no_reminder_and_the_confirmati
 
 #[tokio::test]
 async fn a_move_sends_a_change_resets_confirmation_and_replaces_the_reminder() {
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     h.rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
         .await
         .unwrap();
-    let token = token_of(&h, "A1").await;
+    let token = h.record("A1").await.token;
     h.clock.set(t() - Duration::hours(47));
     // Confirmation opens at T−48 h; the reminder (T−41 h) is still pending since the clock was set, not advanced.
     assert_eq!(
@@ -269,7 +252,7 @@ async fn a_move_sends_a_change_resets_confirmation_and_replaces_the_reminder() {
 
 #[tokio::test]
 async fn a_save_that_changes_nothing_relevant_sends_nothing_and_keeps_the_reminder() {
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     h.rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
         .await
@@ -289,7 +272,7 @@ async fn a_save_that_changes_nothing_relevant_sends_nothing_and_keeps_the_remind
 
 #[tokio::test]
 async fn an_emr_cancellation_is_announced_and_the_reminder_never_fires() {
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     h.rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
         .await
@@ -311,7 +294,7 @@ async fn an_emr_cancellation_is_announced_and_the_reminder_never_fires() {
 #[tokio::test]
 async fn a_stale_reminder_schedule_sends_nothing() {
     // GIVEN a reminder planned by revision 1, then a move that replanned it under revision 2,
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     h.rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
         .await
@@ -336,7 +319,7 @@ async fn a_stale_reminder_schedule_sends_nothing() {
 
 #[tokio::test]
 async fn re_typing_to_notices_cancels_the_reminder() {
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     h.rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
         .await
@@ -353,7 +336,7 @@ async fn re_typing_to_notices_cancels_the_reminder() {
 
 #[tokio::test]
 async fn past_appointments_send_nothing() {
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     let past = now0() - Duration::hours(1);
     h.rappel
         .save_appointment(&h.clinic, id("P1"), appointment(1, past, "FU"))
@@ -376,12 +359,12 @@ async fn past_appointments_send_nothing() {
 
 #[tokio::test]
 async fn patient_cancellation_follows_the_clinic_option_and_the_24h_limit() {
-    let mut h = harness().await;
+    let mut h = Harness::with_standard_types(now0()).await;
     h.rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
         .await
         .unwrap();
-    let token = token_of(&h, "A1").await;
+    let token = h.record("A1").await.token;
     let refused = h.rappel.patient_act(&token, PatientAction::Cancel).await;
     assert!(matches!(
         refused,
@@ -427,12 +410,12 @@ async fn patient_cancellation_follows_the_clinic_option_and_the_24h_limit() {
 
 #[tokio::test]
 async fn arrival_needs_the_clinic_option_and_its_window() {
-    let mut h = harness().await;
+    let mut h = Harness::with_standard_types(now0()).await;
     h.rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "NOTE"))
         .await
         .unwrap();
-    let token = token_of(&h, "A1").await;
+    let token = h.record("A1").await.token;
     h.clock.set(t() - Duration::minutes(30));
     assert!(matches!(
         h.rappel.patient_act(&token, PatientAction::Arrive).await,
@@ -452,7 +435,7 @@ async fn arrival_needs_the_clinic_option_and_its_window() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn confirm_and_cancel_at_the_same_instant_end_cancelled() {
-    let mut h = harness().await;
+    let mut h = Harness::with_standard_types(now0()).await;
     h.configure(|s| s.allow_patient_cancellation = true).await;
     for n in 0..10 {
         let appointment_id = format!("R{n}");
@@ -461,7 +444,7 @@ async fn confirm_and_cancel_at_the_same_instant_end_cancelled() {
             .await
             .unwrap();
         h.clock.set(t() - Duration::hours(30));
-        let token = token_of(&h, &appointment_id).await;
+        let token = h.record(&appointment_id).await.token;
         let (r1, r2) = (h.rappel.clone(), h.rappel.clone());
         let (t1, t2) = (token.clone(), token.clone());
         let confirm = tokio::spawn(async move { r1.patient_act(&t1, PatientAction::Confirm).await });
@@ -494,7 +477,7 @@ async fn confirm_and_cancel_at_the_same_instant_end_cancelled() {
 
 #[tokio::test]
 async fn texts_due_in_quiet_hours_wait_for_the_morning_and_drop_if_superseded() {
-    let mut h = harness().await;
+    let mut h = Harness::with_standard_types(now0()).await;
     h.configure(|s| s.sms_enabled = true).await;
     // Saved at 22:30: the email goes now, the text waits for 08:00.
     h.clock.set(local(2026, 12, 7, 22, 30));
@@ -537,7 +520,7 @@ async fn texts_due_in_quiet_hours_wait_for_the_morning_and_drop_if_superseded() 
 
 #[tokio::test]
 async fn opted_out_numbers_get_no_text_and_the_emr_is_told() {
-    let mut h = harness().await;
+    let mut h = Harness::with_standard_types(now0()).await;
     h.configure(|s| s.sms_enabled = true).await;
     h.outbox.opt_out("+15145550199");
     h.rappel
@@ -557,7 +540,7 @@ async fn opted_out_numbers_get_no_text_and_the_emr_is_told() {
 
 #[tokio::test]
 async fn a_failed_email_makes_the_save_retryable_and_the_retry_sends_it_once() {
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     h.mailer.failures.store(1, Ordering::SeqCst);
     let first = h
         .rappel
@@ -589,7 +572,7 @@ async fn a_failed_email_makes_the_save_retryable_and_the_retry_sends_it_once() {
 
 #[tokio::test]
 async fn a_failed_schedule_is_created_by_the_retry() {
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     h.flaky_scheduler.failures.store(1, Ordering::SeqCst);
     assert!(h
         .rappel
@@ -608,7 +591,7 @@ async fn a_failed_schedule_is_created_by_the_retry() {
 
 #[tokio::test]
 async fn english_patients_get_english_messages_and_texts_carry_no_health_details() {
-    let mut h = harness().await;
+    let mut h = Harness::with_standard_types(now0()).await;
     h.configure(|s| s.sms_enabled = true).await;
     let mut content = appointment(1, t(), "NOTE");
     content.patient.language = Some(Language::En);
@@ -631,7 +614,7 @@ async fn english_patients_get_english_messages_and_texts_carry_no_health_details
 
 #[tokio::test]
 async fn the_ledger_bills_each_text_at_the_price_in_force_in_the_clinic_month() {
-    let mut h = harness().await;
+    let mut h = Harness::with_standard_types(now0()).await;
     h.configure(|s| s.sms_enabled = true).await;
     // 19:30 local on Nov 30 is already Dec 1 in UTC: billed in November.
     h.clock.set(local(2026, 11, 30, 19, 30));
@@ -654,12 +637,12 @@ async fn the_ledger_bills_each_text_at_the_price_in_force_in_the_clinic_month() 
 
 #[tokio::test]
 async fn patient_links_expire_30_days_after_the_appointment() {
-    let h = harness().await;
+    let h = Harness::with_standard_types(now0()).await;
     h.rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "NOTE"))
         .await
         .unwrap();
-    let token = token_of(&h, "A1").await;
+    let token = h.record("A1").await.token;
     h.clock.set(t() + Duration::days(30));
     assert!(h.rappel.patient_page(&token).await.is_ok());
     h.clock.set(t() + Duration::days(30) + Duration::seconds(1));
@@ -697,7 +680,7 @@ async fn a_price_change_mid_month_bills_new_texts_at_the_new_price_and_keeps_old
 
 #[tokio::test]
 async fn once_the_monthly_cap_is_reached_texts_stop_email_goes_on_and_the_emr_is_told() {
-    let mut h = harness().await;
+    let mut h = Harness::with_standard_types(now0()).await;
     h.configure(|s| {
         s.sms_enabled = true;
         s.sms_monthly_cap_cents = Some(5);
@@ -730,7 +713,7 @@ async fn once_the_monthly_cap_is_reached_texts_stop_email_goes_on_and_the_emr_is
 #[tokio::test]
 async fn a_text_at_2330_on_the_last_day_of_the_month_is_billed_in_that_local_month() {
     // Without quiet hours the text goes at 23:30 local on Nov 30, already Dec 1 in UTC.
-    let mut h = harness().await;
+    let mut h = Harness::with_standard_types(now0()).await;
     h.configure(|s| {
         s.sms_enabled = true;
         s.quiet_hours = rappel::domain::QuietHours {
@@ -751,7 +734,7 @@ async fn a_text_at_2330_on_the_last_day_of_the_month_is_billed_in_that_local_mon
     assert_eq!(h.rappel.ledger(&h.clinic, Some("2026-11")).await.unwrap().texts, 1);
     assert_eq!(h.rappel.ledger(&h.clinic, Some("2026-12")).await.unwrap().texts, 0);
     // With the default quiet hours, the same save's text waits for 08:00 on Dec 1: December.
-    let mut h = harness().await;
+    let mut h = Harness::with_standard_types(now0()).await;
     h.configure(|s| s.sms_enabled = true).await;
     h.clock.set(local(2026, 11, 30, 23, 30));
     h.rappel
@@ -766,7 +749,7 @@ async fn a_text_at_2330_on_the_last_day_of_the_month_is_billed_in_that_local_mon
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_move_while_the_reminder_fires_never_reminds_of_the_old_time() {
     for round in 0..10 {
-        let h = harness().await;
+        let h = Harness::with_standard_types(now0()).await;
         let appointment_id = format!("MV{round}");
         h.rappel
             .save_appointment(&h.clinic, id(&appointment_id), appointment(1, t(), "FU"))
@@ -820,7 +803,7 @@ async fn a_move_while_the_reminder_fires_never_reminds_of_the_old_time() {
 /// what the store holds, after a first save, a move (texts included), a retry and outside quiet hours.
 #[tokio::test]
 async fn a_save_reports_the_messages_the_store_holds() {
-    let mut h = harness().await;
+    let mut h = Harness::with_standard_types(now0()).await;
     h.configure(|s| s.sms_enabled = true).await;
     let saves = [
         appointment(1, t(), "FU"),

@@ -7,10 +7,10 @@
 //! Each process gets its own loopback port (all sharing one queue), so the harness knows which
 //! process took which event.
 
-use super::runtime_api::Answer;
+use super::runtime_api::{invocation_headers, Answer};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -299,27 +299,7 @@ async fn next(State((shared, index)): FleetState) -> Response {
         }
         break (id, body);
     };
-    let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
-    let mut headers = HeaderMap::new();
-    let set = |headers: &mut HeaderMap, name: &'static str, value: String| {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
-    };
-    set(&mut headers, "lambda-runtime-aws-request-id", id);
-    set(&mut headers, "lambda-runtime-deadline-ms", deadline.to_string());
-    set(
-        &mut headers,
-        "lambda-runtime-invoked-function-arn",
-        "arn:aws:lambda:ca-central-1:123456789012:function:fleet".to_owned(),
-    );
-    set(
-        &mut headers,
-        "lambda-runtime-trace-id",
-        "Root=1-00000000-000000000000000000000000".to_owned(),
-    );
-    set(&mut headers, "content-type", "application/json".to_owned());
-    (headers, body).into_response()
+    (invocation_headers(id, "fleet", Duration::from_secs(30)), body).into_response()
 }
 
 async fn response(State((shared, _)): FleetState, Path(id): Path<String>, body: Bytes) -> StatusCode {

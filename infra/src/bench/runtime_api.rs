@@ -124,32 +124,36 @@ impl Drop for RuntimeApi {
     }
 }
 
+/// The headers Lambda hands an event with: request id, deadline (`timeout` from now), function
+/// ARN (named `function`), trace id.
+pub(super) fn invocation_headers(id: String, function: &str, timeout: Duration) -> HeaderMap {
+    let deadline = chrono::Utc::now().timestamp_millis() + timeout.as_millis() as i64;
+    let mut headers = HeaderMap::new();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    };
+    set("lambda-runtime-aws-request-id", id);
+    set("lambda-runtime-deadline-ms", deadline.to_string());
+    set(
+        "lambda-runtime-invoked-function-arn",
+        format!("arn:aws:lambda:ca-central-1:123456789012:function:{function}"),
+    );
+    set(
+        "lambda-runtime-trace-id",
+        "Root=1-00000000-000000000000000000000000".to_owned(),
+    );
+    set("content-type", "application/json".to_owned());
+    headers
+}
+
 async fn next(State(shared): State<Arc<Shared>>) -> Response {
     let _ = shared.polls.send(Instant::now());
     let Some((id, body)) = shared.events.lock().await.recv().await else {
         return StatusCode::GONE.into_response();
     };
-    let deadline = chrono::Utc::now().timestamp_millis() + 15_000;
-    let mut headers = HeaderMap::new();
-    let set = |headers: &mut HeaderMap, name: &'static str, value: String| {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
-    };
-    set(&mut headers, "lambda-runtime-aws-request-id", id);
-    set(&mut headers, "lambda-runtime-deadline-ms", deadline.to_string());
-    set(
-        &mut headers,
-        "lambda-runtime-invoked-function-arn",
-        "arn:aws:lambda:ca-central-1:123456789012:function:bench".to_owned(),
-    );
-    set(
-        &mut headers,
-        "lambda-runtime-trace-id",
-        "Root=1-00000000-000000000000000000000000".to_owned(),
-    );
-    set(&mut headers, "content-type", "application/json".to_owned());
-    (headers, body).into_response()
+    (invocation_headers(id, "bench", Duration::from_secs(15)), body).into_response()
 }
 
 async fn response(State(shared): State<Arc<Shared>>, Path(_id): Path<String>, body: Bytes) -> StatusCode {
