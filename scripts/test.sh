@@ -3,7 +3,8 @@
 # moto (a local AWS emulator) and cfn-lint from PyPI, Chromium and chromedriver from Debian. Unit, service, router, store-contract
 # (SQLite and DynamoDB on moto), AWS-adapter (through a fault-injecting proxy), deployed-shape
 # (the function binaries, several instances each, under AWS faults and kills), black-box (spawned
-# rappel-dev) and browser (headless Chromium at phone sizes) tests, and a lint of template.yaml.
+# rappel-dev) and browser (headless Chromium at phone sizes) tests, and a lint of template.yaml
+# (cfn-lint, then infra/checks/template_guarantees.py for the DLQ, its alarm and the sender IAM).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +46,7 @@ fi
 
 echo "cfn-lint template.yaml"
 cfn-lint template.yaml
+python infra/checks/template_guarantees.py template.yaml
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
