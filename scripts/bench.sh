@@ -21,7 +21,7 @@ python_tools() {
   fi
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r infra/requirements-test.txt cargo-lambda==1.9.2 ziglang==0.17.1
   export PATH="$PWD/$venv/bin:$PATH"
-  export RAPPEL_MOTO_SERVER="${RAPPEL_MOTO_SERVER:-$PWD/$venv/bin/moto_server}"
+  export RAPPEL_MOTO_SERVER="${RAPPEL_MOTO_SERVER:-$PWD/infra/aws-faults/moto/moto-server}"
 }
 
 lambda() {

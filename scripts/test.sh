@@ -4,7 +4,8 @@
 # (SQLite and DynamoDB on moto), AWS-adapter (through a fault-injecting proxy), deployed-shape
 # (the function binaries, several instances each, under AWS faults and kills), black-box (spawned
 # rappel-dev) and browser (headless Chromium at phone sizes) tests, and a lint of template.yaml
-# (cfn-lint, then infra/checks/template_guarantees.py for the DLQ, its alarm and the sender IAM).
+# (cfn-lint, then infra/checks/template_guarantees.py for the DLQ, its alarm and the sender IAM),
+# and a check of the moto repair the AWS tests run on (infra/aws-faults/moto).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,7 +33,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r infra/requirements-test.txt
 export PATH="$PWD/$venv/bin:$PATH"
-export RAPPEL_MOTO_SERVER="${RAPPEL_MOTO_SERVER:-$PWD/$venv/bin/moto_server}"
+export RAPPEL_MOTO_SERVER="${RAPPEL_MOTO_SERVER:-$PWD/infra/aws-faults/moto/moto-server}"
 
 # Debian's Chromium and its WebDriver for the browser tests.
 if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
@@ -47,6 +48,9 @@ fi
 echo "cfn-lint template.yaml"
 cfn-lint template.yaml
 python infra/checks/template_guarantees.py template.yaml
+
+# The repaired moto every AWS test runs on (infra/aws-faults/moto) still behaves as moto.
+python -m pytest -q -p no:cacheprovider infra/aws-faults/moto
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

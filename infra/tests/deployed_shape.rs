@@ -8,7 +8,7 @@
 //! the ledger bills each text once.
 //!
 //! Needs `cargo build -p on-save -p reminder -p patient-action` first, and moto
-//! (`RAPPEL_MOTO_SERVER`, else target/python-tools/bin/moto_server). `RAPPEL_FAULT_SEED` replays
+//! (`RAPPEL_MOTO_SERVER`, else infra/aws-faults/moto/moto-server). `RAPPEL_FAULT_SEED` replays
 //! a run's faults (the interleaving of processes still varies).
 
 use chrono::{DateTime, Duration as Span, Utc};

@@ -26,7 +26,7 @@ pub const USAGE: &str = "\
 usage: rappel-lambda-bench [--cold-runs N] [--warm N] [--no-build] [--profile NAME] [--wrap COMMAND]
 
 Builds the three functions and two reference Lambdas in release mode (unless --no-build), starts
-moto (RAPPEL_MOTO_SERVER, else target/python-tools/bin/moto_server, else moto_server on PATH),
+moto (RAPPEL_MOTO_SERVER, else infra/aws-faults/moto/moto-server: moto with repaired transactions),
 and measures each binary through a local Lambda Runtime API. Defaults: 20 cold runs, 1000 warm
 invocations. Writes target/lambda-bench/report.json.
 
@@ -611,11 +611,9 @@ struct Moto {
 
 impl Moto {
     async fn start(root: &Path) -> Result<Moto, String> {
-        let venv = root.join("target/python-tools/bin/moto_server");
-        let program = std::env::var("RAPPEL_MOTO_SERVER")
-            .ok()
-            .or_else(|| venv.exists().then(|| venv.display().to_string()))
-            .unwrap_or_else(|| "moto_server".to_owned());
+        // moto with its transactions repaired (infra/aws-faults/moto), as the tests run it.
+        let repaired = root.join("infra/aws-faults/moto/moto-server");
+        let program = std::env::var("RAPPEL_MOTO_SERVER").unwrap_or_else(|_| repaired.display().to_string());
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| e.to_string())?

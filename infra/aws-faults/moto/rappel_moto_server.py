@@ -1,0 +1,110 @@
+"""moto's server, with one repair that lets long test runs finish.
+
+moto 5.2's ``transact_write_items`` deep-copies every table a transaction touches, once per item
+of the transaction, so that it can restore the whole table if the transaction is cancelled. Each
+save of Rappel writes a transaction, so a run of N saves copies the table N times: quadratic time
+and memory (runs of a few hundred appointments reached 5.7 GB and never finished). The restore
+also puts back the whole table, silently undoing other requests' writes made meanwhile.
+
+The repair keeps moto's own transaction code and changes only what a cancellation restores: the
+items the transaction named, as they were before it, instead of copies of whole tables. What a
+client sees (results, cancellation reasons, the table after a cancellation) is unchanged.
+
+Run as moto_server is: ``python rappel_moto_server.py -H 127.0.0.1 -p PORT``.
+"""
+
+import copy
+import sys
+
+import moto.dynamodb.models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
+from moto.server import main
+
+_EXPECTED_MOTO = "5.2."
+
+
+class _TableLeftInPlace:
+    """What moto's backup step gets instead of a copy: the table itself, to be put back as is."""
+
+    def __init__(self, table):
+        self.table = table
+
+
+class _CopyExceptTables:
+    """The ``copy`` module as moto's transaction code sees it: tables are not copied."""
+
+    @staticmethod
+    def deepcopy(value, *args, **kwargs):
+        if isinstance(value, Table):
+            return _TableLeftInPlace(value)
+        return copy.deepcopy(value, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(copy, name)
+
+
+def _key_of(table, operation):
+    attributes = operation.get("Item") or operation.get("Key") or {}
+    hash_key = DynamoType(attributes[table.hash_key_attr])
+    range_key = None
+    if table.range_key_attr is not None:
+        range_key = DynamoType(attributes[table.range_key_attr])
+    return hash_key, range_key
+
+
+def _items_before(backend, transact_items):
+    """Each item the transaction names, as it is now (None when absent)."""
+    before = []
+    for request in transact_items:
+        try:
+            _, operation = next(iter(request.items()))
+            table = backend.tables[operation["TableName"]]
+            hash_key, range_key = _key_of(table, operation)
+            item = table.get_item(hash_key, range_key)
+        except Exception:
+            continue  # a malformed operation fails in moto's own code, and writes nothing
+        before.append((table, hash_key, range_key, copy.deepcopy(item)))
+    return before
+
+
+def _restore(before):
+    # In reverse, so that an item named twice ends as it was first seen.
+    for table, hash_key, range_key, item in reversed(before):
+        if item is None:
+            table.delete_item(hash_key, range_key)
+        elif range_key is not None:
+            table.items[hash_key][range_key] = item
+        else:
+            table.items[hash_key] = item
+
+
+_moto_transact_write_items = DynamoDBBackend.transact_write_items
+
+
+def _transact_write_items(self, transact_items):
+    before = _items_before(self, transact_items)
+    try:
+        return _moto_transact_write_items(self, transact_items)
+    except Exception:
+        for name, table in list(self.tables.items()):
+            if isinstance(table, _TableLeftInPlace):
+                self.tables[name] = table.table
+        _restore(before)
+        raise
+
+
+def install():
+    """Replaces moto's table copies by item copies; refuses a moto this repair was not written for."""
+    import moto
+
+    if not moto.__version__.startswith(_EXPECTED_MOTO):
+        sys.exit(f"rappel_moto_server: written for moto {_EXPECTED_MOTO}x, found {moto.__version__}")
+    dynamodb_models.copy = _CopyExceptTables()
+    DynamoDBBackend.transact_write_items = _transact_write_items
+
+
+if __name__ == "__main__":
+    install()
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Checks the repair in rappel_moto_server.py against moto itself (run by scripts/test.sh)."""
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models import dynamodb_backends
+
+import rappel_moto_server
+
+rappel_moto_server.install()
+
+
+@pytest.fixture
+def table():
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="ca-central-1")
+        client.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
+
+
+def key(sk):
+    return {"pk": {"S": "clinic"}, "sk": {"S": sk}}
+
+
+def item(client, sk):
+    return client.get_item(TableName="t", Key=key(sk)).get("Item")
+
+
+def test_a_cancelled_transaction_leaves_every_item_as_it_was(table):
+    table.put_item(TableName="t", Item={**key("counter"), "n": {"N": "1"}})
+    with pytest.raises(table.exceptions.TransactionCanceledException) as cancelled:
+        table.transact_write_items(
+            TransactItems=[
+                {"Update": {"TableName": "t", "Key": key("counter"), "UpdateExpression": "ADD n :one",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+                {"Put": {"TableName": "t", "Item": {**key("new"), "v": {"S": "x"}}}},
+                {"ConditionCheck": {"TableName": "t", "Key": key("absent"),
+                                    "ConditionExpression": "attribute_exists(pk)"}},
+            ]
+        )
+    reasons = [r["Code"] for r in cancelled.value.response["CancellationReasons"]]
+    assert reasons == ["None", "None", "ConditionalCheckFailed"]
+    assert item(table, "counter")["n"] == {"N": "1"}
+    assert item(table, "new") is None
+
+
+def test_a_cancelled_transaction_keeps_other_items_written_since_the_table_was_created(table):
+    table.put_item(TableName="t", Item={**key("other"), "v": {"S": "kept"}})
+    with pytest.raises(table.exceptions.TransactionCanceledException):
+        table.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "t", "Item": {**key("new"), "v": {"S": "x"}},
+                         "ConditionExpression": "attribute_exists(pk)"}},
+            ]
+        )
+    assert item(table, "other")["v"] == {"S": "kept"}
+
+
+def test_a_transaction_that_succeeds_writes_every_item(table):
+    table.transact_write_items(
+        TransactItems=[{"Put": {"TableName": "t", "Item": {**key(f"k{i}"), "v": {"N": str(i)}}}} for i in range(3)]
+    )
+    assert [item(table, f"k{i}")["v"]["N"] for i in range(3)] == ["0", "1", "2"]
+
+
+def test_a_cancelled_transaction_keeps_the_table_instead_of_a_copy(table):
+    tables = dynamodb_backends[DEFAULT_ACCOUNT_ID]["ca-central-1"].tables
+    before = tables["t"]
+    with pytest.raises(table.exceptions.TransactionCanceledException):
+        table.transact_write_items(
+            TransactItems=[{"ConditionCheck": {"TableName": "t", "Key": key("absent"),
+                                               "ConditionExpression": "attribute_exists(pk)"}}]
+        )
+    # moto put a copy made before the transaction in its place, undoing other requests' writes.
+    assert tables["t"] is before
