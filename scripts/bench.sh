@@ -19,14 +19,14 @@ python_tools() {
   if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
   fi
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r infra/requirements-test.txt cargo-lambda==1.9.2 ziglang==0.17.1
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt cargo-lambda==1.9.2 ziglang==0.17.1
   export PATH="$PWD/$venv/bin:$PATH"
   export RAPPEL_MOTO_SERVER="${RAPPEL_MOTO_SERVER:-$PWD/infra/aws-faults/moto/moto-server}"
 }
 
 lambda() {
   python_tools
-  cargo build --release --locked -p rappel-infra --bin rappel-lambda-bench
+  cargo build --release --locked -p rappel-lambda-bench
   target/release/rappel-lambda-bench "$@"
 }
 
@@ -38,7 +38,7 @@ dev() {
   if ! command -v wrk >/dev/null 2>&1; then
     apt-get install -y -qq wrk >/dev/null
   fi
-  cargo build --release --locked -p rappel-infra --bin rappel-dev
+  cargo build --release --locked -p rappel-dev --bin rappel-dev
   local data port pid
   data=$(mktemp -d)
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -52,8 +52,8 @@ dev() {
   curl -fsS -X PUT "http://127.0.0.1:$port/v1/appointment-types/BENCH" -H 'Authorization: Bearer dev-key' \
     -H 'Content-Type: application/json' -d '{"communications":"full"}' >/dev/null
   # A warm-up, then the measured run: one wrk thread and 32 connections leave a core to the server.
-  wrk -t1 -c32 -d3s -s infra/bench/dev-server-saves.lua "http://127.0.0.1:$port" >/dev/null
-  wrk -t1 -c32 -d20s --latency -s infra/bench/dev-server-saves.lua "http://127.0.0.1:$port"
+  wrk -t1 -c32 -d3s -s infra/lambda-bench/dev-server-saves.lua "http://127.0.0.1:$port" >/dev/null
+  wrk -t1 -c32 -d20s --latency -s infra/lambda-bench/dev-server-saves.lua "http://127.0.0.1:$port"
   echo "outbox: $(curl -fsS "http://127.0.0.1:$port/_dev/outbox.json" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') messages"
 }
 
@@ -65,12 +65,12 @@ zip() {
   done
 }
 
-# The deployed-shape test (infra/tests/deployed_shape.rs) at another size, on release binaries;
+# The deployed-shape test (infra/lambda-bench/tests/deployed_shape.rs) at another size, on release binaries;
 # it prints the seed, the faults injected and the counts (docs/RELIABILITY.md).
 shape() {
   python_tools
   cargo build --release --locked -p on-save -p reminder -p patient-action
-  RAPPEL_SHAPE_PROFILE=release cargo test --locked -p rappel-infra --test deployed_shape -- --nocapture
+  RAPPEL_SHAPE_PROFILE=release cargo test --locked -p rappel-lambda-bench --test deployed_shape -- --nocapture
 }
 
 case "$what" in

@@ -4,7 +4,7 @@
 # (SQLite and DynamoDB on moto), AWS-adapter (through a fault-injecting proxy), deployed-shape
 # (the function binaries, several instances each, under AWS faults and kills), black-box (spawned
 # rappel-dev) and browser (headless Chromium at phone sizes) tests, and a lint of template.yaml
-# (cfn-lint, then infra/checks/template_guarantees.py for the DLQ, its alarm and the sender IAM),
+# (cfn-lint, then scripts/check_template.py for the DLQ, its alarm and the sender IAM),
 # and a check of the moto repair the AWS tests run on (infra/aws-faults/moto).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +31,7 @@ if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
   fi
 fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r infra/requirements-test.txt
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 export PATH="$PWD/$venv/bin:$PATH"
 export RAPPEL_MOTO_SERVER="${RAPPEL_MOTO_SERVER:-$PWD/infra/aws-faults/moto/moto-server}"
 
@@ -47,7 +47,7 @@ fi
 
 echo "cfn-lint template.yaml"
 cfn-lint template.yaml
-python infra/checks/template_guarantees.py template.yaml
+python scripts/check_template.py template.yaml
 
 # The repaired moto every AWS test runs on (infra/aws-faults/moto) still behaves as moto.
 python -m pytest -q -p no:cacheprovider infra/aws-faults/moto
@@ -55,12 +55,12 @@ python -m pytest -q -p no:cacheprovider infra/aws-faults/moto
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-# The deployed-shape test (infra/tests/deployed_shape.rs) runs the functions' own binaries.
+# The deployed-shape test (infra/lambda-bench/tests/deployed_shape.rs) runs the functions' own binaries.
 cargo build --locked -p on-save -p reminder -p patient-action
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 
 # The EMR API fuzzed from openapi.yaml against the dev server.
-infra/schemathesis.sh || status=$?
+scripts/schemathesis.sh || status=$?
 
 # One closing line for the whole run: cargo prints a result line per test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }

@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! cargo build --release --bin rappel-dev
-//! cargo run --release -p rappel-infra --example load -- 10000
+//! cargo run --release -p rappel-lambda-bench --example load -- 10000
 //! ```
 
 use serde_json::{json, Value};

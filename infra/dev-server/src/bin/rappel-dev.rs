@@ -6,8 +6,8 @@ async fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    let result = match rappel_infra::dev::DevConfig::from_env() {
-        Ok(config) => rappel_infra::dev::run(config).await,
+    let result = match rappel_dev::server::DevConfig::from_env() {
+        Ok(config) => rappel_dev::server::run(config).await,
         Err(e) => Err(e),
     };
     if let Err(e) = result {

@@ -14,9 +14,9 @@
 use chrono::{DateTime, Duration as Span, Utc};
 use rappel_aws_faults::moto::Moto;
 use rappel_aws_faults::{FaultPlan, FaultProxy, Rates, Service};
-use rappel_infra::bench::fleet::{Failure, Fleet};
-use rappel_infra::bench::runtime_api::Answer;
-use rappel_infra::bench::scenarios;
+use rappel_lambda_bench::fleet::{Failure, Fleet};
+use rappel_lambda_bench::runtime_api::Answer;
+use rappel_lambda_bench::scenarios;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -77,7 +77,7 @@ const API_KEY: &str = "fleet-key-0123456789abcdef";
 fn target_dir() -> PathBuf {
     std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
 }
 
 fn binary(name: &str) -> PathBuf {

@@ -4,7 +4,7 @@
 # Then `cargo lambda watch` runs the functions against it (settings in Cargo.toml's
 # [workspace.metadata.lambda.env]). Stop it with: kill $(cat .rappel-moto/pid)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 
 port="${MOTO_PORT:-5000}"
 state=.rappel-moto
@@ -14,11 +14,10 @@ venv=target/python-tools
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r infra/requirements-test.txt
-scripts_dir="$venv/bin"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 
 if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-  "$scripts_dir/moto_server" -H 127.0.0.1 -p "$port" >"$state/moto.log" 2>&1 &
+  infra/aws-faults/moto/moto-server -H 127.0.0.1 -p "$port" >"$state/moto.log" 2>&1 &
   echo $! >"$state/pid"
   for _ in $(seq 1 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break

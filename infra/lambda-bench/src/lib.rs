@@ -262,6 +262,7 @@ pub async fn run(options: &Options) -> Result<String, String> {
 fn workspace_root() -> Result<PathBuf, String> {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     here.parent()
+        .and_then(Path::parent)
         .map(Path::to_path_buf)
         .ok_or_else(|| "cannot find the workspace root".to_owned())
 }

@@ -97,7 +97,7 @@ impl DevServer {
             Arc::new(EmbeddedScheduler::open(&config.data_dir.join("schedules.db")).map_err(|e| e.to_string())?);
         seed_clinic(store.as_ref(), &config.api_key).await?;
         let rappel = Arc::new(Rappel {
-            store: Arc::new(rappel::adapters::bounded::BoundedStore::new(store)),
+            store: Arc::new(rappel::adapters::store_timeout::TimeLimitedStore::new(store)),
             mailer: outbox.clone(),
             texter: outbox.clone(),
             scheduler: scheduler.clone(),

@@ -5,9 +5,9 @@
 async fn main() {
     let out = std::path::PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "target/rendered".to_owned()));
     let result = async {
-        let mut files = rappel_infra::render::render_messages(&out)?;
-        files.extend(rappel_infra::render::render_pages(&out).await?);
-        let shots = rappel_infra::render::screenshot_all(&files)?;
+        let mut files = rappel_dev::render::render_messages(&out)?;
+        files.extend(rappel_dev::render::render_pages(&out).await?);
+        let shots = rappel_dev::render::screenshot_all(&files)?;
         Ok::<_, String>((files.len(), shots))
     }
     .await;

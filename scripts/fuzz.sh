@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs each cargo-fuzz target for a bounded time (default 60 s each; a longer run: ./infra/fuzz.sh 600).
+# Runs each cargo-fuzz target for a bounded time (default 60 s each; a longer run: ./scripts/fuzz.sh 600).
 # cargo-fuzz wants nightly flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
