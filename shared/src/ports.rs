@@ -252,18 +252,30 @@ pub trait Texter: Send + Sync {
     async fn is_opted_out(&self, to: &str) -> Result<bool, SendError>;
 }
 
-/// The scheduler's input when a schedule fires (docs/BEHAVIOUR.md §6): `kind` is `reminder` for the
-/// pre-visit reminder, or `texts` for texts held back by quiet hours.
+/// What a schedule fires for: its payload's `kind` (docs/BEHAVIOUR.md §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleKind {
+    /// The pre-visit reminder.
+    Reminder,
+    /// Texts held back by quiet hours, or a message to try again.
+    Texts,
+    /// A kind this version does not know (a schedule left by another version): skipped.
+    #[serde(other)]
+    Unknown,
+}
+
+/// The scheduler's input when a schedule fires (docs/BEHAVIOUR.md §6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchedulePayload {
-    /// Tenant.
+    /// The clinic the appointment belongs to.
     pub clinic_id: ClinicId,
-    /// Appointment.
+    /// The EMR's id of the appointment.
     pub appointment_id: AppointmentId,
     /// The revision that planned the schedule.
     pub revision: u64,
-    /// `reminder` or `texts`.
-    pub kind: String,
+    /// What it fires for.
+    pub kind: ScheduleKind,
 }
 
 /// A one-time schedule.
@@ -289,4 +301,22 @@ pub trait Scheduler: Send + Sync {
     async fn put_schedule(&self, schedule: &Schedule) -> Result<(), ScheduleError>;
     /// Deletes a schedule; deleting one that does not exist succeeds.
     async fn delete_schedule(&self, name: &str) -> Result<(), ScheduleError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schedule_payload_reads_its_kind_and_keeps_unknown_ones_apart() {
+        let kind_of = |kind: &str| {
+            let payload = format!(r#"{{"clinic_id":"c","appointment_id":"a","revision":1,"kind":"{kind}"}}"#);
+            serde_json::from_str::<SchedulePayload>(&payload).unwrap().kind
+        };
+        assert_eq!(kind_of("reminder"), ScheduleKind::Reminder);
+        assert_eq!(kind_of("texts"), ScheduleKind::Texts);
+        assert_eq!(kind_of("survey"), ScheduleKind::Unknown);
+        let written = serde_json::to_value(ScheduleKind::Texts).unwrap();
+        assert_eq!(written, "texts");
+    }
 }

@@ -2,11 +2,11 @@
 //! adapters with a manual clock, failing adapters for fault injection, and the store contract
 //! suite that every store implementation must pass.
 
-use crate::adapters::bounded::BoundedStore;
 use crate::adapters::clock::ManualClock;
 use crate::adapters::outbox::{Outbox, OutboxEntry};
 use crate::adapters::scheduler::EmbeddedScheduler;
 use crate::adapters::sqlite::SqliteStore;
+use crate::adapters::store_timeout::TimeLimitedStore;
 use crate::domain::*;
 use crate::ports::*;
 use crate::services::{register_clinic, Config, Rappel};
@@ -309,7 +309,7 @@ impl Harness {
             .expect("read clinic")
             .expect("registered");
         let rappel = Arc::new(Rappel {
-            store: Arc::new(BoundedStore::new(store.clone())),
+            store: Arc::new(TimeLimitedStore::new(store.clone())),
             mailer: mailer.clone(),
             texter: texter.clone(),
             scheduler: flaky_scheduler.clone(),

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rappel::domain::*;
-use rappel::services::{SaveOutcome, ServiceError};
+use rappel::services::{Dependency, SaveOutcome, ServiceError};
 use rappel::testing::{appointment, Harness};
 use std::sync::atomic::Ordering;
 
@@ -26,7 +26,7 @@ async fn harness() -> Harness {
 /// Asserts a save failed retryably because a dependency timed out.
 fn assert_timed_out<T: std::fmt::Debug>(result: &Result<T, ServiceError>) {
     assert!(
-        matches!(result, Err(ServiceError::Unavailable(reason)) if reason.contains("timed out")),
+        matches!(result, Err(ServiceError::Unavailable { cause, .. }) if cause.contains("timed out")),
         "{result:?}"
     );
 }
@@ -43,7 +43,16 @@ async fn a_failed_store_write_stores_nothing_sends_nothing_and_the_retry_creates
         .rappel
         .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
         .await;
-    assert!(matches!(failed, Err(ServiceError::Unavailable(_))), "{failed:?}");
+    assert!(
+        matches!(
+            failed,
+            Err(ServiceError::Unavailable {
+                dependency: Dependency::Store,
+                ..
+            })
+        ),
+        "{failed:?}"
+    );
     assert!(h.rappel.store.appointment(&h.clinic.id, &id()).await.unwrap().is_none());
     assert!(h.sent().is_empty());
     assert!(h.scheduler.pending().unwrap().is_empty());
@@ -65,7 +74,16 @@ async fn a_failed_text_leaves_the_email_sent_and_the_retry_sends_and_bills_the_t
         .rappel
         .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
         .await;
-    assert!(matches!(failed, Err(ServiceError::Unavailable(_))), "{failed:?}");
+    assert!(
+        matches!(
+            failed,
+            Err(ServiceError::Unavailable {
+                dependency: Dependency::Texter,
+                ..
+            })
+        ),
+        "{failed:?}"
+    );
     assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
     assert!(h.sent_kinds("sms").is_empty());
     assert_eq!(
@@ -202,4 +220,50 @@ async fn a_hanging_store_times_out_writes_nothing_and_the_retry_creates() {
         .unwrap();
     assert_eq!(outcome, SaveOutcome::Created);
     assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
+}
+
+#[tokio::test]
+async fn the_reminder_function_asks_lambda_to_retry_a_failed_reminder_and_the_retry_sends_it() {
+    // GIVEN an appointment whose reminder is due, with the mailer failing once,
+    let h = harness().await;
+    h.rappel
+        .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
+        .await
+        .unwrap();
+    let reminder = h.record("F1").await.reminder.expect("a planned reminder");
+    h.clock.set(reminder.at);
+    let payload = rappel::ports::SchedulePayload {
+        clinic_id: h.clinic.id.clone(),
+        appointment_id: id(),
+        revision: reminder.revision,
+        kind: rappel::ports::ScheduleKind::Reminder,
+    };
+    h.mailer.failures.store(1, Ordering::SeqCst);
+    // WHEN the scheduler invokes the function,
+    let answer = h.rappel.answer_scheduler(&payload).await;
+    // THEN Lambda hears an error worth retrying, naming the mailer,
+    assert!(
+        matches!(&answer, Err(e @ ServiceError::Unavailable { dependency: Dependency::Mailer, .. }) if e.is_retryable()),
+        "{answer:?}"
+    );
+    // AND its retry sends the reminder email, once.
+    let retried = h.rappel.answer_scheduler(&payload).await.unwrap();
+    assert_eq!(retried["outcome"], "Sent");
+    let reminders: Vec<_> = h.sent_kinds("email").into_iter().filter(|k| k == "reminder").collect();
+    assert_eq!(reminders, vec!["reminder"]);
+}
+
+#[test]
+fn only_unavailable_dependencies_are_worth_a_retry() {
+    assert!(ServiceError::unavailable(Dependency::Store, "throttled").is_retryable());
+    assert!(ServiceError::unavailable(Dependency::ConcurrentRequests, "busy").is_retryable());
+    for permanent in [
+        ServiceError::NotFound("clinic"),
+        ServiceError::invalid("start", "not a date"),
+        ServiceError::Gone,
+        ServiceError::RevisionConflict(2),
+        ServiceError::Unauthorized,
+    ] {
+        assert!(!permanent.is_retryable(), "{permanent:?}");
+    }
 }

@@ -8,7 +8,7 @@ use chrono::{Duration, TimeZone, Utc};
 use rappel::domain::*;
 use rappel::http::{emr, patient};
 use rappel::services::PatientAction;
-use rappel::testing::{appointment, Harness, API_KEY};
+use rappel::testing::{appointment, appointment_json, Harness, API_KEY};
 use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
 
@@ -93,7 +93,18 @@ fn whole_flows_log_json_with_ids_and_no_patient_data() {
                 .header(header::AUTHORIZATION, format!("Bearer {API_KEY}"))
                 .body(Body::from(r#"{"patient":{"email":"secret.patient@example.ca"}}"#))
                 .unwrap();
-            app.oneshot(bad).await.unwrap();
+            app.clone().oneshot(bad).await.unwrap();
+            // A 503 names what failed, and why, without the patient's data.
+            h.mailer.failures.store(1, std::sync::atomic::Ordering::SeqCst);
+            let unavailable = Request::builder()
+                .method(Method::PUT)
+                .uri("/v1/appointments/LOG-3")
+                .header(header::AUTHORIZATION, format!("Bearer {API_KEY}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(appointment_json(1, t, "FU").to_string()))
+                .unwrap();
+            let answer = app.oneshot(unavailable).await.unwrap();
+            assert_eq!(answer.status(), 503);
             assert_eq!(
                 h.sent_kinds("email"),
                 vec!["confirmation", "change", "reminder", "cancellation_receipt"]
@@ -110,6 +121,12 @@ fn whole_flows_log_json_with_ids_and_no_patient_data() {
         logs.contains(r#""clinic":"clinic-1""#) && logs.contains(r#""appointment":"LOG-1""#),
         "{logs}"
     );
+    let unavailable = logs
+        .lines()
+        .find(|line| line.contains("the caller may retry"))
+        .unwrap_or_else(|| panic!("the 503 was logged:\n{logs}"));
+    assert!(unavailable.contains(r#""dependency":"mailer""#), "{unavailable}");
+    assert!(unavailable.contains("a message could not be sent"), "{unavailable}");
     for personal in [
         "Julie",
         "Roy",

@@ -8,10 +8,11 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::America::Toronto;
 use rappel::adapters::scheduler::EmbeddedScheduler;
 use rappel::domain::*;
-use rappel::ports::{Clock, Mailer, OutgoingEmail, Schedule, ScheduleError, Scheduler, SendError};
+use rappel::ports::{Clock, Mailer, OutgoingEmail, Schedule, ScheduleError, ScheduleKind, Scheduler, SendError};
 use rappel::rules::Refusal;
 use rappel::services::{
-    bind_sender_domain, schedule_name, PatientAction, Rappel, SaveOutcome, ServiceError, CLAIM_LEASE, REQUEST_BUDGET,
+    bind_sender_domain, schedule_name, Dependency, PatientAction, Rappel, SaveOutcome, ServiceError, CLAIM_LEASE,
+    REQUEST_BUDGET,
 };
 use rappel::testing::{appointment, Harness};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -74,12 +75,12 @@ fn assert_schedule_matches(h: &Harness, record: &AppointmentRecord) {
         pending.iter().map(|s| s.name.clone()).collect(),
         pending.iter().map(|s| s.at).collect(),
         pending.iter().map(|s| s.payload.revision).collect(),
-        pending.iter().map(|s| s.payload.kind.clone()).collect(),
+        pending.iter().map(|s| s.payload.kind).collect(),
     );
     assert_eq!(name, vec![schedule_name(&h.clinic.id, &record.id)], "{pending:?}");
     assert_eq!(at, vec![reminder.at]);
     assert_eq!(revision, vec![reminder.revision]);
-    assert_eq!(kind, vec!["reminder"]);
+    assert_eq!(kind, vec![ScheduleKind::Reminder]);
 }
 
 /// A mailer whose provider refuses every message for good (an unverified sender, say).
@@ -143,7 +144,7 @@ impl WatchedScheduler {
 #[async_trait]
 impl Scheduler for WatchedScheduler {
     async fn put_schedule(&self, schedule: &Schedule) -> Result<(), ScheduleError> {
-        let watched = schedule.payload.kind == "reminder"
+        let watched = schedule.payload.kind == ScheduleKind::Reminder
             && schedule.payload.revision == self.revision
             && !self.seen.swap(true, Ordering::SeqCst);
         if watched {
@@ -173,7 +174,16 @@ async fn a_message_held_by_a_dead_sender_is_retryable_and_sent_once_its_lease_ru
         .rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
         .await;
-    assert!(matches!(failed, Err(ServiceError::Unavailable(_))), "{failed:?}");
+    assert!(
+        matches!(
+            failed,
+            Err(ServiceError::Unavailable {
+                dependency: Dependency::Mailer,
+                ..
+            })
+        ),
+        "{failed:?}"
+    );
     let record = h.record("A1").await;
     let key = h.messages("A1").await[0].key.clone();
     let now = h.clock.now();
@@ -192,7 +202,7 @@ async fn a_message_held_by_a_dead_sender_is_retryable_and_sent_once_its_lease_ru
     // THEN it waits a little for the other sender, then answers "retry" without sending.
     let waited = started.elapsed();
     assert!(
-        matches!(&retried, Err(ServiceError::Unavailable(reason)) if reason.contains("still being sent by another request")),
+        matches!(&retried, Err(ServiceError::Unavailable { dependency: Dependency::ConcurrentRequests, cause }) if cause.contains("still being sent by another request")),
         "{retried:?}"
     );
     assert!(
@@ -239,7 +249,7 @@ async fn a_hanging_mailer_and_a_hanging_texter_answer_within_the_request_budget(
     // THEN it answers "retry" inside the request budget (not 8 s + 8 s),
     let took = started.elapsed();
     assert!(
-        matches!(&failed, Err(ServiceError::Unavailable(reason)) if reason.contains("timed out")),
+        matches!(&failed, Err(ServiceError::Unavailable { cause, .. }) if cause.contains("timed out")),
         "{failed:?}"
     );
     assert!(took <= REQUEST_BUDGET, "answered after {took:?}");
@@ -277,7 +287,16 @@ async fn a_schedule_lost_to_a_503_is_put_by_the_next_revision_even_when_the_time
         .rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
         .await;
-    assert!(matches!(failed, Err(ServiceError::Unavailable(_))), "{failed:?}");
+    assert!(
+        matches!(
+            failed,
+            Err(ServiceError::Unavailable {
+                dependency: Dependency::Scheduler,
+                ..
+            })
+        ),
+        "{failed:?}"
+    );
     assert!(h.scheduler.pending().unwrap().is_empty());
     // WHEN the next revision changes only the patient's first name (same start, same reminder),
     let mut content = appointment(2, t(), "FU");

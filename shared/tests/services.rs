@@ -3,7 +3,8 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::America::Toronto;
 use rappel::domain::*;
-use rappel::services::{PatientAction, SaveOutcome, ServiceError};
+use rappel::ports::ScheduleKind;
+use rappel::services::{Dependency, PatientAction, SaveOutcome, ServiceError};
 use rappel::testing::{appointment, Harness};
 use std::sync::atomic::Ordering;
 
@@ -163,7 +164,7 @@ async fn the_reminder_fires_once_at_its_time_and_asks_to_confirm() {
         clinic_id: h.clinic.id.clone(),
         appointment_id: id("A1"),
         revision: record.reminder.unwrap().revision,
-        kind: "reminder".to_owned(),
+        kind: ScheduleKind::Reminder,
     };
     h.rappel.fire(&payload).await.unwrap();
     h.rappel.fire(&payload).await.unwrap();
@@ -183,7 +184,7 @@ async fn twenty_concurrent_fires_of_a_reminder_send_one_text_and_bill_it_once() 
         clinic_id: h.clinic.id.clone(),
         appointment_id: id("A1"),
         revision: 1,
-        kind: "reminder".to_owned(),
+        kind: ScheduleKind::Reminder,
     };
     let fires = (0..20).map(|_| {
         let (rappel, payload) = (h.rappel.clone(), payload.clone());
@@ -309,7 +310,7 @@ async fn a_stale_reminder_schedule_sends_nothing() {
         clinic_id: h.clinic.id.clone(),
         appointment_id: id("A1"),
         revision: 1,
-        kind: "reminder".to_owned(),
+        kind: ScheduleKind::Reminder,
     };
     let outcome = h.rappel.fire(&stale).await.unwrap();
     // THEN nothing is sent.
@@ -546,7 +547,16 @@ async fn a_failed_email_makes_the_save_retryable_and_the_retry_sends_it_once() {
         .rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
         .await;
-    assert!(matches!(first, Err(ServiceError::Unavailable(_))), "{first:?}");
+    assert!(
+        matches!(
+            first,
+            Err(ServiceError::Unavailable {
+                dependency: Dependency::Mailer,
+                ..
+            })
+        ),
+        "{first:?}"
+    );
     assert!(h.sent().is_empty());
     assert!(
         h.rappel
@@ -760,7 +770,7 @@ async fn a_move_while_the_reminder_fires_never_reminds_of_the_old_time() {
             clinic_id: h.clinic.id.clone(),
             appointment_id: id(&appointment_id),
             revision: 1,
-            kind: "reminder".to_owned(),
+            kind: ScheduleKind::Reminder,
         };
         let moved = t() + Duration::days(3);
         let (r1, r2, c) = (h.rappel.clone(), h.rappel.clone(), h.clinic.clone());

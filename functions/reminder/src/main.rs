@@ -1,5 +1,7 @@
-//! `reminder`: the EventBridge Scheduler target (docs/BEHAVIOUR.md §6). An error makes Scheduler retry;
-//! the retry sends only what is still missing.
+//! `reminder`: the EventBridge Scheduler target (docs/BEHAVIOUR.md §6). Scheduler invokes it
+//! asynchronously: an error makes Lambda retry (twice, then the dead-letter queue), and the retry
+//! sends only what is still missing. Only errors a retry can fix are returned as errors
+//! (`Rappel::answer_scheduler`).
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use rappel::ports::SchedulePayload;
@@ -15,8 +17,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SchedulePayload>| {
         let rappel = rappel.clone();
         async move {
-            let outcome = rappel.fire(&event.payload).await?;
-            Ok::<_, lambda_runtime::Error>(serde_json::json!({ "outcome": format!("{outcome:?}") }))
+            rappel
+                .answer_scheduler(&event.payload)
+                .await
+                .map_err(lambda_runtime::Error::from)
         }
     }))
     .await

@@ -218,7 +218,7 @@ async fn get_clock(State(server): State<Arc<DevServer>>) -> Json<serde_json::Val
 
 #[derive(serde::Deserialize)]
 struct ClockMove {
-    now: rappel::domain::Instant,
+    now: rappel::domain::Rfc3339Instant,
 }
 
 async fn move_clock(

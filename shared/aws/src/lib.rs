@@ -73,7 +73,7 @@ pub async fn build(settings: &AwsSettings) -> Rappel {
 /// The same, from an SDK configuration already loaded and with a given clock (tests drive it).
 pub fn build_with(settings: &AwsSettings, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Rappel {
     Rappel {
-        store: Arc::new(rappel::adapters::bounded::BoundedStore::new(Arc::new(
+        store: Arc::new(rappel::adapters::store_timeout::TimeLimitedStore::new(Arc::new(
             dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table),
         ))),
         mailer: Arc::new(messaging::SesMailer::new(

@@ -122,7 +122,7 @@ async fn save_move_remind_confirm_and_cancel_over_aws() {
     assert_eq!(first[0]["flexible_time_window"]["Mode"], "OFF");
     assert_eq!(first[0]["action_after_completion"], "DELETE");
     let input: SchedulePayload = serde_json::from_str(first[0]["target"]["Input"].as_str().unwrap()).unwrap();
-    assert_eq!((input.revision, input.kind.as_str()), (1, "reminder"));
+    assert_eq!((input.revision, input.kind), (1, rappel::ports::ScheduleKind::Reminder));
 
     // A replay sends nothing more.
     assert_eq!(

@@ -7,13 +7,13 @@ use serde::{Deserialize, Serialize};
 /// An instant written in RFC 3339 with an explicit offset; kept in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Instant(pub DateTime<Utc>);
+pub struct Rfc3339Instant(pub DateTime<Utc>);
 
-impl TryFrom<String> for Instant {
+impl TryFrom<String> for Rfc3339Instant {
     type Error = InvalidValue;
     fn try_from(value: String) -> Result<Self, InvalidValue> {
         DateTime::parse_from_rfc3339(&value)
-            .map(|t| Instant(t.with_timezone(&Utc)))
+            .map(|t| Rfc3339Instant(t.with_timezone(&Utc)))
             .map_err(|_| {
                 InvalidValue(format!(
                     "must be an RFC 3339 date-time with an offset, like 2026-12-01T14:30:00-05:00, not {value:?}"
@@ -21,8 +21,8 @@ impl TryFrom<String> for Instant {
             })
     }
 }
-impl From<Instant> for String {
-    fn from(i: Instant) -> String {
+impl From<Rfc3339Instant> for String {
+    fn from(i: Rfc3339Instant) -> String {
         i.0.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
     }
 }
@@ -121,7 +121,7 @@ pub struct AppointmentContent {
     /// Increased by the EMR on every save.
     pub revision: u64,
     /// When it starts (T).
-    pub start: Instant,
+    pub start: Rfc3339Instant,
     /// How long it lasts.
     pub duration_minutes: u32,
     /// The EMR's type code; its clinic settings decide what is sent.
@@ -185,7 +185,7 @@ pub struct PlannedReminder {
 /// What Rappel keeps about one appointment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppointmentRecord {
-    /// Tenant.
+    /// The clinic it belongs to.
     pub clinic_id: ClinicId,
     /// The EMR's id.
     pub id: AppointmentId,

@@ -16,6 +16,13 @@ pub enum Communications {
     Full,
 }
 
+impl Communications {
+    /// What a type sends, from its settings if the clinic set any: `None` for a type it never set.
+    pub fn of(type_settings: Option<&TypeSettings>) -> Communications {
+        type_settings.map(|t| t.communications).unwrap_or_default()
+    }
+}
+
 /// Settings of one type, as `PUT /v1/appointment-types/{code}` takes them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct TypeSettings {

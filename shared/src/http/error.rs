@@ -80,11 +80,16 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Refused(refusal) => ApiError::new(StatusCode::CONFLICT, refusal.code(), message),
             ServiceError::Gone => ApiError::new(StatusCode::GONE, "link_expired", message),
-            ServiceError::Unavailable(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "a dependency is unavailable; retry the same request later",
-            ),
+            ServiceError::Unavailable { dependency, cause } => {
+                // The cause is an error code or what was busy, never patient data (see
+                // `ServiceError::Unavailable`); the EMR sees only that it should retry.
+                tracing::warn!(dependency = dependency.as_str(), cause = %cause, "unavailable; the caller may retry");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "a dependency is unavailable; retry the same request later",
+                )
+            }
         }
     }
 }

@@ -4,9 +4,9 @@
 use super::ApiError;
 use crate::domain::{Language, PatientStatus};
 use crate::links;
-use crate::messages::{copy, Details};
+use crate::messages::{phrases, Details};
 use crate::rules::Refusal;
-use crate::services::{PatientAction, PatientPage, Rappel, ServiceError};
+use crate::services::{Dependency, PatientAction, PatientPage, Rappel, ServiceError};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -91,13 +91,7 @@ fn page_language(page: &PatientPage, chosen: Option<Language>) -> Language {
 fn render_page(rappel: &Rappel, page: &PatientPage, lang: Language, refusal: Option<Refusal>) -> String {
     let settings = &page.clinic.settings;
     let record = &page.record;
-    let d = Details::new(
-        settings,
-        page.type_settings.as_ref(),
-        record,
-        links::patient_url(&rappel.config.public_base_url, &record.token),
-        lang,
-    );
+    let d = rappel.details(settings, page.type_settings.as_ref(), record, lang);
     let t = d.t;
     let start = record.content.start();
     let end = start + chrono::Duration::minutes(i64::from(record.content.duration_minutes));
@@ -114,21 +108,21 @@ fn render_page(rappel: &Rappel, page: &PatientPage, lang: Language, refusal: Opt
             PatientStatus::Confirmed => notices.push(t.state_confirmed.to_owned()),
             PatientStatus::Pending => {
                 if let Err(Refusal::ConfirmNotOpenYet(at)) = page.check(PatientAction::Confirm) {
-                    notices.push(copy::confirm_opens(lang, &d.format_instant(at, settings)));
+                    notices.push(phrases::confirm_opens(lang, &d.format_instant(at, settings)));
                 }
             }
         }
         if settings.allow_patient_cancellation
             && matches!(page.check(PatientAction::Cancel), Err(Refusal::CancellationClosed(_)))
         {
-            notices.push(copy::cancellation_closed(
+            notices.push(phrases::cancellation_closed(
                 lang,
                 settings.phone.as_ref().map(|p| p.as_str()),
             ));
         }
     }
     let refusal = refusal.map(|r| {
-        copy::refusal(
+        phrases::refusal(
             lang,
             r,
             |at| d.format_instant(at, settings),
@@ -159,7 +153,7 @@ fn render_page(rappel: &Rappel, page: &PatientPage, lang: Language, refusal: Opt
 }
 
 fn notice_page(status: StatusCode, lang: Language, error: &ServiceError) -> Response {
-    let t = copy::copy(lang);
+    let t = phrases::for_language(lang);
     let (title, message) = match error {
         ServiceError::Gone => (t.expired, t.expired),
         ServiceError::NotFound(_) => (t.unknown, t.unknown),
@@ -179,7 +173,7 @@ fn error_response(error: ServiceError, wants_json: bool, lang: Language) -> Resp
     let service_error = match status {
         StatusCode::GONE => ServiceError::Gone,
         StatusCode::NOT_FOUND => ServiceError::NotFound("link"),
-        _ => ServiceError::Unavailable(String::new()),
+        _ => ServiceError::unavailable(Dependency::Store, String::new()),
     };
     notice_page(status, lang, &service_error)
 }
@@ -246,13 +240,7 @@ async fn calendar(State(rappel): State<Arc<Rappel>>, Path(token): Path<String>, 
     };
     let lang = page_language(&page, chosen);
     let settings = &page.clinic.settings;
-    let d = Details::new(
-        settings,
-        page.type_settings.as_ref(),
-        &page.record,
-        links::patient_url(&rappel.config.public_base_url, &page.record.token),
-        lang,
-    );
+    let d = rappel.details(settings, page.type_settings.as_ref(), &page.record, lang);
     let summary = format!("{} — {}", d.clinic_name, d.professional);
     let location = match &d.modality.link {
         Some((_, url)) if page.record.content.modality == crate::domain::Modality::Telemedicine => Some(url.clone()),

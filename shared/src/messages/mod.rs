@@ -1,13 +1,13 @@
 //! What patients read: emails (HTML + plain text), texts, and the details shared with the patient page.
 
-pub mod copy;
 pub mod format;
+pub mod phrases;
 pub mod sms;
 
 use crate::domain::{AppointmentRecord, ClinicSettings, Language, MessageKind, Modality, TypeSettings};
 use askama::Template;
 use chrono::{DateTime, NaiveDateTime, Utc};
-pub use copy::Copy;
+pub use phrases::Phrases;
 
 /// The modality part of a message: a title, a few lines, maybe a link.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ pub struct Details {
     /// The patient's language.
     pub lang: Language,
     /// Fixed phrases.
-    pub t: &'static Copy,
+    pub t: &'static Phrases,
     /// Clinic name.
     pub clinic_name: String,
     /// Clinic phone.
@@ -62,7 +62,7 @@ impl Details {
         patient_url: String,
         lang: Language,
     ) -> Details {
-        let t = copy::copy(lang);
+        let t = phrases::for_language(lang);
         let local = local_time(record.content.start(), clinic);
         let content = &record.content;
         Details {
@@ -100,7 +100,7 @@ fn modality_block(
     clinic: &ClinicSettings,
     record: &AppointmentRecord,
     lang: Language,
-    t: &'static Copy,
+    t: &'static Phrases,
 ) -> ModalityBlock {
     let content = &record.content;
     match content.modality {
@@ -139,7 +139,7 @@ fn modality_block(
             let number = content.patient.mobile.as_ref().map(|m| national_format(m.as_str()));
             ModalityBlock {
                 title: t.phone_title,
-                lines: vec![copy::we_will_call(lang, number.as_deref())],
+                lines: vec![phrases::we_will_call(lang, number.as_deref())],
                 link: None,
             }
         }
@@ -215,7 +215,7 @@ struct EmailText<'a> {
 /// Renders an email of `kind`. `confirm_open` adds the request to confirm (reminders, and
 /// confirmations saved once confirmation is already open).
 pub fn render_email(kind: MessageKind, d: &Details, confirm_open: bool) -> RenderedEmail {
-    let lead = copy::lead(kind, d.lang, &d.clinic_name);
+    let lead = phrases::lead(kind, d.lang, &d.clinic_name);
     let live = !matches!(kind, MessageKind::Cancellation | MessageKind::CancellationReceipt);
     let ask_confirm = live && (kind == MessageKind::Reminder || confirm_open);
     let show_questionnaire = live
@@ -239,7 +239,7 @@ pub fn render_email(kind: MessageKind, d: &Details, confirm_open: bool) -> Rende
         show_details: live,
     };
     RenderedEmail {
-        subject: copy::subject(kind, d.lang, &d.date_time),
+        subject: phrases::subject(kind, d.lang, &d.date_time),
         // Rendering only formats owned strings; it cannot fail short of a template bug caught by tests.
         text: text.render().unwrap_or_default(),
         html: html.render().unwrap_or_default(),
@@ -252,5 +252,5 @@ const SMS_CLINIC_NAME_MAX: usize = 40;
 /// Renders the text message of `kind`.
 pub fn render_text(kind: MessageKind, d: &Details) -> String {
     let name: String = d.clinic_name.chars().take(SMS_CLINIC_NAME_MAX).collect();
-    copy::sms(kind, d.lang, name.trim_end(), &d.short_date, &d.time, &d.patient_url)
+    phrases::sms(kind, d.lang, name.trim_end(), &d.short_date, &d.time, &d.patient_url)
 }

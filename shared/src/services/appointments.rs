@@ -1,13 +1,14 @@
-//! Saving appointments from the EMR: revisions, what changed, which messages and which reminder follow.
+//! Saving appointments from the EMR (what a save decides is in `save_plan`), keeping the
+//! reminder's schedule in step, and the appointment as the EMR reads it back.
 
-use super::{Budget, Rappel, ServiceError};
+use super::concurrency::until_not_overtaken;
+use super::save_plan::{plan_save, SavePlan};
+use super::schedules::{reminder_schedule, schedule_name};
+use super::{Budget, Dependency, Rappel, ServiceError};
 use crate::domain::*;
-use crate::links;
-use crate::ports::{AppointmentWrite, Schedule, SchedulePayload, StoreError};
-use crate::rules;
+use crate::ports::StoreError;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 /// How a save ended (201 / 200 / 200).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,13 +24,13 @@ pub enum SaveOutcome {
 /// One message in the appointment view.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct MessageView {
-    /// Its kind.
+    /// Confirmation, change, cancellation, reminder or receipt.
     pub kind: MessageKind,
-    /// Its channel.
+    /// Email or SMS.
     pub channel: Channel,
     /// Where it stands.
     pub status: MessageStatus,
-    /// When it last moved.
+    /// When its status last changed, in the clinic's zone.
     pub at: String,
 }
 
@@ -44,211 +45,14 @@ pub struct AppointmentView {
     pub status: AppointmentStatus,
     /// What the patient said.
     pub patient_status: PatientStatus,
-    /// T.
+    /// When the appointment starts, in the clinic's zone.
     pub start: String,
-    /// When the reminder is (or was) due.
+    /// When the reminder is (or was) due, in the clinic's zone.
     pub reminder_at: Option<String>,
     /// The patient page.
     pub patient_url: String,
     /// Messages, oldest first.
     pub messages: Vec<MessageView>,
-}
-
-/// The deterministic name of an appointment's reminder schedule: one per appointment, so a move
-/// updates it in place (EventBridge allows 64 characters of `[0-9a-zA-Z-_.]`; ids can be 64
-/// long, so they are hashed). The payload carries the planning revision, so an invocation
-/// already under way for the old time recognises itself as stale.
-pub fn schedule_name(clinic: &ClinicId, id: &AppointmentId) -> String {
-    let digest = Sha256::digest(format!("{clinic}\n{id}").as_bytes());
-    format!("rappel-reminder-{}", &hex::encode(digest)[..40])
-}
-
-/// The name of a reminder put off to `at` by its own firing (quiet hours): one per instant, apart
-/// from the appointment's own schedule.
-pub(super) fn deferred_schedule_name(clinic: &ClinicId, id: &AppointmentId, at: DateTime<Utc>) -> String {
-    let digest = Sha256::digest(format!("{clinic}\n{id}\n{}", at.timestamp()).as_bytes());
-    format!("rappel-later-{}", &hex::encode(digest)[..40])
-}
-
-/// What a save will do, decided without I/O.
-enum SavePlan {
-    Unchanged(AppointmentRecord),
-    Write {
-        write: AppointmentWrite,
-        created: bool,
-        /// The reminder the appointment had before, whose schedule may need removing.
-        previous_reminder: Option<PlannedReminder>,
-    },
-}
-
-/// The channels the clinic and patient allow for automated messages.
-pub(super) fn channels(clinic: &ClinicSettings, patient: &Patient) -> Vec<Channel> {
-    let mut channels = Vec::with_capacity(2);
-    if patient.email.is_some() {
-        channels.push(Channel::Email);
-    }
-    if clinic.sms_enabled && patient.mobile.is_some() {
-        channels.push(Channel::Sms);
-    }
-    channels
-}
-
-/// The reminder the appointment should have, ignoring whether its time has passed.
-fn wanted_reminder_time(
-    clinic: &ClinicSettings,
-    comms: Communications,
-    content: &AppointmentContent,
-    patient_status: PatientStatus,
-) -> Option<DateTime<Utc>> {
-    let wanted = comms == Communications::Full
-        && content.is_booked()
-        && patient_status != PatientStatus::CancelledByPatient
-        && !channels(clinic, &content.patient).is_empty();
-    if wanted {
-        rules::reminder_time(content.start(), &clinic.quiet_hours, clinic.tz())
-    } else {
-        None
-    }
-}
-
-/// The schedule that fires `reminder`.
-pub(super) fn reminder_schedule(clinic: &ClinicId, id: &AppointmentId, reminder: PlannedReminder) -> Schedule {
-    Schedule {
-        name: schedule_name(clinic, id),
-        at: reminder.at,
-        payload: SchedulePayload {
-            clinic_id: clinic.clone(),
-            appointment_id: id.clone(),
-            revision: reminder.revision,
-            kind: "reminder".to_owned(),
-        },
-    }
-}
-
-fn plan_save(
-    clinic: &Clinic,
-    comms: Communications,
-    existing: Option<&AppointmentRecord>,
-    id: &AppointmentId,
-    content: AppointmentContent,
-    now: DateTime<Utc>,
-) -> Result<SavePlan, ServiceError> {
-    let settings = &clinic.settings;
-    let future = content.start() > now;
-    let speaks = comms != Communications::None && future;
-    let channels = channels(settings, &content.patient);
-    let messages_of = |kind: MessageKind| -> Vec<MessageRecord> {
-        channels
-            .iter()
-            .map(|c| MessageRecord::pending(kind, *c, content.revision, now))
-            .collect()
-    };
-
-    let Some(existing) = existing else {
-        let patient_status = PatientStatus::Pending;
-        let reminder = wanted_reminder_time(settings, comms, &content, patient_status)
-            .filter(|at| *at >= now)
-            .map(|at| PlannedReminder {
-                at,
-                revision: content.revision,
-            });
-        let messages = if speaks && content.is_booked() {
-            messages_of(MessageKind::Confirmation)
-        } else {
-            Vec::new()
-        };
-        let record = AppointmentRecord {
-            clinic_id: clinic.id.clone(),
-            id: id.clone(),
-            notified: !messages.is_empty(),
-            content,
-            patient_status,
-            token: links::new_token(),
-            reminder,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        };
-        return Ok(SavePlan::Write {
-            previous_reminder: None,
-            created: true,
-            write: AppointmentWrite {
-                record,
-                messages,
-                events: Vec::new(),
-            },
-        });
-    };
-
-    let stored = existing.content.revision;
-    if content.revision < stored {
-        return Err(ServiceError::StaleRevision {
-            sent: content.revision,
-            stored,
-        });
-    }
-    if content.revision == stored {
-        return if content == existing.content {
-            Ok(SavePlan::Unchanged(existing.clone()))
-        } else {
-            Err(ServiceError::RevisionConflict(stored))
-        };
-    }
-
-    let before = &existing.content;
-    let relevant = content.relevant_change_from(before);
-    let rebooked = !before.is_booked() && content.is_booked();
-    let moved = content.start() != before.start();
-    let patient_status = match existing.patient_status {
-        PatientStatus::Confirmed if relevant => PatientStatus::Pending,
-        // Arriving was for the old time: a move asks again.
-        PatientStatus::Arrived if moved => PatientStatus::Pending,
-        PatientStatus::CancelledByPatient if rebooked => PatientStatus::Pending,
-        other => other,
-    };
-    let patient_cancelled = patient_status == PatientStatus::CancelledByPatient;
-
-    let mut notified = existing.notified && !rebooked;
-    let mut messages = Vec::new();
-    if speaks && !patient_cancelled {
-        if before.is_booked() && !content.is_booked() {
-            messages = messages_of(MessageKind::Cancellation);
-        } else if content.is_booked() && !notified {
-            messages = messages_of(MessageKind::Confirmation);
-            notified = !messages.is_empty();
-        } else if content.is_booked() && relevant {
-            messages = messages_of(MessageKind::Change);
-        }
-    }
-
-    let wanted = wanted_reminder_time(settings, comms, &content, patient_status);
-    let reminder = match (existing.reminder, wanted) {
-        (Some(old), Some(at)) if old.at == at => Some(old),
-        (_, Some(at)) if at >= now => Some(PlannedReminder {
-            at,
-            revision: content.revision,
-        }),
-        _ => None,
-    };
-
-    let record = AppointmentRecord {
-        content,
-        patient_status,
-        reminder,
-        notified,
-        updated_at: now,
-        version: existing.version + 1,
-        ..existing.clone()
-    };
-    Ok(SavePlan::Write {
-        write: AppointmentWrite {
-            record,
-            messages,
-            events: Vec::new(),
-        },
-        created: false,
-        previous_reminder: existing.reminder,
-    })
 }
 
 impl Rappel {
@@ -278,50 +82,59 @@ impl Rappel {
             .map_err(|(field, message)| ServiceError::invalid(field, message))?;
         let budget = Budget::start();
         let type_settings = self.store.type_settings(&clinic.id, &content.type_code).await?;
-        let comms = type_settings.as_ref().map(|t| t.communications).unwrap_or_default();
-        // Optimistic concurrency: a lost race re-reads and re-plans. Each retry means another
-        // writer made progress, so a handful of attempts is plenty.
-        for _ in 0..16 {
-            let now = self.clock.now();
-            let existing = self.store.appointment(&clinic.id, &id).await?;
-            let (write, created, previous_reminder) =
-                match plan_save(clinic, comms, existing.as_ref(), &id, content.clone(), now)? {
-                    SavePlan::Unchanged(record) => {
-                        // A replay: whatever the first try left undone is done now.
-                        self.sync_reminder_schedule(clinic, &record, record.reminder, &budget)
-                            .await?;
-                        let messages = self
-                            .dispatch_known(clinic, &record, Some(&type_settings), &budget)
-                            .await?;
-                        return Ok((SaveOutcome::Unchanged, record, messages));
-                    }
-                    SavePlan::Write {
-                        write,
-                        created,
-                        previous_reminder,
-                    } => (write, created, previous_reminder),
-                };
-            match self.store.write_appointment(&write).await {
-                Ok(()) => {}
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            tracing::info!(clinic = %clinic.id, appointment = %id, revision = write.record.content.revision, messages = write.messages.len(), "appointment saved");
-            self.sync_reminder_schedule(clinic, &write.record, previous_reminder, &budget)
-                .await?;
-            let messages = self
-                .dispatch_known(clinic, &write.record, Some(&type_settings), &budget)
-                .await?;
-            let outcome = if created {
-                SaveOutcome::Created
-            } else {
-                SaveOutcome::Updated
+        until_not_overtaken("this appointment", || {
+            self.save_attempt(clinic, &id, &content, &type_settings, &budget)
+        })
+        .await
+    }
+
+    /// Reads the appointment, plans the save and writes it unless another writer got there
+    /// first (`None`); then carries out what the stored save causes.
+    async fn save_attempt(
+        &self,
+        clinic: &Clinic,
+        id: &AppointmentId,
+        content: &AppointmentContent,
+        type_settings: &Option<TypeSettings>,
+        budget: &Budget,
+    ) -> Result<Option<(SaveOutcome, AppointmentRecord, Vec<MessageRecord>)>, ServiceError> {
+        let now = self.clock.now();
+        let existing = self.store.appointment(&clinic.id, id).await?;
+        let comms = Communications::of(type_settings.as_ref());
+        let (write, created, previous_reminder) =
+            match plan_save(clinic, comms, existing.as_ref(), id, content.clone(), now)? {
+                SavePlan::Unchanged(record) => {
+                    // A replay: whatever the first try left undone is done now.
+                    self.sync_reminder_schedule(clinic, &record, record.reminder, budget)
+                        .await?;
+                    let messages = self
+                        .dispatch_known(clinic, &record, Some(type_settings), budget)
+                        .await?;
+                    return Ok(Some((SaveOutcome::Unchanged, record, messages)));
+                }
+                SavePlan::Write {
+                    write,
+                    created,
+                    previous_reminder,
+                } => (write, created, previous_reminder),
             };
-            return Ok((outcome, write.record, messages));
+        match self.store.write_appointment(&write).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Ok(None),
+            Err(e) => return Err(e.into()),
         }
-        Err(ServiceError::Unavailable(
-            "too many concurrent saves of this appointment".to_owned(),
-        ))
+        tracing::info!(clinic = %clinic.id, appointment = %id, revision = write.record.content.revision, messages = write.messages.len(), "appointment saved");
+        self.sync_reminder_schedule(clinic, &write.record, previous_reminder, budget)
+            .await?;
+        let messages = self
+            .dispatch_known(clinic, &write.record, Some(type_settings), budget)
+            .await?;
+        let outcome = if created {
+            SaveOutcome::Created
+        } else {
+            SaveOutcome::Updated
+        };
+        Ok(Some((outcome, write.record, messages)))
     }
 
     /// Makes the scheduler hold the reminder `record` plans: its schedule put (again: a put
@@ -344,16 +157,10 @@ impl Rappel {
             match record.reminder.filter(|r| r.at >= now) {
                 Some(reminder) => {
                     let schedule = reminder_schedule(&clinic.id, &record.id, reminder);
-                    budget
-                        .call("scheduler", self.scheduler.put_schedule(&schedule))
-                        .await
-                        .map_err(ServiceError::Unavailable)?;
+                    self.put_schedule(&schedule, budget).await?;
                 }
                 None if previous.is_some_and(|p| p.at >= now) => {
-                    budget
-                        .call("scheduler", self.scheduler.delete_schedule(&name))
-                        .await
-                        .map_err(ServiceError::Unavailable)?;
+                    self.delete_schedule(&name, budget).await?;
                 }
                 None => return Ok(()),
             }
@@ -365,8 +172,9 @@ impl Rappel {
                 _ => return Ok(()),
             }
         }
-        Err(ServiceError::Unavailable(
-            "the appointment kept changing while its reminder was scheduled".to_owned(),
+        Err(ServiceError::unavailable(
+            Dependency::ConcurrentRequests,
+            "the appointment kept changing while its reminder was scheduled",
         ))
     }
 
@@ -395,7 +203,7 @@ impl Rappel {
             patient_status: record.patient_status,
             start: show(record.content.start()),
             reminder_at: record.reminder.map(|r| show(r.at)),
-            patient_url: links::patient_url(&self.config.public_base_url, &record.token),
+            patient_url: self.patient_url(record),
             messages: messages
                 .iter()
                 .map(|m| MessageView {

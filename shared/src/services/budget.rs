@@ -4,6 +4,7 @@
 //! never add up past the functions' 15-second timeout: the request answers 503 in time and its
 //! retry sends what is left.
 
+use super::{Dependency, ServiceError};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -11,7 +12,7 @@ use tokio::time::Instant;
 pub const PROVIDER_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// What one request may spend, well inside the functions' 15-second timeout (the store's own
-/// calls are bounded at 6 s each, see `adapters::bounded`).
+/// calls are bounded at 6 s each, see `adapters::store_timeout`).
 pub const REQUEST_BUDGET: Duration = Duration::from_secs(12);
 
 /// The deadline of one request.
@@ -42,17 +43,17 @@ impl Budget {
         PROVIDER_TIMEOUT.min(self.remaining())
     }
 
-    /// Runs a provider call within [`Budget::call_limit`]; a failure or a timeout becomes a
-    /// message naming `what`.
+    /// Runs a call to `dependency` within [`Budget::call_limit`]; a failure or a timeout
+    /// becomes `Unavailable`, naming it.
     pub async fn call<T, E: std::fmt::Display>(
         &self,
-        what: &str,
+        dependency: Dependency,
         call: impl std::future::Future<Output = Result<T, E>>,
-    ) -> Result<T, String> {
+    ) -> Result<T, ServiceError> {
         match tokio::time::timeout(self.call_limit(), call).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(format!("{what}: {e}")),
-            Err(_) => Err(format!("{what}: timed out")),
+            Ok(Err(e)) => Err(ServiceError::unavailable(dependency, e.to_string())),
+            Err(_) => Err(ServiceError::unavailable(dependency, "timed out")),
         }
     }
 }

@@ -2,18 +2,13 @@
 //! The claim makes every message go out at most once however many callers race; its lease lets a
 //! later caller take over from a sender that died (a killed function, a timeout).
 
-use super::{Budget, Rappel, ServiceError};
+use super::schedules::dispatch_schedule;
+use super::{Budget, Dependency, Rappel, ServiceError};
 use crate::domain::*;
-use crate::links;
 use crate::messages::{self, sms, Details};
-use crate::ports::{MessageOutcome, OutgoingEmail, OutgoingText, Schedule, SchedulePayload, SendError};
+use crate::ports::{MessageOutcome, OutgoingEmail, OutgoingText, SendError};
 use crate::rules;
 use chrono::{DateTime, Duration, Utc};
-use sha2::Digest;
-
-/// The schedule kind that sends an appointment's open messages: texts held back by quiet hours,
-/// or messages whose send failed where no caller retries (a patient's cancellation receipt).
-pub const TEXTS_KIND: &str = "texts";
 
 /// How long a claimed message stays reserved to its sender: longer than a live sender can hold it
 /// (one provider call, at most `PROVIDER_TIMEOUT`, then one store write, at most 6 s), so a live
@@ -130,24 +125,43 @@ enum Pass {
 /// What a dispatch leaves undone, and why: any of these makes it answer "retry".
 #[derive(Default)]
 struct Leftovers {
-    provider_failure: Option<String>,
+    /// The provider that failed a send (mailer or texter) and its error code.
+    provider_failure: Option<(Dependency, String)>,
     held_by_another_sender: bool,
     out_of_time: bool,
 }
 
 impl Leftovers {
     fn into_result(self) -> Result<(), ServiceError> {
-        let reason = if let Some(reason) = self.provider_failure {
-            format!("a message could not be sent: {reason}")
+        if let Some((provider, reason)) = self.provider_failure {
+            Err(ServiceError::unavailable(
+                provider,
+                format!("a message could not be sent: {reason}"),
+            ))
         } else if self.held_by_another_sender {
-            "a message is still being sent by another request".to_owned()
+            Err(ServiceError::unavailable(
+                Dependency::ConcurrentRequests,
+                "a message is still being sent by another request",
+            ))
         } else if self.out_of_time {
-            "the request ran out of time before every message was sent".to_owned()
+            Err(ServiceError::unavailable(
+                Dependency::TimeBudget,
+                "the request ran out of time before every message was sent",
+            ))
         } else {
-            return Ok(());
-        };
-        Err(ServiceError::Unavailable(reason))
+            Ok(())
+        }
     }
+}
+
+/// What every step of one dispatch pass works with: the appointment as read, what its
+/// messages say, and the request's budget.
+#[derive(Clone, Copy)]
+struct Sending<'a> {
+    clinic: &'a Clinic,
+    record: &'a AppointmentRecord,
+    details: &'a Details,
+    budget: &'a Budget,
 }
 
 /// The outcome of a claim.
@@ -232,13 +246,8 @@ impl Rappel {
             Some(known) => known.clone(),
             None => self.store.type_settings(&clinic.id, &record.content.type_code).await?,
         };
-        let details = Details::new(
-            &clinic.settings,
-            type_settings.as_ref(),
-            record,
-            links::patient_url(&self.config.public_base_url, &record.token),
-            record.language(clinic.settings.language),
-        );
+        let language = record.language(clinic.settings.language);
+        let details = self.details(&clinic.settings, type_settings.as_ref(), record, language);
         let now = self.clock.now();
         let quiet = clinic.settings.quiet_hours.contains(now, clinic.settings.tz());
         let mut held_back = false;
@@ -262,11 +271,16 @@ impl Rappel {
                     continue;
                 }
             };
-            let outcome = self
-                .send_claimed(
-                    clinic, record, &message, &messages, claimed_at, &details, budget, leftovers,
-                )
-                .await?;
+            let pass = Sending {
+                clinic,
+                record,
+                details: &details,
+                budget,
+            };
+            let attempt = self
+                .send_claimed(&pass, &message, &messages, claimed_at, leftovers)
+                .await;
+            let outcome = self.record_outcome(&pass, &message, claimed_at, attempt).await?;
             messages[i].status = outcome.status;
             messages[i].at = outcome.at;
             messages[i].detail = outcome.detail;
@@ -279,19 +293,22 @@ impl Rappel {
         Ok(Pass::Done(messages))
     }
 
-    /// Sends a message this caller claimed at `claimed_at` and records how it ended.
-    #[allow(clippy::too_many_arguments)] // the pass's context, passed down rather than bundled
+    /// Sends a message this caller claimed at `claimed_at`, unless the appointment changed so
+    /// that it no longer applies (then it is dropped). A failure is noted in `leftovers`.
     async fn send_claimed(
         &self,
-        clinic: &Clinic,
-        record: &AppointmentRecord,
+        pass: &Sending<'_>,
         message: &MessageRecord,
         all: &[MessageRecord],
         claimed_at: DateTime<Utc>,
-        details: &Details,
-        budget: &Budget,
         leftovers: &mut Leftovers,
-    ) -> Result<MessageOutcome, ServiceError> {
+    ) -> Attempt {
+        let Sending {
+            clinic,
+            record,
+            details,
+            budget,
+        } = *pass;
         let attempt = if still_applies(record, message, all, claimed_at) {
             self.send(clinic, record, message, details, budget).await
         } else {
@@ -299,8 +316,25 @@ impl Rappel {
         };
         if let Attempt::Failed { reason, .. } = &attempt {
             tracing::warn!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), reason, "send failed");
-            leftovers.provider_failure = Some(reason.clone());
+            let provider = match message.channel {
+                Channel::Email => Dependency::Mailer,
+                Channel::Sms => Dependency::Texter,
+            };
+            leftovers.provider_failure = Some((provider, reason.clone()));
         }
+        attempt
+    }
+
+    /// Records how a claimed send ended, with its event and (for a text sent) its ledger entry,
+    /// provided the claim still holds (see `Store::complete_message`).
+    async fn record_outcome(
+        &self,
+        pass: &Sending<'_>,
+        message: &MessageRecord,
+        claimed_at: DateTime<Utc>,
+        attempt: Attempt,
+    ) -> Result<MessageOutcome, ServiceError> {
+        let (clinic, record) = (pass.clinic, pass.record);
         let mut outcome = self.outcome(clinic, record, message, claimed_at, attempt);
         if may_have_gone_out(message) && outcome.status == MessageStatus::Sent {
             tracing::warn!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), "sent again after an attempt that may have gone out");
@@ -452,21 +486,8 @@ impl Rappel {
         at: DateTime<Utc>,
         budget: &Budget,
     ) -> Result<(), ServiceError> {
-        let digest = sha2::Sha256::digest(format!("{}\n{}\n{}", clinic.id, record.id, at.timestamp()).as_bytes());
-        let schedule = Schedule {
-            name: format!("rappel-texts-{}", &hex::encode(digest)[..40]),
-            at,
-            payload: SchedulePayload {
-                clinic_id: clinic.id.clone(),
-                appointment_id: record.id.clone(),
-                revision: record.content.revision,
-                kind: TEXTS_KIND.to_owned(),
-            },
-        };
-        budget
-            .call("scheduler", self.scheduler.put_schedule(&schedule))
+        self.put_schedule(&dispatch_schedule(&clinic.id, record, at), budget)
             .await
-            .map_err(ServiceError::Unavailable)
     }
 
     /// Whether a text of `segments` would take the clinic's spending this month past its cap.

@@ -2,20 +2,26 @@
 
 mod appointments;
 mod budget;
+mod channels;
+mod concurrency;
 mod dispatch;
 mod feeds;
 mod patient;
 mod reminder;
+mod save_plan;
+mod schedules;
 mod settings;
 
-pub use appointments::{schedule_name, AppointmentView, MessageView, SaveOutcome};
+pub use appointments::{AppointmentView, MessageView, SaveOutcome};
 pub use budget::{Budget, PROVIDER_TIMEOUT, REQUEST_BUDGET};
-pub use dispatch::{CLAIM_LEASE, POSSIBLE_DUPLICATE, TEXTS_KIND};
+pub use dispatch::{CLAIM_LEASE, POSSIBLE_DUPLICATE};
 pub use feeds::{EventPage, LedgerReport};
 pub use patient::{PatientAction, PatientPage};
-pub use reminder::ReminderOutcome;
+pub use reminder::{ReminderOutcome, SchedulerAnswer};
+pub use schedules::schedule_name;
 
-use crate::domain::{Clinic, ClinicId};
+use crate::domain::{AppointmentRecord, Clinic, ClinicId, ClinicSettings, Language, TypeSettings};
+use crate::messages::Details;
 use crate::ports::{ClinicStore, Clock, Mailer, Scheduler, Store, StoreError, Texter};
 use crate::rules::Refusal;
 use sha2::{Digest, Sha256};
@@ -44,7 +50,7 @@ impl Default for Config {
 
 /// Rappel's services with their adapters, built once per process and shared by every request.
 pub struct Rappel {
-    /// Storage.
+    /// Where clinics, types, appointments, messages, events and the ledger are kept.
     pub store: Arc<dyn Store>,
     /// Email provider.
     pub mailer: Arc<dyn Mailer>,
@@ -52,7 +58,7 @@ pub struct Rappel {
     pub texter: Arc<dyn Texter>,
     /// One-time schedules.
     pub scheduler: Arc<dyn Scheduler>,
-    /// The time.
+    /// Where "now" comes from (the system clock, or a manual one in tests and on the dev server).
     pub clock: Arc<dyn Clock>,
     /// Deployment settings.
     pub config: Config,
@@ -92,12 +98,71 @@ pub enum ServiceError {
     /// The patient link expired (410).
     #[error("this link has expired")]
     Gone,
-    /// A dependency failed; the caller may retry the same request (503).
-    #[error("temporarily unavailable: {0}")]
-    Unavailable(String),
+    /// Something the request needs failed or is busy; the caller may retry the same request (503).
+    #[error("temporarily unavailable: {dependency}: {cause}")]
+    Unavailable {
+        /// What failed or is busy.
+        dependency: Dependency,
+        /// Why: a provider's or the store's error code, or what was busy. Never message content
+        /// or contact details, so it can be logged.
+        cause: String,
+    },
+}
+
+/// What a request could not get past when it answers "retry": named in the 503's log line, and
+/// telling the reminder function whether Lambda's retry can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dependency {
+    /// The store (DynamoDB, SQLite).
+    Store,
+    /// The email provider (SES).
+    Mailer,
+    /// The SMS provider (SNS).
+    Texter,
+    /// The scheduler (EventBridge Scheduler).
+    Scheduler,
+    /// Other requests changing the same appointment, or sending the same message, right now.
+    ConcurrentRequests,
+    /// The request's own time budget ran out before its work was done.
+    TimeBudget,
+}
+
+impl Dependency {
+    /// Its name in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dependency::Store => "store",
+            Dependency::Mailer => "mailer",
+            Dependency::Texter => "texter",
+            Dependency::Scheduler => "scheduler",
+            Dependency::ConcurrentRequests => "concurrent_requests",
+            Dependency::TimeBudget => "time_budget",
+        }
+    }
+}
+
+impl std::fmt::Display for Dependency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl ServiceError {
+    /// A 503 naming what failed and why.
+    pub fn unavailable(dependency: Dependency, cause: impl Into<String>) -> Self {
+        ServiceError::Unavailable {
+            dependency,
+            cause: cause.into(),
+        }
+    }
+
+    /// Whether the same request may succeed later: what a 503 tells the EMR, and what the
+    /// reminder function tells Lambda (which then retries, and after its retries hands the event
+    /// to the dead-letter queue). Anything else would fail the same way every time.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ServiceError::Unavailable { .. })
+    }
+
     /// A 422 for `field`.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         ServiceError::Invalid {
@@ -109,7 +174,7 @@ impl ServiceError {
 
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
-        ServiceError::Unavailable(e.to_string())
+        ServiceError::unavailable(Dependency::Store, e.to_string())
     }
 }
 
@@ -182,6 +247,22 @@ impl Rappel {
             .clinic_by_key_hash(&hash_api_key(api_key))
             .await?
             .ok_or(ServiceError::Unauthorized)
+    }
+
+    /// The link to `record`'s patient page.
+    pub fn patient_url(&self, record: &AppointmentRecord) -> String {
+        crate::links::patient_url(&self.config.public_base_url, &record.token)
+    }
+
+    /// What messages and the patient page show of `record`, in `lang`, with its patient link.
+    pub fn details(
+        &self,
+        settings: &ClinicSettings,
+        type_settings: Option<&TypeSettings>,
+        record: &AppointmentRecord,
+        lang: Language,
+    ) -> Details {
+        Details::new(settings, type_settings, record, self.patient_url(record), lang)
     }
 
     /// Loads a clinic that must exist (schedules and tokens name it).

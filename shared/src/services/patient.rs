@@ -1,5 +1,7 @@
 //! What patients do from their link: read the details, confirm, cancel, say they arrived.
 
+use super::channels::{channels, pending_on_each};
+use super::concurrency::until_not_overtaken;
 use super::{Budget, Rappel, ServiceError};
 use crate::domain::*;
 use crate::links;
@@ -86,80 +88,92 @@ impl Rappel {
     /// the appointment, repeating a confirmation or an arrival is refused like a first one.
     pub async fn patient_act(&self, token: &str, action: PatientAction) -> Result<PatientStatus, ServiceError> {
         let budget = Budget::start();
-        for _ in 0..16 {
-            let page = self.patient_page(token).await?;
-            let record = &page.record;
-            let already = match (action, record.patient_status) {
-                (PatientAction::Confirm, PatientStatus::Confirmed | PatientStatus::Arrived)
-                | (PatientAction::Arrive, PatientStatus::Arrived) => record.content.is_booked(),
-                (PatientAction::Cancel, PatientStatus::CancelledByPatient) => true,
-                _ => false,
-            };
-            if already {
-                if action == PatientAction::Cancel {
-                    self.dispatch_or_retry_later(&page.clinic, record, &budget).await;
-                }
-                return Ok(record.patient_status);
-            }
-            page.check(action).map_err(ServiceError::Refused)?;
+        until_not_overtaken("this appointment", || self.patient_act_once(token, action, &budget)).await
+    }
 
-            let now = page.now;
-            let (status, event) = match action {
-                PatientAction::Confirm => (PatientStatus::Confirmed, EventType::PatientConfirmed),
-                PatientAction::Cancel => (PatientStatus::CancelledByPatient, EventType::PatientCancelled),
-                PatientAction::Arrive => (PatientStatus::Arrived, EventType::PatientArrived),
-            };
-            let speaks = page
-                .type_settings
-                .as_ref()
-                .map(|t| t.communications)
-                .unwrap_or_default()
-                != Communications::None;
-            let messages = if action == PatientAction::Cancel && speaks {
-                super::appointments::channels(&page.clinic.settings, &record.content.patient)
-                    .into_iter()
-                    .map(|c| MessageRecord::pending(MessageKind::CancellationReceipt, c, record.content.revision, now))
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            let cancelled_reminder = record.reminder.filter(|_| action == PatientAction::Cancel);
-            let write = AppointmentWrite {
-                record: AppointmentRecord {
-                    patient_status: status,
-                    reminder: if action == PatientAction::Cancel {
-                        None
-                    } else {
-                        record.reminder
-                    },
-                    updated_at: now,
-                    version: record.version + 1,
-                    ..record.clone()
-                },
-                messages,
-                events: vec![NewEvent::patient(now, record.id.clone(), event)],
-            };
-            match self.store.write_appointment(&write).await {
-                Ok(()) => {
-                    tracing::info!(clinic = %page.clinic.id, appointment = %record.id, status = status.as_str(), "patient action");
-                    if cancelled_reminder.is_some_and(|r| r.at >= now) {
-                        // The reminder re-checks at fire time, so a failed delete only costs a no-op invocation.
-                        let name = super::schedule_name(&page.clinic.id, &record.id);
-                        if let Err(e) = budget.call("scheduler", self.scheduler.delete_schedule(&name)).await {
-                            tracing::warn!(clinic = %page.clinic.id, appointment = %record.id, error = %e, "reminder schedule not deleted");
-                        }
-                    }
-                    // The patient's action stands even if the receipt cannot go out now: the
-                    // scheduler tries it again (and so does a repeated request).
-                    self.dispatch_or_retry_later(&page.clinic, &write.record, &budget).await;
-                    return Ok(status);
-                }
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
+    /// One attempt at `action`: `None` when another writer changed the appointment first.
+    async fn patient_act_once(
+        &self,
+        token: &str,
+        action: PatientAction,
+        budget: &Budget,
+    ) -> Result<Option<PatientStatus>, ServiceError> {
+        let page = self.patient_page(token).await?;
+        let record = &page.record;
+        if already_taken(action, record) {
+            if action == PatientAction::Cancel {
+                self.dispatch_or_retry_later(&page.clinic, record, budget).await;
+            }
+            return Ok(Some(record.patient_status));
+        }
+        page.check(action).map_err(ServiceError::Refused)?;
+        let write = action_write(&page, action);
+        match self.store.write_appointment(&write).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        let status = write.record.patient_status;
+        tracing::info!(clinic = %page.clinic.id, appointment = %record.id, status = status.as_str(), "patient action");
+        let cancelled_reminder = record.reminder.filter(|_| action == PatientAction::Cancel);
+        if cancelled_reminder.is_some_and(|r| r.at >= page.now) {
+            // The reminder re-checks at fire time, so a failed delete only costs a no-op invocation.
+            let name = super::schedule_name(&page.clinic.id, &record.id);
+            if let Err(e) = self.delete_schedule(&name, budget).await {
+                tracing::warn!(clinic = %page.clinic.id, appointment = %record.id, error = %e, "reminder schedule not deleted");
             }
         }
-        Err(ServiceError::Unavailable(
-            "too many concurrent changes to this appointment".to_owned(),
-        ))
+        // The patient's action stands even if the receipt cannot go out now: the scheduler
+        // tries it again (and so does a repeated request).
+        self.dispatch_or_retry_later(&page.clinic, &write.record, budget).await;
+        Ok(Some(status))
+    }
+}
+
+/// Whether `action` already took effect, so repeating it changes nothing. A confirmation or
+/// arrival counts only while the appointment is booked: once the clinic cancelled it, repeating
+/// one is refused like a first one.
+fn already_taken(action: PatientAction, record: &AppointmentRecord) -> bool {
+    match (action, record.patient_status) {
+        (PatientAction::Confirm, PatientStatus::Confirmed | PatientStatus::Arrived)
+        | (PatientAction::Arrive, PatientStatus::Arrived) => record.content.is_booked(),
+        (PatientAction::Cancel, PatientStatus::CancelledByPatient) => true,
+        _ => false,
+    }
+}
+
+/// The write an accepted `action` makes: the patient's new status and its event, and for a
+/// cancellation, no reminder and a receipt on each channel (unless the type sends nothing).
+fn action_write(page: &PatientPage, action: PatientAction) -> AppointmentWrite {
+    let record = &page.record;
+    let now = page.now;
+    let (status, event) = match action {
+        PatientAction::Confirm => (PatientStatus::Confirmed, EventType::PatientConfirmed),
+        PatientAction::Cancel => (PatientStatus::CancelledByPatient, EventType::PatientCancelled),
+        PatientAction::Arrive => (PatientStatus::Arrived, EventType::PatientArrived),
+    };
+    let cancel = action == PatientAction::Cancel;
+    let speaks = Communications::of(page.type_settings.as_ref()) != Communications::None;
+    let messages = if cancel && speaks {
+        let channels = channels(&page.clinic.settings, &record.content.patient);
+        pending_on_each(
+            MessageKind::CancellationReceipt,
+            &channels,
+            record.content.revision,
+            now,
+        )
+    } else {
+        Vec::new()
+    };
+    AppointmentWrite {
+        record: AppointmentRecord {
+            patient_status: status,
+            reminder: if cancel { None } else { record.reminder },
+            updated_at: now,
+            version: record.version + 1,
+            ..record.clone()
+        },
+        messages,
+        events: vec![NewEvent::patient(now, record.id.clone(), event)],
     }
 }

@@ -1,9 +1,11 @@
 //! The pre-visit reminder, fired by the scheduler (docs/BEHAVIOUR.md §6). Everything is re-read and
 //! re-checked at fire time: a schedule that outlived its reason sends nothing.
 
+use super::channels::{channels, pending_on_each};
+use super::schedules::deferred_reminder_schedule;
 use super::{Budget, Rappel, ServiceError};
 use crate::domain::*;
-use crate::ports::SchedulePayload;
+use crate::ports::{ScheduleKind, SchedulePayload};
 use crate::rules::{self, ReminderFiring};
 
 /// What a fire did.
@@ -17,13 +19,33 @@ pub enum ReminderOutcome {
     Skipped(&'static str),
 }
 
+/// What the reminder function answers Lambda for one invocation: `Ok` with what happened, or
+/// `Err` only when a retry can help (see [`ServiceError::is_retryable`]). An error no retry can
+/// fix is logged and answered `Ok`, so Lambda does not spend its retries on it.
+pub type SchedulerAnswer = Result<serde_json::Value, ServiceError>;
+
 impl Rappel {
+    /// Handles one scheduler invocation and decides what Lambda should hear (see [`SchedulerAnswer`]).
+    pub async fn answer_scheduler(&self, payload: &SchedulePayload) -> SchedulerAnswer {
+        match self.fire(payload).await {
+            Ok(outcome) => Ok(serde_json::json!({ "outcome": format!("{outcome:?}") })),
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(clinic = %payload.clinic_id, appointment = %payload.appointment_id, error = %e, "scheduler invocation failed; Lambda retries it");
+                Err(e)
+            }
+            Err(e) => {
+                tracing::error!(clinic = %payload.clinic_id, appointment = %payload.appointment_id, error = %e, "scheduler invocation failed for good; not retried");
+                Ok(serde_json::json!({ "outcome": "Failed", "retryable": false }))
+            }
+        }
+    }
+
     /// Handles one scheduler invocation, whatever its kind.
     pub async fn fire(&self, payload: &SchedulePayload) -> Result<ReminderOutcome, ServiceError> {
-        if payload.kind == super::dispatch::TEXTS_KIND {
-            return self.release_held_texts(payload).await;
+        match payload.kind {
+            ScheduleKind::Texts => self.release_held_texts(payload).await,
+            ScheduleKind::Reminder | ScheduleKind::Unknown => self.fire_reminder(payload).await,
         }
-        self.fire_reminder(payload).await
     }
 
     /// Quiet hours are over: sends the texts they held back that still apply, drops the others.
@@ -41,7 +63,7 @@ impl Rappel {
     /// Handles one reminder invocation. An `Err` asks the scheduler to retry; the retry sends
     /// only what is still missing.
     pub async fn fire_reminder(&self, payload: &SchedulePayload) -> Result<ReminderOutcome, ServiceError> {
-        if payload.kind != "reminder" {
+        if payload.kind != ScheduleKind::Reminder {
             return Ok(ReminderOutcome::Skipped("not a reminder"));
         }
         let Some(clinic) = self.store.clinic(&payload.clinic_id).await? else {
@@ -63,7 +85,7 @@ impl Rappel {
             None
         };
         let type_settings = self.store.type_settings(&clinic.id, &record.content.type_code).await?;
-        let comms = type_settings.as_ref().map(|t| t.communications).unwrap_or_default();
+        let comms = Communications::of(type_settings.as_ref());
         let skip = skip.or((comms != Communications::Full).then_some("the type no longer asks for reminders"));
         if let Some(reason) = skip {
             tracing::info!(clinic = %clinic.id, appointment = %record.id, reason, "reminder skipped");
@@ -74,19 +96,10 @@ impl Rappel {
         match rules::reminder_firing(now, record.content.start(), &settings.quiet_hours, settings.tz()) {
             ReminderFiring::SendNow => {}
             ReminderFiring::Later(at) => {
-                // A retried or late invocation: the same schedule, for the next allowed minute.
-                let reminder = PlannedReminder {
-                    at,
-                    revision: payload.revision,
-                };
-                // Under its own name: the schedule firing now may still be deleted after this
-                // invocation (EventBridge's ActionAfterCompletion), and must not take this one along.
-                let mut schedule = super::appointments::reminder_schedule(&clinic.id, &record.id, reminder);
-                schedule.name = super::appointments::deferred_schedule_name(&clinic.id, &record.id, at);
-                budget
-                    .call("scheduler", self.scheduler.put_schedule(&schedule))
-                    .await
-                    .map_err(ServiceError::Unavailable)?;
+                // A retried or late invocation: the same reminder, for the next allowed minute,
+                // under a name of its own (see `schedules`).
+                let schedule = deferred_reminder_schedule(&clinic.id, &record.id, payload.revision, at);
+                self.put_schedule(&schedule, &budget).await?;
                 tracing::info!(clinic = %clinic.id, appointment = %record.id, until = %at, "reminder deferred");
                 return Ok(ReminderOutcome::Deferred(at));
             }
@@ -95,10 +108,8 @@ impl Rappel {
                 return Ok(ReminderOutcome::Skipped("its window has passed"));
             }
         }
-        let messages: Vec<MessageRecord> = super::appointments::channels(&clinic.settings, &record.content.patient)
-            .into_iter()
-            .map(|c| MessageRecord::pending(MessageKind::Reminder, c, payload.revision, now))
-            .collect();
+        let channels = channels(&clinic.settings, &record.content.patient);
+        let messages = pending_on_each(MessageKind::Reminder, &channels, payload.revision, now);
         self.store.add_messages(&clinic.id, &record.id, &messages).await?;
         self.dispatch_known(&clinic, &record, Some(&type_settings), &budget)
             .await?;

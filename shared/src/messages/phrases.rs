@@ -5,7 +5,7 @@ use crate::domain::{Language, MessageKind};
 
 /// The fixed phrases of one language.
 #[derive(Debug)]
-pub struct Copy {
+pub struct Phrases {
     /// "Bonjour" / "Hello".
     pub hello: &'static str,
     /// The colon as each language sets it: " :" in French, ":" in English.
@@ -83,7 +83,7 @@ pub struct Copy {
 }
 
 /// French (the default).
-pub const FR: Copy = Copy {
+pub const FR: Phrases = Phrases {
     hello: "Bonjour",
     colon: "\u{a0}:",
     details_button: "Voir les détails et confirmer",
@@ -124,7 +124,7 @@ pub const FR: Copy = Copy {
 };
 
 /// English.
-pub const EN: Copy = Copy {
+pub const EN: Phrases = Phrases {
     hello: "Hello",
     colon: ":",
     details_button: "View details and confirm",
@@ -165,7 +165,7 @@ pub const EN: Copy = Copy {
 };
 
 /// The table for `lang`.
-pub fn copy(lang: Language) -> &'static Copy {
+pub fn for_language(lang: Language) -> &'static Phrases {
     match lang {
         Language::Fr => &FR,
         Language::En => &EN,

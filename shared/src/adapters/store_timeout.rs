@@ -13,62 +13,63 @@ use std::time::Duration;
 pub const STORE_TIMEOUT: Duration = Duration::from_secs(6);
 
 /// Any store, with every call bounded by [`STORE_TIMEOUT`].
-pub struct BoundedStore {
+pub struct TimeLimitedStore {
     inner: Arc<dyn Store>,
 }
 
-impl BoundedStore {
+impl TimeLimitedStore {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn Store>) -> Self {
-        BoundedStore { inner }
+        TimeLimitedStore { inner }
     }
 }
 
-async fn bounded<T>(call: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+/// Runs one store call, answering `Unavailable` if it takes longer than [`STORE_TIMEOUT`].
+async fn within_store_timeout<T>(call: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
     tokio::time::timeout(STORE_TIMEOUT, call)
         .await
         .unwrap_or_else(|_| Err(StoreError::Unavailable("store timed out".to_owned())))
 }
 
 #[async_trait]
-impl ClinicStore for BoundedStore {
+impl ClinicStore for TimeLimitedStore {
     async fn clinic_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Clinic>> {
-        bounded(self.inner.clinic_by_key_hash(key_hash)).await
+        within_store_timeout(self.inner.clinic_by_key_hash(key_hash)).await
     }
     async fn clinic(&self, id: &ClinicId) -> StoreResult<Option<Clinic>> {
-        bounded(self.inner.clinic(id)).await
+        within_store_timeout(self.inner.clinic(id)).await
     }
     async fn put_clinic(&self, clinic: &Clinic) -> StoreResult<()> {
-        bounded(self.inner.put_clinic(clinic)).await
+        within_store_timeout(self.inner.put_clinic(clinic)).await
     }
     async fn set_api_key_hash(&self, id: &ClinicId, key_hash: &str) -> StoreResult<()> {
-        bounded(self.inner.set_api_key_hash(id, key_hash)).await
+        within_store_timeout(self.inner.set_api_key_hash(id, key_hash)).await
     }
 }
 
 #[async_trait]
-impl TypeStore for BoundedStore {
+impl TypeStore for TimeLimitedStore {
     async fn put_type(&self, clinic: &ClinicId, appointment_type: &AppointmentType) -> StoreResult<bool> {
-        bounded(self.inner.put_type(clinic, appointment_type)).await
+        within_store_timeout(self.inner.put_type(clinic, appointment_type)).await
     }
     async fn types(&self, clinic: &ClinicId) -> StoreResult<Vec<AppointmentType>> {
-        bounded(self.inner.types(clinic)).await
+        within_store_timeout(self.inner.types(clinic)).await
     }
     async fn type_settings(&self, clinic: &ClinicId, code: &TypeCode) -> StoreResult<Option<TypeSettings>> {
-        bounded(self.inner.type_settings(clinic, code)).await
+        within_store_timeout(self.inner.type_settings(clinic, code)).await
     }
 }
 
 #[async_trait]
-impl AppointmentStore for BoundedStore {
+impl AppointmentStore for TimeLimitedStore {
     async fn appointment(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Option<AppointmentRecord>> {
-        bounded(self.inner.appointment(clinic, id)).await
+        within_store_timeout(self.inner.appointment(clinic, id)).await
     }
     async fn appointment_by_token(&self, token: &str) -> StoreResult<LinkTarget> {
-        bounded(self.inner.appointment_by_token(token)).await
+        within_store_timeout(self.inner.appointment_by_token(token)).await
     }
     async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<()> {
-        bounded(self.inner.write_appointment(write)).await
+        within_store_timeout(self.inner.write_appointment(write)).await
     }
     async fn add_messages(
         &self,
@@ -76,10 +77,10 @@ impl AppointmentStore for BoundedStore {
         id: &AppointmentId,
         messages: &[MessageRecord],
     ) -> StoreResult<usize> {
-        bounded(self.inner.add_messages(clinic, id, messages)).await
+        within_store_timeout(self.inner.add_messages(clinic, id, messages)).await
     }
     async fn messages(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Vec<MessageRecord>> {
-        bounded(self.inner.messages(clinic, id)).await
+        within_store_timeout(self.inner.messages(clinic, id)).await
     }
     async fn claim_message(
         &self,
@@ -90,7 +91,7 @@ impl AppointmentStore for BoundedStore {
         stale_before: DateTime<Utc>,
         appointment_version: u64,
     ) -> StoreResult<bool> {
-        bounded(
+        within_store_timeout(
             self.inner
                 .claim_message(clinic, id, key, now, stale_before, appointment_version),
         )
@@ -103,25 +104,25 @@ impl AppointmentStore for BoundedStore {
         key: &str,
         outcome: &MessageOutcome,
     ) -> StoreResult<()> {
-        bounded(self.inner.complete_message(clinic, id, key, outcome)).await
+        within_store_timeout(self.inner.complete_message(clinic, id, key, outcome)).await
     }
 }
 
 #[async_trait]
-impl EventStore for BoundedStore {
+impl EventStore for TimeLimitedStore {
     async fn events_after(&self, clinic: &ClinicId, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
-        bounded(self.inner.events_after(clinic, after, limit)).await
+        within_store_timeout(self.inner.events_after(clinic, after, limit)).await
     }
 }
 
 #[async_trait]
-impl LedgerStore for BoundedStore {
+impl LedgerStore for TimeLimitedStore {
     async fn ledger_between(
         &self,
         clinic: &ClinicId,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<LedgerEntry>> {
-        bounded(self.inner.ledger_between(clinic, from, to)).await
+        within_store_timeout(self.inner.ledger_between(clinic, from, to)).await
     }
 }
