@@ -7,7 +7,9 @@
 //! - [`ports`]: the traits services use to reach the world.
 //! - [`services`]: what Rappel does.
 //! - [`http`]: the routers of the three functions.
-//! - [`adapters`]: the embedded adapters (SQLite, outbox, in-process scheduler, clocks).
+//! - [`adapters`]: clocks, the store time limit, and with the `embedded` feature the dev server's
+//!   adapters (SQLite, memory, outbox, in-process scheduler).
+//! - `testing` (feature `testing`): the harness and the store contract suite.
 
 pub mod adapters;
 pub mod domain;
@@ -18,4 +20,5 @@ pub mod ports;
 pub mod pricing;
 pub mod rules;
 pub mod services;
+#[cfg(feature = "testing")]
 pub mod testing;

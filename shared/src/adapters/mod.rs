@@ -1,10 +1,14 @@
-//! Adapters behind the ports. `embedded`: what the dev server (and tests) run on — SQLite (or
-//! plain memory, `memory`), an outbox instead of SES/SNS, an in-process scheduler, a manual or
-//! system clock.
+//! Adapters behind the ports. Always: the system and manual clocks, and the time limit every
+//! deployment puts around its store. With the `embedded` feature, what the dev server (and the
+//! tests) run on: SQLite (or plain memory), an outbox instead of SES/SNS, an in-process scheduler.
 
 pub mod clock;
+#[cfg(feature = "embedded")]
 pub mod memory;
+#[cfg(feature = "embedded")]
 pub mod outbox;
+#[cfg(feature = "embedded")]
 pub mod scheduler;
+#[cfg(feature = "embedded")]
 pub mod sqlite;
 pub mod store_timeout;
