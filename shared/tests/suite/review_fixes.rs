@@ -445,7 +445,7 @@ async fn a_permanent_provider_refusal_is_recorded_undeliverable_and_the_save_suc
     assert_eq!(mailer.calls.load(Ordering::SeqCst), 1);
 }
 
-// 7. appointments.rs plan_save.
+// 7. save_plan.rs plan_later_save.
 #[tokio::test]
 async fn arriving_is_forgotten_when_the_appointment_moves_to_another_day() {
     // GIVEN a patient who said they arrived, 10 minutes before T,
