@@ -9,6 +9,8 @@
 #   scripts/bench.sh reliability  the deployed shape's long run: 2,000 appointments through 4
 #                               release instances of each function, AWS faults and kills
 #   scripts/bench.sh import     a bulk import: 10,000 saves for one clinic from 16 instances
+#   scripts/bench.sh first-run [REV]  the README's first command on a fresh clone of REV
+#                               (default HEAD): wall time until rappel-dev listens
 #   scripts/bench.sh            lambda, criterion, dev and zip
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,6 +67,28 @@ zip() {
   done
 }
 
+# The README's first command (`cargo run --bin rappel-dev`) in a fresh clone with its own target
+# directory, timed until the dev server says it is listening. Crates already downloaded to
+# ~/.cargo are reused, as on any machine that has built Rust before.
+first_run() {
+  local rev=${1:-HEAD} dir
+  dir=$(mktemp -d)
+  git clone --quiet "$PWD" "$dir/rappel"
+  git -C "$dir/rappel" checkout --quiet "$rev"
+  local started=$SECONDS
+  (cd "$dir/rappel" && RAPPEL_DEV_ADDR=127.0.0.1:0 RAPPEL_DEV_DATA="$dir/data" \
+    cargo run --bin rappel-dev >"$dir/out" 2>"$dir/err") &
+  local runner=$!
+  until grep -q "listening on" "$dir/out" 2>/dev/null; do
+    if ! kill -0 "$runner" 2>/dev/null; then tail -20 "$dir/err" >&2; rm -rf "$dir"; return 1; fi
+    sleep 1
+  done
+  echo "first run of $(git rev-parse --short "$rev"): rappel-dev listening after $((SECONDS - started)) s"
+  pkill -f "$dir/rappel/target/debug/rappel-dev" || true
+  wait "$runner" 2>/dev/null || true
+  rm -rf "$dir"
+}
+
 # The deployed-shape test (infra/lambda-bench/tests/deployed_shape.rs) at another size, on release binaries;
 # it prints the seed, the faults injected and the counts (docs/RELIABILITY.md).
 shape() {
@@ -80,6 +104,7 @@ case "$what" in
   criterion) shift; criterion "$@" ;;
   dev) dev ;;
   zip) zip ;;
+  first-run) shift; first_run "$@" ;;
   all) zip; lambda; criterion; dev ;;
-  *) echo "usage: scripts/bench.sh [lambda|criterion|dev|zip|reliability|import|all]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [lambda|criterion|dev|zip|reliability|import|first-run|all]" >&2; exit 2 ;;
 esac

@@ -1,20 +1,26 @@
-"""moto's server, with one repair that lets long test runs finish.
+"""moto's server, with two repairs that let long test runs finish.
 
-moto 5.2's ``transact_write_items`` deep-copies every table a transaction touches, once per item
-of the transaction, so that it can restore the whole table if the transaction is cancelled. Each
-save of Rappel writes a transaction, so a run of N saves copies the table N times: quadratic time
-and memory (runs of a few hundred appointments reached 5.7 GB and never finished). The restore
-also puts back the whole table, silently undoing other requests' writes made meanwhile.
+1. moto 5.2's ``transact_write_items`` deep-copies every table a transaction touches, once per
+   item of the transaction, so that it can restore the whole table if the transaction is
+   cancelled. Each save of Rappel writes a transaction, so a run of N saves copies the table N
+   times: quadratic time and memory (runs of a few hundred appointments reached 5.7 GB and never
+   finished). The restore also puts back the whole table, silently undoing other requests' writes
+   made meanwhile. The repair keeps moto's own transaction code and changes only what a
+   cancellation restores: the items the transaction named, as they were before it.
 
-The repair keeps moto's own transaction code and changes only what a cancellation restores: the
-items the transaction named, as they were before it, instead of copies of whole tables. What a
-client sees (results, cancellation reasons, the table after a cancellation) is unchanged.
+2. A ``Query`` on the table (not an index) sorts every item of the table, then keeps those of the
+   partition asked for: each query costs the whole table. The repair hands moto's query code only
+   that partition's items, in the same order; the result is the same list.
+
+What a client sees (results, cancellation reasons, the table after a cancellation) is unchanged.
 
 Run as moto_server is: ``python rappel_moto_server.py -H 127.0.0.1 -p PORT``.
 """
 
 import copy
+import inspect
 import sys
+import threading
 
 import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
@@ -95,6 +101,32 @@ def _transact_write_items(self, transact_items):
         raise
 
 
+_moto_query = Table.query
+_moto_all_items = Table.all_items
+_query_signature = inspect.signature(_moto_query)
+_partition_queried = threading.local()
+
+
+def _query(self, *args, **kwargs):
+    bound = _query_signature.bind(self, *args, **kwargs)
+    on_table = bound.arguments.get("index_name") is None and self.range_key_attr is not None
+    _partition_queried.hash_key = bound.arguments.get("hash_key") if on_table else None
+    try:
+        return _moto_query(self, *args, **kwargs)
+    finally:
+        _partition_queried.hash_key = None
+
+
+def _all_items(self):
+    """All items, as moto sorts them; during a query on the table, only the partition queried
+    (moto's query keeps only those anyway)."""
+    hash_key = getattr(_partition_queried, "hash_key", None)
+    if hash_key is None:
+        return _moto_all_items(self)
+    partition = self.items[hash_key] if hash_key in self.items else {}
+    return sorted(partition.values(), key=lambda item: (item.hash_key, item.range_key))
+
+
 def install():
     """Replaces moto's table copies by item copies; refuses a moto this repair was not written for."""
     import moto
@@ -103,6 +135,8 @@ def install():
         sys.exit(f"rappel_moto_server: written for moto {_EXPECTED_MOTO}x, found {moto.__version__}")
     dynamodb_models.copy = _CopyExceptTables()
     DynamoDBBackend.transact_write_items = _transact_write_items
+    Table.query = _query
+    Table.all_items = _all_items
 
 
 if __name__ == "__main__":

@@ -82,3 +82,58 @@ def test_a_cancelled_transaction_keeps_the_table_instead_of_a_copy(table):
         )
     # moto put a copy made before the transaction in its place, undoing other requests' writes.
     assert tables["t"] is before
+
+
+def test_a_query_returns_its_partition_in_order_and_nothing_else(table):
+    for partition in ["a", "b", "c"]:
+        for sk in ["3", "1", "2"]:
+            table.put_item(TableName="t", Item={"pk": {"S": partition}, "sk": {"S": sk}})
+    def query(**extra):
+        answer = table.query(
+            TableName="t",
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "b"}},
+            **extra,
+        )
+        return [(i["pk"]["S"], i["sk"]["S"]) for i in answer["Items"]]
+
+    assert query() == [("b", "1"), ("b", "2"), ("b", "3")]
+    assert query(ScanIndexForward=False) == [("b", "3"), ("b", "2"), ("b", "1")]
+    assert query(Limit=2) == [("b", "1"), ("b", "2")]
+    assert len(table.scan(TableName="t")["Items"]) == 9
+
+
+def test_a_query_reads_only_its_partition():
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="ca-central-1")
+        client.create_table(
+            TableName="q",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        client.put_item(TableName="q", Item={"pk": {"S": "mine"}, "sk": {"S": "1"}})
+        client.put_item(TableName="q", Item={"pk": {"S": "other"}, "sk": {"S": "1"}})
+        moto_table = dynamodb_backends[DEFAULT_ACCOUNT_ID]["ca-central-1"].tables["q"]
+        seen = []
+        original = rappel_moto_server._moto_all_items
+
+        def watched(self):
+            seen.append("whole table")
+            return original(self)
+
+        rappel_moto_server._moto_all_items = watched
+        try:
+            answer = client.query(
+                TableName="q",
+                KeyConditionExpression="pk = :p",
+                ExpressionAttributeValues={":p": {"S": "mine"}},
+            )
+        finally:
+            rappel_moto_server._moto_all_items = original
+        assert [i["pk"]["S"] for i in answer["Items"]] == ["mine"]
+        # moto sorted the whole table for every query.
+        assert seen == [] and moto_table.items
