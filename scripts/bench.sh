@@ -3,6 +3,8 @@
 #
 #   scripts/bench.sh lambda     the three functions' release binaries through a local Lambda
 #                               Runtime API, beside two reference Lambdas (rappel-lambda-bench)
+#   scripts/bench.sh calls      AWS calls and DynamoDB capacity per operation, through the
+#                               release binaries against moto (rappel-lambda-bench --calls)
 #   scripts/bench.sh criterion  the hot paths (cargo bench -p rappel)
 #   scripts/bench.sh dev        saves per second on the release dev server, loaded by wrk
 #   scripts/bench.sh zip        cargo lambda build --release --arm64 and the zips' sizes
@@ -101,10 +103,11 @@ case "$what" in
   reliability) RAPPEL_SHAPE_APPOINTMENTS=${RAPPEL_SHAPE_APPOINTMENTS:-2000} RAPPEL_SHAPE_INSTANCES=${RAPPEL_SHAPE_INSTANCES:-4} RAPPEL_SHAPE_RETRY_SECONDS=${RAPPEL_SHAPE_RETRY_SECONDS:-600} RAPPEL_SHAPE_LANES=${RAPPEL_SHAPE_LANES:-96} RAPPEL_SHAPE_KILL_EVERY=${RAPPEL_SHAPE_KILL_EVERY:-40} shape ;;
   import) RAPPEL_SHAPE_IMPORT=1 RAPPEL_SHAPE_APPOINTMENTS=${RAPPEL_SHAPE_APPOINTMENTS:-10000} RAPPEL_SHAPE_INSTANCES=${RAPPEL_SHAPE_INSTANCES:-16} RAPPEL_SHAPE_RETRY_SECONDS=${RAPPEL_SHAPE_RETRY_SECONDS:-600} RAPPEL_SHAPE_LANES=${RAPPEL_SHAPE_LANES:-96} RAPPEL_SHAPE_KILL_EVERY=${RAPPEL_SHAPE_KILL_EVERY:-40} shape ;;
   lambda) shift; lambda "$@" ;;
+  calls) shift; lambda --calls "$@" ;;
   criterion) shift; criterion "$@" ;;
   dev) dev ;;
   zip) zip ;;
   first-run) shift; first_run "$@" ;;
   all) zip; lambda; criterion; dev ;;
-  *) echo "usage: scripts/bench.sh [lambda|criterion|dev|zip|reliability|import|first-run|all]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [lambda|calls|criterion|dev|zip|reliability|import|first-run|all]" >&2; exit 2 ;;
 esac

@@ -3,6 +3,10 @@
 //! makes the same calls either way; replaying keeps moto's Python (milliseconds a call) out of
 //! figures that are meant to be about Rappel's own code.
 //!
+//! While forwarding, it also counts the current invocation's calls by service and asks DynamoDB
+//! for the capacity each call consumed (`ReturnConsumedCapacity`, added when the call did not
+//! ask), for the table of AWS calls per operation (`calls.rs`).
+//!
 //! A call is recognised by method, path and operation (`X-Amz-Target`, or `Action=` for the
 //! query protocol) and by how many such calls the invocation made before it: a service makes
 //! its calls one after the other, so the n-th `GetItem` of one invocation is the n-th of the next.
@@ -38,6 +42,10 @@ struct Tape {
     misses: Vec<String>,
     /// Calls made in the current invocation.
     calls: usize,
+    /// The current invocation's calls, by service.
+    by_service: HashMap<&'static str, usize>,
+    /// The DynamoDB capacity units the current invocation consumed (while forwarding).
+    capacity_units: f64,
 }
 
 struct Shared {
@@ -77,6 +85,18 @@ impl AwsEndpoint {
         let mut tape = self.tape();
         tape.seen.clear();
         tape.calls = 0;
+        tape.by_service.clear();
+        tape.capacity_units = 0.0;
+    }
+
+    /// The current invocation's calls to `service` (`dynamodb`, `ses`, `sns`, `scheduler`).
+    pub fn calls_to(&self, service: &str) -> usize {
+        self.tape().by_service.get(service).copied().unwrap_or(0)
+    }
+
+    /// The DynamoDB capacity units (read and write) the current invocation consumed.
+    pub fn capacity_units(&self) -> f64 {
+        self.tape().capacity_units
     }
 
     /// Keeps (or stops keeping) the answers of forwarded calls.
@@ -134,15 +154,65 @@ fn operation(method: &Method, path: &str, headers: &HeaderMap, body: &[u8]) -> S
     format!("{method} {path} {target}")
 }
 
+/// The service a call goes to, from its operation key.
+fn service(key: &str) -> &'static str {
+    if key.contains("DynamoDB_") {
+        "dynamodb"
+    } else if key.contains("/v2/email") {
+        "ses"
+    } else if key.contains("/schedules") {
+        "scheduler"
+    } else {
+        "sns"
+    }
+}
+
+/// A DynamoDB request body that also asks for the capacity it consumes.
+fn asking_for_capacity(body: &Bytes) -> Bytes {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(mut request)) => {
+            request
+                .entry("ReturnConsumedCapacity")
+                .or_insert_with(|| "TOTAL".into());
+            Bytes::from(serde_json::Value::Object(request).to_string())
+        }
+        _ => body.clone(),
+    }
+}
+
+/// The capacity units a DynamoDB answer reports (one object, or a list for transactions).
+fn consumed_units(body: &[u8]) -> f64 {
+    let Ok(answer) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return 0.0;
+    };
+    let units = |c: &serde_json::Value| {
+        c.get("CapacityUnits")
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(0.0)
+    };
+    match answer.get("ConsumedCapacity") {
+        Some(serde_json::Value::Array(all)) => all.iter().map(units).sum(),
+        Some(one) => units(one),
+        None => 0.0,
+    }
+}
+
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request too large").into_response();
     };
     let key = operation(&parts.method, parts.uri.path(), &parts.headers, &body);
+    let service = service(&key);
+    let body = if service == "dynamodb" {
+        asking_for_capacity(&body)
+    } else {
+        body
+    };
     let occurrence = {
         let mut tape = shared.tape.lock().unwrap_or_else(|p| p.into_inner());
         tape.calls += 1;
+        *tape.by_service.entry(service).or_default() += 1;
         let seen = tape.seen.entry(key.clone()).or_default();
         *seen += 1;
         *seen - 1
@@ -152,6 +222,9 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         Some(upstream) => match forward(&shared.client, &upstream, &parts, body).await {
             Ok(answer) => {
                 let mut tape = shared.tape.lock().unwrap_or_else(|p| p.into_inner());
+                if service == "dynamodb" {
+                    tape.capacity_units += consumed_units(&answer.body);
+                }
                 if tape.recording {
                     tape.answers.insert((key, occurrence), answer.clone());
                 }

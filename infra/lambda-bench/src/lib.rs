@@ -6,6 +6,7 @@
 //! time each one cost), and the peak RSS after them. The functions' AWS calls go to
 //! [`endpoint::AwsEndpoint`], which records them once against moto and then replays them.
 
+pub mod calls;
 pub mod endpoint;
 pub mod fleet;
 pub mod process;
@@ -23,12 +24,13 @@ use std::time::Duration;
 
 /// Usage text.
 pub const USAGE: &str = "\
-usage: rappel-lambda-bench [--cold-runs N] [--warm N] [--no-build] [--profile NAME] [--wrap COMMAND]
+usage: rappel-lambda-bench [--cold-runs N] [--warm N] [--no-build] [--profile NAME] [--wrap COMMAND] [--calls]
 
 Builds the three functions and two reference Lambdas in release mode (unless --no-build), starts
 moto (RAPPEL_MOTO_SERVER, else infra/aws-faults/moto/moto-server: moto with repaired transactions),
 and measures each binary through a local Lambda Runtime API. Defaults: 20 cold runs, 1000 warm
-invocations. Writes target/lambda-bench/report.json.
+invocations. Writes target/lambda-bench/report.json. First, and alone with --calls: the AWS calls
+(by service) and DynamoDB capacity of each operation, each invoked once against moto.
 
 For profiles: --profile profiling takes the binaries with symbols (target/profiling), and
 --wrap 'perf record -g -o target/lambda-bench/{name}.perf --' starts each binary under a profiler
@@ -52,6 +54,8 @@ pub struct Options {
     pub profile: String,
     /// A command the binaries are started under (a profiler), `{name}` replaced by the binary's name.
     pub wrap: Vec<String>,
+    /// Only the table of AWS calls per operation, without the timings.
+    pub calls_only: bool,
 }
 
 /// Parses the command line (without the program name).
@@ -62,6 +66,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         build: true,
         profile: "release".to_owned(),
         wrap: Vec::new(),
+        calls_only: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -75,6 +80,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--cold-runs" => options.cold_runs = number("--cold-runs")?,
             "--warm" => options.warm = number("--warm")?,
             "--no-build" => options.build = false,
+            "--calls" => options.calls_only = true,
             "--profile" => options.profile = args.next().ok_or("--profile needs a name")?.clone(),
             "--wrap" => {
                 options.wrap = args
@@ -131,6 +137,11 @@ pub async fn run(options: &Options) -> Result<String, String> {
     let moto = Moto::start(&root).await?;
     let store = seed(&moto.url).await?;
     let base_env = base_env(&out);
+
+    let counted = calls::count(&moto.url, &base_env, &root.join("target").join(&options.profile), &out).await?;
+    if options.calls_only {
+        return Ok(calls::table(&counted));
+    }
 
     let mut figures = Vec::new();
     let hello = json!({ "hello": "world" });
@@ -253,7 +264,7 @@ pub async fn run(options: &Options) -> Result<String, String> {
         .await?,
     );
 
-    let report = report(&figures, &root);
+    let report = format!("{}\n{}", report(&figures, &root), calls::table(&counted));
     let json = serde_json::to_string_pretty(&figures).map_err(|e| e.to_string())?;
     std::fs::write(out.join("report.json"), json).map_err(|e| e.to_string())?;
     Ok(report)
@@ -655,7 +666,7 @@ mod tests {
         let args = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
         assert_eq!(
             parse_args(&args(
-                "--cold-runs 5 --warm 10 --no-build --profile profiling --wrap perf.record.--"
+                "--cold-runs 5 --warm 10 --no-build --profile profiling --wrap perf.record.-- --calls"
             )),
             Ok(Options {
                 cold_runs: 5,
@@ -663,6 +674,7 @@ mod tests {
                 build: false,
                 profile: "profiling".to_owned(),
                 wrap: vec!["perf.record.--".to_owned()],
+                calls_only: true,
             })
         );
         assert_eq!(
