@@ -36,6 +36,8 @@ pub struct OperationCalls {
     pub sns: usize,
     /// Scheduler calls.
     pub scheduler: usize,
+    /// Every call, in order.
+    pub sequence: Vec<String>,
 }
 
 /// The appointment the operations work on.
@@ -171,6 +173,7 @@ impl Function {
             ses: self.endpoint.calls_to("ses"),
             sns: self.endpoint.calls_to("sns"),
             scheduler: self.endpoint.calls_to("scheduler"),
+            sequence: self.endpoint.sequence(),
         };
         Ok((answer, calls))
     }
@@ -193,6 +196,10 @@ pub fn table(counted: &[OperationCalls]) -> String {
             "{:<18} {:<18} {:>14.1} {:>4} {:>4} {:>10}\n",
             c.operation, verdict, c.capacity_units, c.ses, c.sns, c.scheduler
         ));
+    }
+    out.push_str("\nthe calls, in order:\n");
+    for c in counted {
+        out.push_str(&format!("{:<18} {}\n", c.operation, c.sequence.join(", ")));
     }
     out
 }

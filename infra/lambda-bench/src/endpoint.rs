@@ -44,6 +44,8 @@ struct Tape {
     calls: usize,
     /// The current invocation's calls, by service.
     by_service: HashMap<&'static str, usize>,
+    /// The current invocation's calls in order, by operation name (`GetItem`, `SendEmail`…).
+    sequence: Vec<String>,
     /// The DynamoDB capacity units the current invocation consumed (while forwarding).
     capacity_units: f64,
 }
@@ -86,7 +88,13 @@ impl AwsEndpoint {
         tape.seen.clear();
         tape.calls = 0;
         tape.by_service.clear();
+        tape.sequence.clear();
         tape.capacity_units = 0.0;
+    }
+
+    /// The current invocation's calls in order, by operation name.
+    pub fn sequence(&self) -> Vec<String> {
+        self.tape().sequence.clone()
     }
 
     /// The current invocation's calls to `service` (`dynamodb`, `ses`, `sns`, `scheduler`).
@@ -154,6 +162,27 @@ fn operation(method: &Method, path: &str, headers: &HeaderMap, body: &[u8]) -> S
     format!("{method} {path} {target}")
 }
 
+/// A call's short name: the DynamoDB or SNS action, or SES's and Scheduler's method and resource.
+fn operation_name(key: &str) -> String {
+    let mut parts = key.splitn(3, ' ');
+    let (method, path, target) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
+    if let Some((_, action)) = target.rsplit_once('.') {
+        action.to_owned()
+    } else if !target.is_empty() {
+        target.to_owned()
+    } else {
+        // `/schedules/<name>` → `schedules`, `/v2/email/outbound-emails` → `v2/email`.
+        let path = path.trim_start_matches('/');
+        let segments = if path.starts_with("schedules") { 1 } else { 2 };
+        let resource = path.split('/').take(segments).collect::<Vec<_>>().join("/");
+        format!("{method} {resource}")
+    }
+}
+
 /// The service a call goes to, from its operation key.
 fn service(key: &str) -> &'static str {
     if key.contains("DynamoDB_") {
@@ -213,6 +242,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         let mut tape = shared.tape.lock().unwrap_or_else(|p| p.into_inner());
         tape.calls += 1;
         *tape.by_service.entry(service).or_default() += 1;
+        tape.sequence.push(operation_name(&key));
         let seen = tape.seen.entry(key.clone()).or_default();
         *seen += 1;
         *seen - 1
