@@ -11,20 +11,25 @@ import rappel_moto_server
 rappel_moto_server.install()
 
 
+def create_table(name):
+    """A client, and a table keyed like Rappel's (pk, sk)."""
+    client = boto3.client("dynamodb", region_name="ca-central-1")
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return client
+
+
 @pytest.fixture
 def table():
     with mock_aws():
-        client = boto3.client("dynamodb", region_name="ca-central-1")
-        client.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield client
+        yield create_table("t")
 
 
 def key(sk):
@@ -105,16 +110,7 @@ def test_a_query_returns_its_partition_in_order_and_nothing_else(table):
 
 def test_a_query_reads_only_its_partition():
     with mock_aws():
-        client = boto3.client("dynamodb", region_name="ca-central-1")
-        client.create_table(
-            TableName="q",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        client = create_table("q")
         client.put_item(TableName="q", Item={"pk": {"S": "mine"}, "sk": {"S": "1"}})
         client.put_item(TableName="q", Item={"pk": {"S": "other"}, "sk": {"S": "1"}})
         moto_table = dynamodb_backends[DEFAULT_ACCOUNT_ID]["ca-central-1"].tables["q"]

@@ -2,19 +2,13 @@
 //! mailer that hangs. A save is never lost; the caller gets a retryable error; the retry
 //! completes exactly the missing effects.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::Duration;
 use rappel::domain::*;
 use rappel::services::{Dependency, SaveOutcome, ServiceError};
 use rappel::testing::{appointment, Harness};
 use std::sync::atomic::Ordering;
 
-fn now0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 12, 7, 15, 0, 0).unwrap()
-}
-
-fn t() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 12, 10, 19, 0, 0).unwrap()
-}
+use crate::support::{now0, t};
 
 async fn harness() -> Harness {
     let mut h = Harness::new(now0()).await;
@@ -32,7 +26,7 @@ fn assert_timed_out<T: std::fmt::Debug>(result: &Result<T, ServiceError>) {
 }
 
 fn id() -> AppointmentId {
-    AppointmentId::parse("F1").unwrap()
+    crate::support::id("F1")
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::Duration;
 use http_body_util::BodyExt;
 use rappel::domain::Communications;
 use rappel::http::{emr, patient};
@@ -11,13 +11,7 @@ use rappel::testing::{appointment_json, Harness, API_KEY};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-fn now0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 12, 7, 15, 0, 0).unwrap()
-}
-
-fn t() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 12, 10, 19, 0, 0).unwrap()
-}
+use crate::support::{now0, t};
 
 struct Api {
     h: Harness,

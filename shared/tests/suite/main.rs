@@ -11,3 +11,4 @@ mod review_fixes;
 mod security;
 mod services;
 mod store_contract;
+mod support;

@@ -4,8 +4,7 @@
 //! paused clock where the code itself waits or times out.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use chrono_tz::America::Toronto;
+use chrono::{DateTime, Duration, Utc};
 use rappel::adapters::scheduler::EmbeddedScheduler;
 use rappel::domain::*;
 use rappel::ports::{Clock, Mailer, OutgoingEmail, Schedule, ScheduleError, ScheduleKind, Scheduler, SendError};
@@ -19,31 +18,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
-fn local(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    Toronto
-        .with_ymd_and_hms(y, mo, d, h, mi, 0)
-        .earliest()
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-/// Monday 2026-12-07 10:00 local: far enough from the appointment below for every window.
-fn now0() -> DateTime<Utc> {
-    local(2026, 12, 7, 10, 0)
-}
-
-/// Thursday 2026-12-10 14:00 local ("jeudi 10 décembre"); its reminder is Tuesday 20:59.
-fn t() -> DateTime<Utc> {
-    local(2026, 12, 10, 14, 0)
-}
+use crate::support::{id, local, now0, t};
 
 /// The same time a day later: Friday 2026-12-11 14:00 local ("vendredi 11 décembre").
 fn next_day() -> DateTime<Utc> {
     t() + Duration::days(1)
-}
-
-fn id(s: &str) -> AppointmentId {
-    AppointmentId::parse(s).unwrap()
 }
 
 /// The harness's services with another mailer and scheduler: same store, clock and settings.

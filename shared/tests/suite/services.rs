@@ -1,34 +1,13 @@
 //! Service tests: the contract's flows on the embedded adapters with a manual clock.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use chrono_tz::America::Toronto;
+use chrono::Duration;
 use rappel::domain::*;
 use rappel::ports::ScheduleKind;
 use rappel::services::{Dependency, PatientAction, SaveOutcome, ServiceError};
 use rappel::testing::{appointment, Harness};
 use std::sync::atomic::Ordering;
 
-fn local(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    Toronto
-        .with_ymd_and_hms(y, mo, d, h, mi, 0)
-        .earliest()
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-/// Monday 2026-12-07 10:00 local: far enough from the appointment below for every window.
-fn now0() -> DateTime<Utc> {
-    local(2026, 12, 7, 10, 0)
-}
-
-/// Thursday 2026-12-10 14:00 local. T−36 h = Wednesday 02:00 (quiet) → reminder Tuesday 20:59.
-fn t() -> DateTime<Utc> {
-    local(2026, 12, 10, 14, 0)
-}
-
-fn id(s: &str) -> AppointmentId {
-    AppointmentId::parse(s).unwrap()
-}
+use crate::support::{id, local, now0, t};
 
 #[tokio::test]
 async fn first_save_sends_one_confirmation_and_plans_the_reminder() {
