@@ -498,6 +498,12 @@ async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
     let base =
         base - Span::nanoseconds(i64::from(base.timestamp_subsec_nanos())) - Span::seconds(base.timestamp() % 60);
     let plans = plans();
+    // A reader following the feed while everything is written, as an EMR polls it.
+    let following = Arc::new(AtomicBool::new(true));
+    let follower = {
+        let reader = rappel_aws::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), "rappel");
+        tokio::spawn(follow_feed(reader, clinic_id.clone(), following.clone()))
+    };
     let lanes = Arc::new(tokio::sync::Semaphore::new(concurrency()));
     let mut lives = tokio::task::JoinSet::new();
     for (i, plan) in plans.iter().cloned().enumerate() {
@@ -600,7 +606,24 @@ async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
     // reservation whose answer was lost), so the reader may close it at once.
     let reader = rappel_aws::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), "rappel")
         .with_gap_grace(chrono::Duration::zero());
-    let feed = read_feed(&reader, &clinic_id).await;
+    let feed = read_feed(&reader, &clinic_id, 0).await;
+    // The follower never passed a cursor whose event came later: what it read while the writers
+    // ran, then what is left after where it stopped, is the whole feed.
+    following.store(false, Ordering::Relaxed);
+    let mut followed = follower.await.expect("the feed follower");
+    let polls = followed.len();
+    let stopped_at = followed.last().map_or(0, |e| e.cursor);
+    followed.extend(read_feed(&reader, &clinic_id, stopped_at).await);
+    let cursors = |events: &[rappel::domain::Event]| events.iter().map(|e| e.cursor).collect::<Vec<_>>();
+    let missed: Vec<u64> = {
+        let seen: std::collections::HashSet<u64> = cursors(&followed).into_iter().collect();
+        cursors(&feed).into_iter().filter(|c| !seen.contains(c)).collect()
+    };
+    println!(
+        "feed: {} events; the follower read {polls} of them while they were written, and missed {}",
+        feed.len(),
+        missed.len()
+    );
     let resent = |channel| {
         feed.iter()
             .filter(|e| {
@@ -617,6 +640,12 @@ async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
     let allowed_texts = stats.answers_lost(Service::Sns, "Publish") + resent(rappel::domain::Channel::Sms);
 
     let mut problems = strays;
+    if !missed.is_empty() || cursors(&followed) != cursors(&feed) {
+        problems.push(format!(
+            "the feed's follower missed events at cursors {:?}",
+            &missed[..missed.len().min(20)]
+        ));
+    }
     let (mut duplicate_emails, mut duplicate_texts) = (0u64, 0u64);
     let mut expected_count = 0;
     for (i, plan) in plans.iter().enumerate() {
@@ -759,21 +788,45 @@ async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
     );
 }
 
-/// Every event of the clinic's feed, oldest first.
+/// Every event of the clinic's feed after `cursor`, oldest first.
 async fn read_feed(
     store: &rappel_aws::dynamodb::DynamoStore,
     clinic: &rappel::domain::ClinicId,
+    cursor: u64,
 ) -> Vec<rappel::domain::Event> {
     use rappel::ports::EventStore;
     let mut events: Vec<rappel::domain::Event> = Vec::new();
     loop {
-        let after = events.last().map_or(0, |e| e.cursor);
+        let after = events.last().map_or(cursor, |e| e.cursor);
         let page = store.events_after(clinic, after, 1000).await.expect("read the feed");
         if page.is_empty() {
             return events;
         }
         events.extend(page);
     }
+}
+
+/// Follows the feed as an EMR does, a page every 200 ms, while `following`: the events in the
+/// order it read them. Its reader keeps the feed's 30-second grace for cursors still empty, so it
+/// stops before an event that may still be written rather than pass it.
+async fn follow_feed(
+    store: rappel_aws::dynamodb::DynamoStore,
+    clinic: rappel::domain::ClinicId,
+    following: Arc<AtomicBool>,
+) -> Vec<rappel::domain::Event> {
+    use rappel::ports::EventStore;
+    let mut events: Vec<rappel::domain::Event> = Vec::new();
+    while following.load(Ordering::Relaxed) {
+        let after = events.last().map_or(0, |e| e.cursor);
+        match store.events_after(&clinic, after, 1000).await {
+            Ok(page) if !page.is_empty() => {
+                assert!(page.iter().all(|e| e.cursor > after), "the feed went backwards after {after}");
+                events.extend(page);
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    events
 }
 
 /// The clinic's zone without a chrono-tz dependency in this crate: the functions' own domain
