@@ -820,7 +820,10 @@ async fn follow_feed(
         let after = events.last().map_or(0, |e| e.cursor);
         match store.events_after(&clinic, after, 1000).await {
             Ok(page) if !page.is_empty() => {
-                assert!(page.iter().all(|e| e.cursor > after), "the feed went backwards after {after}");
+                assert!(
+                    page.iter().all(|e| e.cursor > after),
+                    "the feed went backwards after {after}"
+                );
                 events.extend(page);
             }
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
