@@ -79,14 +79,14 @@ first_run() {
   git -C "$dir/rappel" checkout --quiet "$rev"
   local started=$SECONDS
   (cd "$dir/rappel" && RAPPEL_DEV_ADDR=127.0.0.1:0 RAPPEL_DEV_DATA="$dir/data" \
-    cargo run --bin rappel-dev >"$dir/out" 2>"$dir/err") &
+    exec cargo run --bin rappel-dev >"$dir/out" 2>"$dir/err") &
   local runner=$!
   until grep -q "listening on" "$dir/out" 2>/dev/null; do
     if ! kill -0 "$runner" 2>/dev/null; then tail -20 "$dir/err" >&2; rm -rf "$dir"; return 1; fi
     sleep 1
   done
   echo "first run of $(git rev-parse --short "$rev"): rappel-dev listening after $((SECONDS - started)) s"
-  pkill -f "$dir/rappel/target/debug/rappel-dev" || true
+  pkill -P "$runner" || true  # rappel-dev, the child of `cargo run`
   wait "$runner" 2>/dev/null || true
   rm -rf "$dir"
 }
