@@ -145,6 +145,7 @@ impl Function {
         out: &Path,
     ) -> Result<Function, String> {
         let endpoint = AwsEndpoint::start(moto).await.map_err(|e| e.to_string())?;
+        endpoint.count_capacity();
         let env = with_endpoint(base_env, &endpoint, name);
         let log = out.join(format!("calls-{name}.log"));
         let (mut api, process) = launch(&bin_dir.join(name), &[], &env, &log).await?;

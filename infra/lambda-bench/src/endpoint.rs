@@ -3,9 +3,9 @@
 //! makes the same calls either way; replaying keeps moto's Python (milliseconds a call) out of
 //! figures that are meant to be about Rappel's own code.
 //!
-//! While forwarding, it also counts the current invocation's calls by service and asks DynamoDB
-//! for the capacity each call consumed (`ReturnConsumedCapacity`, added when the call did not
-//! ask), for the table of AWS calls per operation (`calls.rs`).
+//! While forwarding, it also counts the current invocation's calls by service and, once told to
+//! (`count_capacity`, for the table of AWS calls per operation in `calls.rs`), asks DynamoDB for
+//! the capacity each call consumed (`ReturnConsumedCapacity`, added when the call did not ask).
 //!
 //! A call is recognised by method, path and operation (`X-Amz-Target`, or `Action=` for the
 //! query protocol) and by how many such calls the invocation made before it: a service makes
@@ -48,6 +48,9 @@ struct Tape {
     sequence: Vec<String>,
     /// The DynamoDB capacity units the current invocation consumed (while forwarding).
     capacity_units: f64,
+    /// Whether DynamoDB calls are made to report their capacity: only for the calls table, so
+    /// the answers the timing benchmarks replay stay the ones the functions really get.
+    counting_capacity: bool,
 }
 
 struct Shared {
@@ -95,6 +98,11 @@ impl AwsEndpoint {
     /// The current invocation's calls in order, by operation name.
     pub fn sequence(&self) -> Vec<String> {
         self.tape().sequence.clone()
+    }
+
+    /// From now on, DynamoDB calls ask for the capacity they consume (`capacity_units`).
+    pub fn count_capacity(&self) {
+        self.tape().counting_capacity = true;
     }
 
     /// The current invocation's calls to `service` (`dynamodb`, `ses`, `sns`, `scheduler`).
@@ -233,7 +241,8 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     };
     let key = operation(&parts.method, parts.uri.path(), &parts.headers, &body);
     let service = service(&key);
-    let body = if service == "dynamodb" {
+    let counting = shared.tape.lock().unwrap_or_else(|p| p.into_inner()).counting_capacity;
+    let body = if service == "dynamodb" && counting {
         asking_for_capacity(&body)
     } else {
         body
