@@ -52,7 +52,9 @@ pub trait TypeStore: Send + Sync {
 pub struct AppointmentWrite {
     /// The new record; its `version` is the expected stored version plus one.
     pub record: AppointmentRecord,
-    /// Messages to record (a key already present is left as it is).
+    /// Messages to record (a key already present is left as it is). A message may be recorded
+    /// already claimed (`Sending`, `at` = the claim's instant) by the writer that is about to
+    /// send it: the write is then also its claim, taken against the version it writes.
     pub messages: Vec<MessageRecord>,
     /// Events to append to the clinic's feed.
     pub events: Vec<NewEvent>,
@@ -77,6 +79,15 @@ pub struct MessageOutcome {
     pub ledger: Option<LedgerEntry>,
 }
 
+/// One claimed message's outcome, for [`AppointmentStore::complete_messages`].
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// The message's key.
+    pub key: String,
+    /// How its send ended.
+    pub outcome: MessageOutcome,
+}
+
 /// What a patient link leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkTarget {
@@ -97,15 +108,19 @@ pub trait AppointmentStore: Send + Sync {
     async fn appointment_by_token(&self, token: &str) -> StoreResult<LinkTarget>;
     /// Writes `write.record` if the stored version is `write.record.version - 1` (a version of 1
     /// means "must not exist yet"), together with its messages and events; else `Conflict` and
-    /// nothing is written.
-    async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<()>;
-    /// Records messages whose key is not yet present; returns how many were new.
+    /// nothing is written. Returns the keys of the messages it recorded (the others were there
+    /// already and were left as they were).
+    async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<Vec<String>>;
+    /// Records messages whose key is not yet present, only while the appointment is at
+    /// `appointment_version` (else `Conflict` and nothing is written); returns the keys of those
+    /// it recorded. Like `write_appointment`'s, a message may be recorded already claimed.
     async fn add_messages(
         &self,
         clinic: &ClinicId,
         id: &AppointmentId,
+        appointment_version: u64,
         messages: &[MessageRecord],
-    ) -> StoreResult<usize>;
+    ) -> StoreResult<Vec<String>>;
     /// The appointment's messages, oldest first.
     async fn messages(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Vec<MessageRecord>>;
     /// Takes a message for sending: succeeds (true) for exactly one caller while it is `Pending`
@@ -131,6 +146,35 @@ pub trait AppointmentStore: Send + Sync {
         key: &str,
         outcome: &MessageOutcome,
     ) -> StoreResult<()>;
+    /// Gives back claims their holder did not use (it ran out of time before sending): each
+    /// message still `Sending` under its claim (key, claim's instant) is `Pending` again, so
+    /// the next caller sends it at once, and as never attempted.
+    async fn release_messages(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        claims: &[(String, DateTime<Utc>)],
+    ) -> StoreResult<()>;
+    /// Ends several claimed messages of one appointment, each exactly as `complete_message`
+    /// would (one no longer under its claim is left as it is), and tells whether the
+    /// appointment was still at `appointment_version` once they were written. A store that can
+    /// writes them all at once with that check, in one round trip.
+    async fn complete_messages(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        completions: &[Completion],
+        appointment_version: u64,
+    ) -> StoreResult<bool> {
+        for completion in completions {
+            self.complete_message(clinic, id, &completion.key, &completion.outcome)
+                .await?;
+        }
+        Ok(self
+            .appointment(clinic, id)
+            .await?
+            .is_some_and(|record| record.version == appointment_version))
+    }
 }
 
 /// The EMR's event feed.

@@ -135,7 +135,7 @@ impl AppointmentStore for FlakyStore {
     async fn appointment_by_token(&self, token: &str) -> StoreResult<LinkTarget> {
         self.inner.appointment_by_token(token).await
     }
-    async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<()> {
+    async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<Vec<String>> {
         self.check().await?;
         self.inner.write_appointment(write).await
     }
@@ -143,10 +143,11 @@ impl AppointmentStore for FlakyStore {
         &self,
         clinic: &ClinicId,
         id: &AppointmentId,
+        appointment_version: u64,
         messages: &[MessageRecord],
-    ) -> StoreResult<usize> {
+    ) -> StoreResult<Vec<String>> {
         self.check().await?;
-        self.inner.add_messages(clinic, id, messages).await
+        self.inner.add_messages(clinic, id, appointment_version, messages).await
     }
     async fn messages(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Vec<MessageRecord>> {
         self.inner.messages(clinic, id).await
@@ -174,6 +175,27 @@ impl AppointmentStore for FlakyStore {
     ) -> StoreResult<()> {
         self.check().await?;
         self.inner.complete_message(clinic, id, key, outcome).await
+    }
+    async fn release_messages(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        claims: &[(String, DateTime<Utc>)],
+    ) -> StoreResult<()> {
+        self.check().await?;
+        self.inner.release_messages(clinic, id, claims).await
+    }
+    async fn complete_messages(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        completions: &[Completion],
+        appointment_version: u64,
+    ) -> StoreResult<bool> {
+        self.check().await?;
+        self.inner
+            .complete_messages(clinic, id, completions, appointment_version)
+            .await
     }
 }
 

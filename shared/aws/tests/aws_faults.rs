@@ -299,7 +299,7 @@ async fn append_events(store: Arc<DynamoStore>, clinic: &ClinicId, appointments:
                 // As the services' callers do: retry what failed, until it is there.
                 for _ in 0..10 {
                     match store.write_appointment(&write).await {
-                        Ok(()) => return,
+                        Ok(_) => return,
                         Err(rappel::ports::StoreError::Conflict) => {
                             let stored = store.appointment(&write.record.clinic_id, &write.record.id).await;
                             if stored.is_ok_and(|r| r.is_some()) {

@@ -38,13 +38,14 @@ impl State {
         }
     }
 
-    fn add_messages(&mut self, key: &AppointmentKey, messages: &[MessageRecord]) -> usize {
+    /// Records the messages whose key is new; returns their keys.
+    fn add_messages(&mut self, key: &AppointmentKey, messages: &[MessageRecord]) -> Vec<String> {
         let stored = self.messages.entry(key.clone()).or_default();
-        let mut added = 0;
+        let mut added = Vec::new();
         for message in messages {
             if !stored.iter().any(|m| m.key == message.key) {
                 stored.push(message.clone());
-                added += 1;
+                added.push(message.key.clone());
             }
         }
         added
@@ -150,7 +151,7 @@ impl AppointmentStore for MemoryStore {
         })
     }
 
-    async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<()> {
+    async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<Vec<String>> {
         let record = &write.record;
         let expected = record.version.checked_sub(1).ok_or(StoreError::Conflict)?;
         let k = key(&record.clinic_id, &record.id);
@@ -163,18 +164,24 @@ impl AppointmentStore for MemoryStore {
         }
         state.tokens.insert(record.token.clone(), k.clone());
         state.appointments.insert(k.clone(), record.clone());
-        state.add_messages(&k, &write.messages);
+        let added = state.add_messages(&k, &write.messages);
         state.append_events(&record.clinic_id, &write.events);
-        Ok(())
+        Ok(added)
     }
 
     async fn add_messages(
         &self,
         clinic: &ClinicId,
         id: &AppointmentId,
+        appointment_version: u64,
         messages: &[MessageRecord],
-    ) -> StoreResult<usize> {
-        Ok(self.state().add_messages(&key(clinic, id), messages))
+    ) -> StoreResult<Vec<String>> {
+        let k = key(clinic, id);
+        let mut state = self.state();
+        if state.appointments.get(&k).map(|r| r.version) != Some(appointment_version) {
+            return Err(StoreError::Conflict);
+        }
+        Ok(state.add_messages(&k, messages))
     }
 
     async fn messages(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Vec<MessageRecord>> {
@@ -212,6 +219,21 @@ impl AppointmentStore for MemoryStore {
             message.at = now;
         }
         Ok(claimable)
+    }
+
+    async fn release_messages(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        claims: &[(String, DateTime<Utc>)],
+    ) -> StoreResult<()> {
+        let mut state = self.state();
+        for message in state.messages.get_mut(&key(clinic, id)).into_iter().flatten() {
+            if message.status == MessageStatus::Sending && claims.contains(&(message.key.clone(), message.at)) {
+                message.status = MessageStatus::Pending;
+            }
+        }
+        Ok(())
     }
 
     async fn complete_message(

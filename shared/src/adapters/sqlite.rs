@@ -135,13 +135,16 @@ impl SqliteStore {
         clinic: &ClinicId,
         id: &AppointmentId,
         messages: &[MessageRecord],
-    ) -> StoreResult<usize> {
-        let mut added = 0;
+    ) -> StoreResult<Vec<String>> {
+        let mut added = Vec::new();
         for m in messages {
-            added += cached(tx, "INSERT OR IGNORE INTO messages (clinic_id, appointment_id, key, kind, channel, revision, status, at, detail)
+            let inserted = cached(tx, "INSERT OR IGNORE INTO messages (clinic_id, appointment_id, key, kind, channel, revision, status, at, detail)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(params![clinic.as_str(), id.as_str(), m.key, enum_text(&m.kind), enum_text(&m.channel), m.revision as i64, enum_text(&m.status), ts(m.at), m.detail],
                 )
                 .map_err(db("insert message"))?;
+            if inserted > 0 {
+                added.push(m.key.clone());
+            }
         }
         Ok(added)
     }
@@ -291,7 +294,7 @@ impl AppointmentStore for SqliteStore {
         })
     }
 
-    async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<()> {
+    async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<Vec<String>> {
         let record = &write.record;
         let json = to_json(record)?;
         let mut conn = self.conn();
@@ -333,23 +336,32 @@ impl AppointmentStore for SqliteStore {
             }
             _ => return Err(StoreError::Conflict),
         }
-        Self::insert_messages(&tx, &record.clinic_id, &record.id, &write.messages)?;
+        let added = Self::insert_messages(&tx, &record.clinic_id, &record.id, &write.messages)?;
         for event in &write.events {
             Self::insert_event(&tx, &record.clinic_id, event)?;
         }
-        tx.commit().map_err(db("commit"))
+        tx.commit().map_err(db("commit"))?;
+        Ok(added)
     }
 
     async fn add_messages(
         &self,
         clinic: &ClinicId,
         id: &AppointmentId,
+        appointment_version: u64,
         messages: &[MessageRecord],
-    ) -> StoreResult<usize> {
+    ) -> StoreResult<Vec<String>> {
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db("begin"))?;
+        let stored: Option<i64> = cached(&tx, "SELECT version FROM appointments WHERE clinic_id = ?1 AND id = ?2")?
+            .query_row(params![clinic.as_str(), id.as_str()], |r| r.get(0))
+            .optional()
+            .map_err(db("read version"))?;
+        if stored != Some(appointment_version as i64) {
+            return Err(StoreError::Conflict);
+        }
         let added = Self::insert_messages(&tx, clinic, id, messages)?;
         tx.commit().map_err(db("commit"))?;
         Ok(added)
@@ -430,8 +442,66 @@ impl AppointmentStore for SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db("begin"))?;
+        Self::complete_in(&tx, clinic, id, key, outcome)?;
+        tx.commit().map_err(db("commit"))
+    }
+
+    async fn release_messages(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        claims: &[(String, DateTime<Utc>)],
+    ) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db("begin"))?;
+        for (key, claimed_at) in claims {
+            cached(
+                &tx,
+                "UPDATE messages SET status = 'pending'
+                     WHERE clinic_id = ?1 AND appointment_id = ?2 AND key = ?3 AND status = 'sending' AND at = ?4",
+            )?
+            .execute(params![clinic.as_str(), id.as_str(), key, ts(*claimed_at)])
+            .map_err(db("release message"))?;
+        }
+        tx.commit().map_err(db("commit"))
+    }
+
+    async fn complete_messages(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        completions: &[Completion],
+        appointment_version: u64,
+    ) -> StoreResult<bool> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db("begin"))?;
+        for completion in completions {
+            Self::complete_in(&tx, clinic, id, &completion.key, &completion.outcome)?;
+        }
+        let stored: Option<i64> = cached(&tx, "SELECT version FROM appointments WHERE clinic_id = ?1 AND id = ?2")?
+            .query_row(params![clinic.as_str(), id.as_str()], |r| r.get(0))
+            .optional()
+            .map_err(db("read version"))?;
+        tx.commit().map_err(db("commit"))?;
+        Ok(stored == Some(appointment_version as i64))
+    }
+}
+
+impl SqliteStore {
+    /// Completes one message within `tx`, if it is still under the outcome's claim.
+    fn complete_in(
+        tx: &rusqlite::Transaction<'_>,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        key: &str,
+        outcome: &MessageOutcome,
+    ) -> StoreResult<()> {
         let completed = cached(
-            &tx,
+            tx,
             "UPDATE messages SET status = ?4, at = ?5, detail = ?6
                  WHERE clinic_id = ?1 AND appointment_id = ?2 AND key = ?3 AND status = 'sending' AND at = ?7",
         )?
@@ -449,13 +519,13 @@ impl AppointmentStore for SqliteStore {
             // Completed already, or the claim was taken over: its owner records the outcome.
             return Ok(());
         }
-        Self::insert_event(&tx, clinic, &outcome.event)?;
+        Self::insert_event(tx, clinic, &outcome.event)?;
         if let Some(entry) = &outcome.ledger {
-            cached(&tx, "INSERT OR IGNORE INTO ledger (clinic_id, appointment_id, message_key, sent_at, entry) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![clinic.as_str(), id.as_str(), entry.message_key, ts(entry.sent_at), to_json(entry)?],
+            cached(tx, "INSERT OR IGNORE INTO ledger (clinic_id, appointment_id, message_key, sent_at, entry) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![clinic.as_str(), id.as_str(), entry.message_key, ts(entry.sent_at), to_json(entry)?],
             )
             .map_err(db("write ledger"))?;
         }
-        tx.commit().map_err(db("commit"))
+        Ok(())
     }
 }
 

@@ -68,16 +68,17 @@ impl AppointmentStore for TimeLimitedStore {
     async fn appointment_by_token(&self, token: &str) -> StoreResult<LinkTarget> {
         within_store_timeout(self.inner.appointment_by_token(token)).await
     }
-    async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<()> {
+    async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<Vec<String>> {
         within_store_timeout(self.inner.write_appointment(write)).await
     }
     async fn add_messages(
         &self,
         clinic: &ClinicId,
         id: &AppointmentId,
+        appointment_version: u64,
         messages: &[MessageRecord],
-    ) -> StoreResult<usize> {
-        within_store_timeout(self.inner.add_messages(clinic, id, messages)).await
+    ) -> StoreResult<Vec<String>> {
+        within_store_timeout(self.inner.add_messages(clinic, id, appointment_version, messages)).await
     }
     async fn messages(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Vec<MessageRecord>> {
         within_store_timeout(self.inner.messages(clinic, id)).await
@@ -105,6 +106,27 @@ impl AppointmentStore for TimeLimitedStore {
         outcome: &MessageOutcome,
     ) -> StoreResult<()> {
         within_store_timeout(self.inner.complete_message(clinic, id, key, outcome)).await
+    }
+    async fn release_messages(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        claims: &[(String, DateTime<Utc>)],
+    ) -> StoreResult<()> {
+        within_store_timeout(self.inner.release_messages(clinic, id, claims)).await
+    }
+    async fn complete_messages(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        completions: &[Completion],
+        appointment_version: u64,
+    ) -> StoreResult<bool> {
+        within_store_timeout(
+            self.inner
+                .complete_messages(clinic, id, completions, appointment_version),
+        )
+        .await
     }
 }
 

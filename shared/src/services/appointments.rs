@@ -2,6 +2,7 @@
 //! reminder's schedule in step, and the appointment as the EMR reads it back.
 
 use super::concurrency::until_not_overtaken;
+use super::dispatch::{claim_on_write, claims_recorded, Known};
 use super::save_plan::{plan_save, SavePlan};
 use super::schedules::{reminder_schedule, schedule_name};
 use super::{Budget, Dependency, Rappel, ServiceError};
@@ -89,7 +90,8 @@ impl Rappel {
     }
 
     /// Reads the appointment, plans the save and writes it unless another writer got there
-    /// first (`None`); then carries out what the stored save causes.
+    /// first (`None`); then carries out what the stored save causes. The new messages are
+    /// recorded already claimed by this request, which sends them next.
     async fn save_attempt(
         &self,
         clinic: &Clinic,
@@ -101,15 +103,15 @@ impl Rappel {
         let now = self.clock.now();
         let existing = self.store.appointment(&clinic.id, id).await?;
         let comms = Communications::of(type_settings.as_ref());
-        let (write, created, previous_reminder) =
+        let (mut write, created, previous_reminder) =
             match plan_save(clinic, comms, existing.as_ref(), id, content.clone(), now)? {
                 SavePlan::Unchanged(record) => {
                     // A replay: whatever the first try left undone is done now.
-                    self.sync_reminder_schedule(clinic, &record, record.reminder, budget)
-                        .await?;
-                    let messages = self
-                        .dispatch_known(clinic, &record, Some(type_settings), budget)
-                        .await?;
+                    let known = Known {
+                        type_settings: Some(type_settings),
+                        ..Known::default()
+                    };
+                    let messages = self.carry_out(clinic, &record, record.reminder, known, budget).await?;
                     return Ok(Some((SaveOutcome::Unchanged, record, messages)));
                 }
                 SavePlan::Write {
@@ -118,16 +120,23 @@ impl Rappel {
                     previous_reminder,
                 } => (write, created, previous_reminder),
             };
-        match self.store.write_appointment(&write).await {
-            Ok(()) => {}
+        let claims = claim_on_write(&mut write.messages, &clinic.settings, now);
+        let recorded = match self.store.write_appointment(&write).await {
+            Ok(recorded) => recorded,
             Err(StoreError::Conflict) => return Ok(None),
             Err(e) => return Err(e.into()),
-        }
+        };
         tracing::info!(clinic = %clinic.id, appointment = %id, revision = write.record.content.revision, messages = write.messages.len(), "appointment saved");
-        self.sync_reminder_schedule(clinic, &write.record, previous_reminder, budget)
-            .await?;
+        // A first save's messages are all the appointment has: no need to read them back.
+        let all_recorded = recorded.len() == write.messages.len();
+        let known = Known {
+            type_settings: Some(type_settings),
+            messages: (created && all_recorded).then(|| write.messages.clone()),
+            held: claims_recorded(claims, &recorded),
+            alongside: None,
+        };
         let messages = self
-            .dispatch_known(clinic, &write.record, Some(type_settings), budget)
+            .carry_out(clinic, &write.record, previous_reminder, known, budget)
             .await?;
         let outcome = if created {
             SaveOutcome::Created
@@ -137,12 +146,73 @@ impl Rappel {
         Ok(Some((outcome, write.record, messages)))
     }
 
+    /// What a stored save causes: the messages sent (right away: the write claimed them
+    /// against the version it wrote) while the reminder's schedule is placed, then the schedule
+    /// checked against newer saves. Writing the sends' outcomes checks the version too, after
+    /// the schedule was placed, which spares the check's read whenever something was sent.
+    async fn carry_out(
+        &self,
+        clinic: &Clinic,
+        record: &AppointmentRecord,
+        previous: Option<PlannedReminder>,
+        known: Known<'_>,
+        budget: &Budget,
+    ) -> Result<Vec<MessageRecord>, ServiceError> {
+        let placed_slot = std::sync::Mutex::new(None);
+        let place = async {
+            let placed = self.place_reminder(clinic, record, previous, budget).await;
+            *placed_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(placed);
+        };
+        let known = Known {
+            alongside: Some(Box::pin(place)),
+            ..known
+        };
+        let dispatched = self.dispatch_known(clinic, record, known, budget).await;
+        let placed = placed_slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let placed = match placed {
+            Some(placed) => placed,
+            // The dispatch failed before it got to run it.
+            None => self.place_reminder(clinic, record, previous, budget).await,
+        };
+        let checked = dispatched.as_ref().ok().and_then(|d| d.still_current);
+        if matches!(placed, Ok(true)) && checked != Some(true) {
+            self.keep_reminder_in_step(clinic, record, previous, budget).await?;
+        }
+        let messages = dispatched?.messages;
+        placed?;
+        Ok(messages)
+    }
+
     /// Makes the scheduler hold the reminder `record` plans: its schedule put (again: a put
     /// that failed before is repaired by any later save), or deleted when the reminder that
-    /// `previous` planned is gone. Then it checks that no newer save overtook `record`
-    /// meanwhile, and if one did, does the same for it: two saves racing could otherwise leave
-    /// the older one's schedule last in place, and the real reminder would never fire.
-    async fn sync_reminder_schedule(
+    /// `previous` planned is gone. Returns whether it asked the scheduler for anything.
+    async fn place_reminder(
+        &self,
+        clinic: &Clinic,
+        record: &AppointmentRecord,
+        previous: Option<PlannedReminder>,
+        budget: &Budget,
+    ) -> Result<bool, ServiceError> {
+        let now = self.clock.now();
+        match record.reminder.filter(|r| r.at >= now) {
+            Some(reminder) => {
+                let schedule = reminder_schedule(&clinic.id, &record.id, reminder);
+                self.put_schedule(&schedule, budget).await?;
+            }
+            None if previous.is_some_and(|p| p.at >= now) => {
+                let name = schedule_name(&clinic.id, &record.id);
+                self.delete_schedule(&name, budget).await?;
+            }
+            None => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// After placing the reminder of `record`: if a newer save overtook it meanwhile, places
+    /// that one's too, until the appointment stays put. Two saves racing could otherwise leave
+    /// the older one's schedule last in place, and the real reminder would never fire. (Skipped
+    /// when writing the sends' outcomes found the version unchanged after the schedule was placed.)
+    async fn keep_reminder_in_step(
         &self,
         clinic: &Clinic,
         record: &AppointmentRecord,
@@ -152,24 +222,15 @@ impl Rappel {
         let mut record = record.clone();
         let mut previous = previous;
         for _ in 0..8 {
-            let now = self.clock.now();
-            let name = schedule_name(&clinic.id, &record.id);
-            match record.reminder.filter(|r| r.at >= now) {
-                Some(reminder) => {
-                    let schedule = reminder_schedule(&clinic.id, &record.id, reminder);
-                    self.put_schedule(&schedule, budget).await?;
-                }
-                None if previous.is_some_and(|p| p.at >= now) => {
-                    self.delete_schedule(&name, budget).await?;
-                }
-                None => return Ok(()),
-            }
             match self.store.appointment(&clinic.id, &record.id).await? {
                 Some(fresh) if fresh.version != record.version => {
                     previous = record.reminder.or(previous);
                     record = fresh;
                 }
                 _ => return Ok(()),
+            }
+            if !self.place_reminder(clinic, &record, previous, budget).await? {
+                return Ok(());
             }
         }
         Err(ServiceError::unavailable(

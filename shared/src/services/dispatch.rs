@@ -6,9 +6,10 @@ use super::schedules::dispatch_schedule;
 use super::{Budget, Dependency, Rappel, ServiceError};
 use crate::domain::*;
 use crate::messages::{self, sms, Details};
-use crate::ports::{MessageOutcome, OutgoingEmail, OutgoingText, SendError};
+use crate::ports::{Completion, MessageOutcome, OutgoingEmail, OutgoingText, SendError};
 use crate::rules;
 use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
 
 /// How long a claimed message stays reserved to its sender: longer than a live sender can hold it
 /// (one provider call, at most `PROVIDER_TIMEOUT`, then one store write, at most 6 s), so a live
@@ -114,12 +115,30 @@ impl Attempt {
 }
 
 /// How one pass over an appointment's messages ended.
-enum Pass {
+enum PassEnd {
     /// Every open message was handled or left for a reason in the report: the messages as the
     /// pass left them.
     Done(Vec<MessageRecord>),
     /// A save moved the appointment on since it was read: read it again and start over.
     Overtaken,
+}
+
+/// One pass's ending, what writing its outcomes said of the appointment's version, and the
+/// keys of the messages it completed.
+struct Pass {
+    ending: PassEnd,
+    still_current: Option<bool>,
+    completed: Vec<String>,
+}
+
+impl Pass {
+    fn done(messages: Vec<MessageRecord>) -> Pass {
+        Pass {
+            ending: PassEnd::Done(messages),
+            still_current: None,
+            completed: Vec::new(),
+        }
+    }
 }
 
 /// What a dispatch leaves undone, and why: any of these makes it answer "retry".
@@ -174,6 +193,81 @@ enum Claim {
     Taken,
 }
 
+/// What the caller of a dispatch already knows: each saves a store call.
+#[derive(Default)]
+pub(super) struct Known<'a> {
+    /// The appointment type's settings, when the caller has just read them.
+    pub type_settings: Option<&'a Option<TypeSettings>>,
+    /// The messages to look at, as stored, when the caller has just written them all; `None`
+    /// reads every message of the appointment.
+    pub messages: Option<Vec<MessageRecord>>,
+    /// Messages the caller recorded already claimed (key → the claim's instant): they are its
+    /// to send without another claim.
+    pub held: HashMap<String, DateTime<Utc>>,
+    /// Work to run during the first sends (or on its own when there are none), always finished
+    /// before any outcome is written.
+    pub alongside: Option<Alongside<'a>>,
+}
+
+/// How a dispatch left the appointment's messages.
+pub(super) struct Dispatched {
+    /// The messages as the dispatch left them (those it looked at).
+    pub messages: Vec<MessageRecord>,
+    /// Whether the appointment was still at the dispatched version when the outcomes were
+    /// written (`None`: nothing was written, so the dispatch cannot tell).
+    pub still_current: Option<bool>,
+}
+
+/// Marks the new messages a writer is about to send as claimed by it at `now`, and returns them
+/// by key: texts that quiet hours hold back stay pending.
+pub(super) fn claim_on_write(
+    messages: &mut [MessageRecord],
+    clinic: &ClinicSettings,
+    now: DateTime<Utc>,
+) -> HashMap<String, DateTime<Utc>> {
+    let quiet = clinic.quiet_hours.contains(now, clinic.tz());
+    messages
+        .iter_mut()
+        .filter(|m| !(quiet && m.channel == Channel::Sms))
+        .map(|m| {
+            m.status = MessageStatus::Sending;
+            m.at = now;
+            (m.key.clone(), now)
+        })
+        .collect()
+}
+
+/// The claims a write really took: those of the messages it recorded (a key already present was
+/// left as it was, under whatever claim it had).
+pub(super) fn claims_recorded(
+    claims: HashMap<String, DateTime<Utc>>,
+    recorded: &[String],
+) -> HashMap<String, DateTime<Utc>> {
+    claims.into_iter().filter(|(key, _)| recorded.contains(key)).collect()
+}
+
+/// Work a caller runs alongside the first pass's sends, finished before their outcomes are
+/// written (the save places the reminder's schedule there: see `Rappel::carry_out`).
+pub(super) type Alongside<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+
+/// What one round of sends gave.
+#[derive(Default)]
+struct SendRound {
+    /// The outcomes, to write together.
+    finished: Vec<Finished>,
+    /// A claim found the appointment changed since it was read.
+    overtaken: bool,
+    /// Texts were held back by quiet hours.
+    held_back: bool,
+}
+
+/// A message sent (or given up) whose outcome waits to be written with the others of its pass.
+struct Finished {
+    index: usize,
+    key: String,
+    outcome: MessageOutcome,
+}
+
 impl Rappel {
     /// Sends every message of `record` that is not sent yet and that nobody else is sending.
     /// Returns `Unavailable` when something is left to send, so the caller's retry completes it.
@@ -183,54 +277,78 @@ impl Rappel {
         record: &AppointmentRecord,
         budget: &Budget,
     ) -> Result<(), ServiceError> {
-        self.dispatch_known(clinic, record, None, budget).await.map(drop)
+        self.dispatch_known(clinic, record, Known::default(), budget)
+            .await
+            .map(drop)
     }
 
-    /// The same, with the appointment type's settings when the caller has just read them (a
-    /// store read saved), returning the appointment's messages as sending left them.
+    /// The same, starting from what the caller knows (see [`Known`]).
     pub(super) async fn dispatch_known(
         &self,
         clinic: &Clinic,
         record: &AppointmentRecord,
-        type_settings: Option<&Option<TypeSettings>>,
+        mut known: Known<'_>,
         budget: &Budget,
-    ) -> Result<Vec<MessageRecord>, ServiceError> {
+    ) -> Result<Dispatched, ServiceError> {
         let mut record = record.clone();
         let mut leftovers = Leftovers::default();
         let mut done = None;
+        let mut still_current = None;
+        let mut completed = Vec::new();
         // Each overtaking save dispatches too, so giving up after a few passes loses nothing.
         for _ in 0..8 {
-            match self
-                .dispatch_pass(clinic, &record, type_settings, budget, &mut leftovers)
-                .await?
-            {
-                Pass::Done(messages) => {
+            let messages = match known.messages.take() {
+                Some(messages) => messages,
+                None => self.store.messages(&clinic.id, &record.id).await?,
+            };
+            let pass = self
+                .dispatch_pass(clinic, &record, messages, &mut known, budget, &mut leftovers)
+                .await?;
+            completed.extend(pass.completed);
+            // Once overtaken, later passes speak of a newer version, not of the one asked about.
+            if still_current != Some(false) {
+                still_current = pass.still_current.or(still_current);
+            }
+            match pass.ending {
+                PassEnd::Done(messages) => {
                     done = Some(messages);
                     break;
                 }
-                Pass::Overtaken => match self.store.appointment(&clinic.id, &record.id).await? {
-                    Some(fresh) => record = fresh,
-                    None => break,
-                },
+                PassEnd::Overtaken => {
+                    still_current = Some(false);
+                    match self.store.appointment(&clinic.id, &record.id).await? {
+                        Some(fresh) => record = fresh,
+                        None => break,
+                    }
+                }
             }
         }
-        leftovers.into_result()?;
-        match done {
-            Some(messages) => Ok(messages),
-            None => Ok(self.store.messages(&clinic.id, &record.id).await?),
+        if let Some(job) = known.alongside.take() {
+            job.await;
         }
+        self.release_unused(clinic, &record, &known.held, &completed).await;
+        leftovers.into_result()?;
+        let messages = match done {
+            Some(messages) => messages,
+            None => self.store.messages(&clinic.id, &record.id).await?,
+        };
+        Ok(Dispatched {
+            messages,
+            still_current,
+        })
     }
 
-    /// One pass: claims (against the version of `record` read) and sends each open message.
+    /// One pass over `messages`: claims each open one (against the version of `record` read)
+    /// unless the caller holds it, sends it, and writes every outcome of the pass together.
     async fn dispatch_pass(
         &self,
         clinic: &Clinic,
         record: &AppointmentRecord,
-        type_settings: Option<&Option<TypeSettings>>,
+        mut messages: Vec<MessageRecord>,
+        known: &mut Known<'_>,
         budget: &Budget,
         leftovers: &mut Leftovers,
     ) -> Result<Pass, ServiceError> {
-        let mut messages = self.store.messages(&clinic.id, &record.id).await?;
         let open: Vec<usize> = (0..messages.len())
             .filter(|&i| {
                 matches!(
@@ -240,30 +358,88 @@ impl Rappel {
             })
             .collect();
         if open.is_empty() {
-            return Ok(Pass::Done(messages));
+            if let Some(job) = known.alongside.take() {
+                job.await;
+            }
+            return Ok(Pass::done(messages));
         }
-        let type_settings = match type_settings {
+        let type_settings = match known.type_settings {
             Some(known) => known.clone(),
             None => self.store.type_settings(&clinic.id, &record.content.type_code).await?,
         };
         let language = record.language(clinic.settings.language);
         let details = self.details(&clinic.settings, type_settings.as_ref(), record, language);
         let now = self.clock.now();
+        let sending = Sending {
+            clinic,
+            record,
+            details: &details,
+            budget,
+        };
+        let open_sends = self.send_open(&sending, &messages, open, &known.held, leftovers);
+        let round = match known.alongside.take() {
+            Some(job) => tokio::join!(open_sends, job).0,
+            None => open_sends.await,
+        }?;
+        let SendRound {
+            finished,
+            overtaken,
+            held_back,
+        } = round;
+        // Outcomes are written before anything else happens, overtaken or not: they are sends.
+        let completed = finished.iter().map(|f| f.key.clone()).collect();
+        let still_current = self.record_outcomes(&sending, &mut messages, finished).await?;
+        if overtaken {
+            return Ok(Pass {
+                ending: PassEnd::Overtaken,
+                still_current,
+                completed,
+            });
+        }
+        if held_back {
+            let at = rules::quiet_end(now, &clinic.settings.quiet_hours, clinic.settings.tz());
+            tracing::info!(clinic = %clinic.id, appointment = %record.id, until = %at, "texts held back by quiet hours");
+            self.schedule_dispatch(clinic, record, at, budget).await?;
+        }
+        Ok(Pass {
+            ending: PassEnd::Done(messages),
+            still_current,
+            completed,
+        })
+    }
+
+    /// Claims (unless held) and sends each open message of `messages` in turn, as the request's
+    /// budget, quiet hours and other senders allow; the outcomes are returned, not yet written.
+    async fn send_open(
+        &self,
+        sending: &Sending<'_>,
+        messages: &[MessageRecord],
+        open: Vec<usize>,
+        held: &HashMap<String, DateTime<Utc>>,
+        leftovers: &mut Leftovers,
+    ) -> Result<SendRound, ServiceError> {
+        let Sending {
+            clinic, record, budget, ..
+        } = *sending;
+        let now = self.clock.now();
         let quiet = clinic.settings.quiet_hours.contains(now, clinic.settings.tz());
-        let mut held_back = false;
+        let mut round = SendRound::default();
         for i in open {
-            let message = messages[i].clone();
-            if quiet && message.channel == Channel::Sms && still_applies(record, &message, &messages, now) {
-                held_back = true;
+            let message = &messages[i];
+            if quiet && message.channel == Channel::Sms && still_applies(record, message, messages, now) {
+                round.held_back = true;
                 continue;
             }
             if !budget.fits_a_send() {
                 leftovers.out_of_time = true;
                 break;
             }
-            let claimed_at = match self.claim(clinic, record, &message).await? {
+            let claimed_at = match self.claim(clinic, record, message, held).await? {
                 Claim::Won(at) => at,
-                Claim::Overtaken => return Ok(Pass::Overtaken),
+                Claim::Overtaken => {
+                    round.overtaken = true;
+                    break;
+                }
                 Claim::Taken => {
                     if self.still_sending_elsewhere(clinic, record, &message.key).await? {
                         leftovers.held_by_another_sender = true;
@@ -271,26 +447,40 @@ impl Rappel {
                     continue;
                 }
             };
-            let pass = Sending {
-                clinic,
-                record,
-                details: &details,
-                budget,
-            };
             let attempt = self
-                .send_claimed(&pass, &message, &messages, claimed_at, leftovers)
+                .send_claimed(sending, message, messages, claimed_at, leftovers)
                 .await;
-            let outcome = self.record_outcome(&pass, &message, claimed_at, attempt).await?;
-            messages[i].status = outcome.status;
-            messages[i].at = outcome.at;
-            messages[i].detail = outcome.detail;
+            round.finished.push(Finished {
+                index: i,
+                key: message.key.clone(),
+                outcome: self.outcome_of(sending, message, claimed_at, attempt),
+            });
         }
-        if held_back {
-            let at = rules::quiet_end(now, &clinic.settings.quiet_hours, clinic.settings.tz());
-            tracing::info!(clinic = %clinic.id, appointment = %record.id, until = %at, "texts held back by quiet hours");
-            self.schedule_dispatch(clinic, record, at, budget).await?;
+        Ok(round)
+    }
+
+    /// Gives back the claims the caller recorded with its write that no pass used (out of
+    /// time, quiet hours begun, a provider outage ending the dispatch early), so the next
+    /// caller sends those messages at once instead of waiting for the lease to run out.
+    async fn release_unused(
+        &self,
+        clinic: &Clinic,
+        record: &AppointmentRecord,
+        held: &HashMap<String, DateTime<Utc>>,
+        completed: &[String],
+    ) {
+        let unused: Vec<(String, DateTime<Utc>)> = held
+            .iter()
+            .filter(|(key, _)| !completed.contains(key))
+            .map(|(key, at)| (key.clone(), *at))
+            .collect();
+        if unused.is_empty() {
+            return;
         }
-        Ok(Pass::Done(messages))
+        if let Err(e) = self.store.release_messages(&clinic.id, &record.id, &unused).await {
+            // Their lease runs out in `CLAIM_LEASE`, and a later caller takes them over.
+            tracing::warn!(clinic = %clinic.id, appointment = %record.id, error = %e, "unused claims not given back");
+        }
     }
 
     /// Sends a message this caller claimed at `claimed_at`, unless the appointment changed so
@@ -325,35 +515,70 @@ impl Rappel {
         attempt
     }
 
-    /// Records how a claimed send ended, with its event and (for a text sent) its ledger entry,
-    /// provided the claim still holds (see `Store::complete_message`).
-    async fn record_outcome(
+    /// How a claimed send ended, as it will be recorded: status, event and (for a text sent)
+    /// its ledger entry, marked when an earlier attempt may have gone out too.
+    fn outcome_of(
         &self,
         pass: &Sending<'_>,
         message: &MessageRecord,
         claimed_at: DateTime<Utc>,
         attempt: Attempt,
-    ) -> Result<MessageOutcome, ServiceError> {
+    ) -> MessageOutcome {
         let (clinic, record) = (pass.clinic, pass.record);
         let mut outcome = self.outcome(clinic, record, message, claimed_at, attempt);
         if may_have_gone_out(message) && outcome.status == MessageStatus::Sent {
             tracing::warn!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), "sent again after an attempt that may have gone out");
             outcome.event.reason = Some(POSSIBLE_DUPLICATE.to_owned());
         }
-        self.store
-            .complete_message(&clinic.id, &record.id, &message.key, &outcome)
-            .await?;
-        tracing::info!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), status = ?outcome.status, "message done");
-        Ok(outcome)
+        outcome
     }
 
-    /// Takes `message` for sending, against the version of `record` read.
+    /// Writes the outcomes of a pass in one store call, each only while its claim still holds
+    /// (see `Store::complete_messages`), and updates `messages` to match. Returns whether the
+    /// appointment was still at the pass's version then (`None` when there was nothing to write).
+    async fn record_outcomes(
+        &self,
+        pass: &Sending<'_>,
+        messages: &mut [MessageRecord],
+        finished: Vec<Finished>,
+    ) -> Result<Option<bool>, ServiceError> {
+        if finished.is_empty() {
+            return Ok(None);
+        }
+        let (clinic, record) = (pass.clinic, pass.record);
+        let completions: Vec<Completion> = finished
+            .iter()
+            .map(|f| Completion {
+                key: f.key.clone(),
+                outcome: f.outcome.clone(),
+            })
+            .collect();
+        let still_current = self
+            .store
+            .complete_messages(&clinic.id, &record.id, &completions, record.version)
+            .await?;
+        for Finished { index, outcome, .. } in finished {
+            let message = &mut messages[index];
+            tracing::info!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), status = ?outcome.status, "message done");
+            message.status = outcome.status;
+            message.at = outcome.at;
+            message.detail = outcome.detail;
+        }
+        Ok(Some(still_current))
+    }
+
+    /// Takes `message` for sending, against the version of `record` read, unless the caller
+    /// recorded it already claimed (`held`).
     async fn claim(
         &self,
         clinic: &Clinic,
         record: &AppointmentRecord,
         message: &MessageRecord,
+        held: &HashMap<String, DateTime<Utc>>,
     ) -> Result<Claim, ServiceError> {
+        if message.status == MessageStatus::Sending && held.get(&message.key) == Some(&message.at) {
+            return Ok(Claim::Won(message.at));
+        }
         let now = self.clock.now();
         let won = self
             .store
@@ -467,8 +692,14 @@ impl Rappel {
 
     /// Sends what is open for `record`; if something is left, asks the scheduler to try again in
     /// a minute (for callers nobody retries, such as a patient whose action already stands).
-    pub(super) async fn dispatch_or_retry_later(&self, clinic: &Clinic, record: &AppointmentRecord, budget: &Budget) {
-        let Err(e) = self.dispatch(clinic, record, budget).await else {
+    pub(super) async fn dispatch_or_retry_later(
+        &self,
+        clinic: &Clinic,
+        record: &AppointmentRecord,
+        known: Known<'_>,
+        budget: &Budget,
+    ) {
+        let Err(e) = self.dispatch_known(clinic, record, known, budget).await else {
             return;
         };
         tracing::warn!(clinic = %clinic.id, appointment = %record.id, error = %e, "messages left; retrying from the scheduler");

@@ -2,6 +2,7 @@
 
 use super::channels::{channels, pending_on_each};
 use super::concurrency::until_not_overtaken;
+use super::dispatch::{claim_on_write, claims_recorded, Known};
 use super::{Budget, Rappel, ServiceError};
 use crate::domain::*;
 use crate::links;
@@ -102,17 +103,19 @@ impl Rappel {
         let record = &page.record;
         if already_taken(action, record) {
             if action == PatientAction::Cancel {
-                self.dispatch_or_retry_later(&page.clinic, record, budget).await;
+                self.dispatch_or_retry_later(&page.clinic, record, Known::default(), budget)
+                    .await;
             }
             return Ok(Some(record.patient_status));
         }
         page.check(action).map_err(ServiceError::Refused)?;
-        let write = action_write(&page, action);
-        match self.store.write_appointment(&write).await {
-            Ok(()) => {}
+        let mut write = action_write(&page, action);
+        let claims = claim_on_write(&mut write.messages, &page.clinic.settings, page.now);
+        let recorded = match self.store.write_appointment(&write).await {
+            Ok(recorded) => recorded,
             Err(StoreError::Conflict) => return Ok(None),
             Err(e) => return Err(e.into()),
-        }
+        };
         let status = write.record.patient_status;
         tracing::info!(clinic = %page.clinic.id, appointment = %record.id, status = status.as_str(), "patient action");
         let cancelled_reminder = record.reminder.filter(|_| action == PatientAction::Cancel);
@@ -125,7 +128,18 @@ impl Rappel {
         }
         // The patient's action stands even if the receipt cannot go out now: the scheduler
         // tries it again (and so does a repeated request).
-        self.dispatch_or_retry_later(&page.clinic, &write.record, budget).await;
+        // What the action itself causes (a cancellation's receipts); messages left from before
+        // have their own retries.
+        let known = Known {
+            type_settings: Some(&page.type_settings),
+            messages: (recorded.len() == write.messages.len()).then(|| write.messages.clone()),
+            held: claims_recorded(claims, &recorded),
+            alongside: None,
+        };
+        if !write.messages.is_empty() {
+            self.dispatch_or_retry_later(&page.clinic, &write.record, known, budget)
+                .await;
+        }
         Ok(Some(status))
     }
 }

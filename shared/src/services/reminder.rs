@@ -2,10 +2,12 @@
 //! re-checked at fire time: a schedule that outlived its reason sends nothing.
 
 use super::channels::{channels, pending_on_each};
+use super::concurrency::until_not_overtaken;
+use super::dispatch::{claim_on_write, claims_recorded, Known};
 use super::schedules::deferred_reminder_schedule;
 use super::{Budget, Rappel, ServiceError};
 use crate::domain::*;
-use crate::ports::{ScheduleKind, SchedulePayload};
+use crate::ports::{ScheduleKind, SchedulePayload, StoreError};
 use crate::rules::{self, ReminderFiring};
 
 /// What a fire did.
@@ -66,11 +68,17 @@ impl Rappel {
         if payload.kind != ScheduleKind::Reminder {
             return Ok(ReminderOutcome::Skipped("not a reminder"));
         }
+        until_not_overtaken("this appointment", || self.fire_reminder_once(payload)).await
+    }
+
+    /// One attempt: `None` when a save changed the appointment between its read and the
+    /// recording of the reminder's messages.
+    async fn fire_reminder_once(&self, payload: &SchedulePayload) -> Result<Option<ReminderOutcome>, ServiceError> {
         let Some(clinic) = self.store.clinic(&payload.clinic_id).await? else {
-            return Ok(ReminderOutcome::Skipped("unknown clinic"));
+            return Ok(Some(ReminderOutcome::Skipped("unknown clinic")));
         };
         let Some(record) = self.store.appointment(&clinic.id, &payload.appointment_id).await? else {
-            return Ok(ReminderOutcome::Skipped("unknown appointment"));
+            return Ok(Some(ReminderOutcome::Skipped("unknown appointment")));
         };
         let now = self.clock.now();
         let skip = if record.reminder.map(|r| r.revision) != Some(payload.revision) {
@@ -89,7 +97,7 @@ impl Rappel {
         let skip = skip.or((comms != Communications::Full).then_some("the type no longer asks for reminders"));
         if let Some(reason) = skip {
             tracing::info!(clinic = %clinic.id, appointment = %record.id, reason, "reminder skipped");
-            return Ok(ReminderOutcome::Skipped(reason));
+            return Ok(Some(ReminderOutcome::Skipped(reason)));
         }
         let budget = Budget::start();
         let settings = &clinic.settings;
@@ -101,18 +109,33 @@ impl Rappel {
                 let schedule = deferred_reminder_schedule(&clinic.id, &record.id, payload.revision, at);
                 self.put_schedule(&schedule, &budget).await?;
                 tracing::info!(clinic = %clinic.id, appointment = %record.id, until = %at, "reminder deferred");
-                return Ok(ReminderOutcome::Deferred(at));
+                return Ok(Some(ReminderOutcome::Deferred(at)));
             }
             ReminderFiring::TooLate => {
                 tracing::warn!(clinic = %clinic.id, appointment = %record.id, "reminder fired after its window; not sent");
-                return Ok(ReminderOutcome::Skipped("its window has passed"));
+                return Ok(Some(ReminderOutcome::Skipped("its window has passed")));
             }
         }
         let channels = channels(&clinic.settings, &record.content.patient);
-        let messages = pending_on_each(MessageKind::Reminder, &channels, payload.revision, now);
-        self.store.add_messages(&clinic.id, &record.id, &messages).await?;
-        self.dispatch_known(&clinic, &record, Some(&type_settings), &budget)
-            .await?;
-        Ok(ReminderOutcome::Sent)
+        let mut messages = pending_on_each(MessageKind::Reminder, &channels, payload.revision, now);
+        let claims = claim_on_write(&mut messages, &clinic.settings, now);
+        let recorded = match self
+            .store
+            .add_messages(&clinic.id, &record.id, record.version, &messages)
+            .await
+        {
+            Ok(recorded) => recorded,
+            Err(StoreError::Conflict) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        // The reminder's own messages; a repeated delivery (some recorded before) reads them all.
+        let known = Known {
+            type_settings: Some(&type_settings),
+            messages: (recorded.len() == messages.len()).then_some(messages),
+            held: claims_recorded(claims, &recorded),
+            alongside: None,
+        };
+        self.dispatch_known(&clinic, &record, known, &budget).await?;
+        Ok(Some(ReminderOutcome::Sent))
     }
 }

@@ -58,6 +58,8 @@ where
     a_message_is_claimed_by_exactly_one_of_many(Arc::new(make().await)).await;
     completion_writes_status_event_and_ledger_together(make().await).await;
     a_sender_whose_claim_was_taken_over_records_nothing(make().await).await;
+    a_message_recorded_claimed_is_held_by_its_writer(make().await).await;
+    completions_together_skip_lost_claims_and_check_the_version(make().await).await;
     events_page_in_order_per_clinic(make().await).await;
     ledger_is_cut_by_time(make().await).await;
 }
@@ -149,25 +151,48 @@ async fn messages_are_recorded_once_per_key<S: Store>(store: S) {
     let c = ClinicId::parse("clinic-a").unwrap();
     let r = record(&c, "A1", 1, 1);
     let confirmation = MessageRecord::pending(MessageKind::Confirmation, Channel::Email, 1, t0());
-    store
-        .write_appointment(&write(r.clone(), vec![confirmation.clone()]))
-        .await
-        .unwrap();
+    assert_eq!(
+        store
+            .write_appointment(&write(r.clone(), vec![confirmation.clone()]))
+            .await
+            .unwrap(),
+        vec![confirmation.key.clone()]
+    );
     let reminder = MessageRecord::pending(MessageKind::Reminder, Channel::Email, 1, t0());
     assert_eq!(
         store
-            .add_messages(&c, &r.id, &[confirmation.clone(), reminder.clone()])
+            .add_messages(&c, &r.id, 1, &[confirmation.clone(), reminder.clone()])
             .await
             .unwrap(),
-        1
+        vec![reminder.key.clone()]
     );
-    assert_eq!(
-        store
-            .add_messages(&c, &r.id, std::slice::from_ref(&reminder))
-            .await
-            .unwrap(),
-        0
+    assert!(store
+        .add_messages(&c, &r.id, 1, std::slice::from_ref(&reminder))
+        .await
+        .unwrap()
+        .is_empty());
+    let later = MessageRecord::pending(MessageKind::Reminder, Channel::Sms, 1, t0());
+    assert!(
+        matches!(
+            store.add_messages(&c, &r.id, 2, std::slice::from_ref(&later)).await,
+            Err(StoreError::Conflict)
+        ),
+        "messages are added only to the version the caller read"
     );
+    // A write that records a message already present leaves it as it was and says so.
+    let second = AppointmentRecord {
+        version: 2,
+        ..r.clone()
+    };
+    let again = MessageRecord {
+        status: MessageStatus::Sending,
+        ..confirmation.clone()
+    };
+    assert!(store
+        .write_appointment(&write(second, vec![again]))
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
         store.messages(&c, &r.id).await.unwrap(),
         vec![confirmation, reminder],
@@ -187,7 +212,7 @@ async fn messages_keep_write_order_at_the_same_instant<S: Store>(store: S) {
         .unwrap();
     let reminder = MessageRecord::pending(MessageKind::Reminder, Channel::Email, 1, t0());
     store
-        .add_messages(&c, &first.id, std::slice::from_ref(&reminder))
+        .add_messages(&c, &first.id, 1, std::slice::from_ref(&reminder))
         .await
         .unwrap();
     let second = AppointmentRecord {
@@ -241,7 +266,7 @@ async fn a_message_is_claimed_by_exactly_one_of_many<S: Store + 'static>(store: 
     // A claim made on the strength of an older read of the appointment is refused.
     let other = MessageRecord::pending(MessageKind::Reminder, Channel::Email, 1, t0());
     store
-        .add_messages(&c, &r.id, std::slice::from_ref(&other))
+        .add_messages(&c, &r.id, 1, std::slice::from_ref(&other))
         .await
         .unwrap();
     assert!(!store.claim_message(&c, &r.id, &other.key, t0(), t0(), 7).await.unwrap());
@@ -365,6 +390,117 @@ async fn a_sender_whose_claim_was_taken_over_records_nothing<S: Store>(store: S)
         .unwrap();
     assert_eq!(store.messages(&c, &r.id).await.unwrap()[0].status, MessageStatus::Sent);
     assert_eq!(store.events_after(&c, 0, 10).await.unwrap().len(), 1);
+}
+
+/// A sent outcome of `key`, claimed at `claimed_at`, with a text's ledger entry.
+fn sent(r: &AppointmentRecord, key: &str, claimed_at: DateTime<Utc>) -> Completion {
+    let at = claimed_at + Duration::seconds(1);
+    Completion {
+        key: key.to_owned(),
+        outcome: MessageOutcome {
+            claimed_at,
+            status: MessageStatus::Sent,
+            at,
+            detail: None,
+            event: NewEvent::patient(at, r.id.clone(), EventType::MessageSent),
+            ledger: Some(LedgerEntry {
+                clinic_id: r.clinic_id.clone(),
+                appointment_id: r.id.clone(),
+                message_key: key.to_owned(),
+                kind: MessageKind::Confirmation,
+                provider_message_id: format!("p-{key}"),
+                sent_at: at,
+                segments: 1,
+                encoding: "gsm7".to_owned(),
+                unit_price_cents: 5,
+                amount_cents: 5,
+            }),
+        },
+    }
+}
+
+async fn a_message_recorded_claimed_is_held_by_its_writer<S: Store>(store: S) {
+    let c = ClinicId::parse("clinic-a").unwrap();
+    let r = record(&c, "A1", 1, 1);
+    let claimed = MessageRecord {
+        status: MessageStatus::Sending,
+        ..MessageRecord::pending(MessageKind::Confirmation, Channel::Sms, 1, t0())
+    };
+    store
+        .write_appointment(&write(r.clone(), vec![claimed.clone()]))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .claim_message(&c, &r.id, &claimed.key, t0(), t0() - Duration::minutes(1), 1)
+            .await
+            .unwrap(),
+        "nobody else takes a message its writer holds"
+    );
+    store
+        .complete_messages(&c, &r.id, &[sent(&r, &claimed.key, t0())], 1)
+        .await
+        .unwrap();
+    assert_eq!(store.messages(&c, &r.id).await.unwrap()[0].status, MessageStatus::Sent);
+}
+
+async fn completions_together_skip_lost_claims_and_check_the_version<S: Store>(store: S) {
+    let c = ClinicId::parse("clinic-a").unwrap();
+    let r = record(&c, "A1", 1, 1);
+    let keys = ["k1", "k2", "k3"];
+    let messages: Vec<MessageRecord> = keys
+        .iter()
+        .map(|k| MessageRecord {
+            key: (*k).to_owned(),
+            status: MessageStatus::Sending,
+            ..MessageRecord::pending(MessageKind::Confirmation, Channel::Sms, 1, t0())
+        })
+        .collect();
+    store.write_appointment(&write(r.clone(), messages)).await.unwrap();
+    // k2's lease ran out and another sender took it over.
+    let takeover = t0() + Duration::minutes(5);
+    assert!(store
+        .claim_message(&c, &r.id, "k2", takeover, takeover - Duration::minutes(1), 1)
+        .await
+        .unwrap());
+    let ours: Vec<Completion> = keys.iter().map(|k| sent(&r, k, t0())).collect();
+    let current = store.complete_messages(&c, &r.id, &ours, 1).await.unwrap();
+    assert!(current, "the appointment is still at version 1");
+    let statuses: Vec<MessageStatus> = store
+        .messages(&c, &r.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.status)
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![MessageStatus::Sent, MessageStatus::Sending, MessageStatus::Sent],
+        "the taken-over message stays with its new sender"
+    );
+    let billed = |entries: Vec<LedgerEntry>| entries.into_iter().map(|e| e.message_key).collect::<Vec<_>>();
+    let range = (t0() - Duration::days(1), t0() + Duration::days(1));
+    assert_eq!(
+        billed(store.ledger_between(&c, range.0, range.1).await.unwrap()),
+        vec!["k1", "k3"]
+    );
+    assert_eq!(store.events_after(&c, 0, 10).await.unwrap().len(), 2);
+    // Done again (a lost answer): nothing twice. Then a newer version is reported.
+    let second = AppointmentRecord {
+        version: 2,
+        ..r.clone()
+    };
+    store.write_appointment(&write(second, vec![])).await.unwrap();
+    let current = store.complete_messages(&c, &r.id, &ours, 1).await.unwrap();
+    assert!(!current, "a newer version of the appointment is reported");
+    assert_eq!(
+        billed(store.ledger_between(&c, range.0, range.1).await.unwrap()),
+        vec!["k1", "k3"]
+    );
+    assert_eq!(store.events_after(&c, 0, 10).await.unwrap().len(), 2);
+    let theirs = sent(&r, "k2", takeover);
+    assert!(!store.complete_messages(&c, &r.id, &[theirs], 1).await.unwrap());
+    assert_eq!(store.events_after(&c, 0, 10).await.unwrap().len(), 3);
 }
 
 async fn events_page_in_order_per_clinic<S: Store>(store: S) {

@@ -379,69 +379,78 @@ impl AppointmentStore for DynamoStore {
         })
     }
 
-    async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<()> {
+    async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<Vec<String>> {
         let record = &write.record;
         let (clinic, id) = (&record.clinic_id, &record.id);
-        let messages = self.absent_messages(clinic, id, &write.messages).await?;
-        let mut items = vec![self.appointment_put(record)?, self.token_put(record)?];
-        for (i, m) in messages.iter().enumerate() {
-            items.push(self.message_put(
-                clinic,
-                id,
-                m,
-                &message_order(record.version, &format!("{i:03}")),
-                expires_at(record),
-            )?);
+        // Message keys are new to each write, so the write is first tried as if none were
+        // recorded yet (no read); one that was makes its put fail, and the write is made again
+        // without the messages already there.
+        let mut messages: Vec<&MessageRecord> = write.messages.iter().collect();
+        for _ in 0..2 {
+            let mut items = vec![self.appointment_put(record)?, self.token_put(record)?];
+            for (i, m) in messages.iter().enumerate() {
+                items.push(self.message_put(
+                    clinic,
+                    id,
+                    m,
+                    &message_order(record.version, &format!("{i:03}")),
+                    expires_at(record),
+                )?);
+            }
+            match self
+                .write_with_events(clinic, items, &write.events, "write appointment")
+                .await?
+            {
+                Written::Yes => return Ok(messages.iter().map(|m| m.key.clone()).collect()),
+                Written::ConditionFailed(failed) if failed[..2].contains(&true) => return Err(StoreError::Conflict),
+                Written::ConditionFailed(_) => {
+                    messages = self.absent_messages(clinic, id, &write.messages).await?;
+                }
+            }
         }
-        match self
-            .write_with_events(clinic, items, &write.events, "write appointment")
-            .await?
-        {
-            Written::Yes => Ok(()),
-            Written::ConditionFailed => Err(StoreError::Conflict),
-        }
+        Err(StoreError::Conflict)
     }
 
     async fn add_messages(
         &self,
         clinic: &ClinicId,
         id: &AppointmentId,
+        appointment_version: u64,
         messages: &[MessageRecord],
-    ) -> StoreResult<usize> {
-        let record = self.appointment(clinic, id).await?;
-        let expires = record
-            .as_ref()
-            .map(expires_at)
-            .unwrap_or_else(|| n((Utc::now() + Duration::days(400)).timestamp()));
-        let version = record.as_ref().map_or(0, |r| r.version);
-        let mut added = 0;
-        for (i, m) in self
-            .absent_messages(clinic, id, messages)
-            .await?
-            .into_iter()
-            .enumerate()
-        {
-            let place = format!("~{}#{i:03}", ts(m.at));
-            let TransactWriteItem { put, .. } =
-                self.message_put(clinic, id, m, &message_order(version, &place), expires.clone())?;
-            let Some(put) = put else { continue };
-            let result = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(put.item))
-                .condition_expression("attribute_not_exists(PK)")
-                .send()
-                .await;
-            match result {
-                Ok(_) => added += 1,
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
-                Err(e) => return Err(unavailable("add message")(e)),
+    ) -> StoreResult<Vec<String>> {
+        let Some(record) = self.appointment(clinic, id).await? else {
+            return Err(StoreError::Conflict);
+        };
+        if record.version != appointment_version {
+            return Err(StoreError::Conflict);
+        }
+        let mut pending: Vec<&MessageRecord> = messages.iter().collect();
+        // As for a write: tried as if none were recorded, then without those that were.
+        for _ in 0..2 {
+            if pending.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut items = vec![self.version_check(clinic, id, appointment_version)?];
+            for (i, m) in pending.iter().enumerate() {
+                let place = format!("~{}#{i:03}", ts(m.at));
+                items.push(self.message_put(
+                    clinic,
+                    id,
+                    m,
+                    &message_order(appointment_version, &place),
+                    expires_at(&record),
+                )?);
+            }
+            match self.transact("add messages", items).await {
+                Ok(()) => return Ok(pending.iter().map(|m| m.key.clone()).collect()),
+                Err(TransactError::Conditions(failed)) if failed.first() == Some(&true) => {
+                    return Err(StoreError::Conflict)
+                }
+                Err(TransactError::Conditions(_)) => pending = self.absent_messages(clinic, id, messages).await?,
+                Err(TransactError::Unavailable(e)) => return Err(e),
             }
         }
-        Ok(added)
+        Err(StoreError::Conflict)
     }
 
     async fn messages(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Vec<MessageRecord>> {
@@ -489,17 +498,9 @@ impl AppointmentStore for DynamoStore {
                 .expression_attribute_values(":stale", s(ts(stale_before)))
                 .build(),
         )?;
-        let unchanged = build(
-            aws_sdk_dynamodb::types::ConditionCheck::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(appointment_pk(clinic, id), "APPT")))
-                .condition_expression("version = :version")
-                .expression_attribute_values(":version", n(appointment_version))
-                .build(),
-        )?;
         let items = vec![
             TransactWriteItem::builder().update(claim).build(),
-            TransactWriteItem::builder().condition_check(unchanged).build(),
+            self.version_check(clinic, id, appointment_version)?,
         ];
         // A claim whose answer was lost comes back as a failed condition: the message then waits
         // for its lease to run out, and is never sent twice.
@@ -517,9 +518,141 @@ impl AppointmentStore for DynamoStore {
         key_: &str,
         outcome: &MessageOutcome,
     ) -> StoreResult<()> {
+        let completion = Completion {
+            key: key_.to_owned(),
+            outcome: outcome.clone(),
+        };
+        self.complete_together(clinic, id, std::slice::from_ref(&completion), None)
+            .await
+            .map(drop)
+    }
+
+    async fn release_messages(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        claims: &[(String, DateTime<Utc>)],
+    ) -> StoreResult<()> {
+        for (key_, claimed_at) in claims {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(appointment_pk(clinic, id), &format!("MSG#{key_}"))))
+                .update_expression("SET #status = :pending")
+                .condition_expression("#status = :sending AND #at = :claimed")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_names("#at", "at")
+                .expression_attribute_values(":pending", s("pending"))
+                .expression_attribute_values(":sending", s("sending"))
+                .expression_attribute_values(":claimed", s(ts(*claimed_at)))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                // Released already (a lost answer), or no longer under this claim.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(unavailable("release message")(e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn complete_messages(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        completions: &[Completion],
+        appointment_version: u64,
+    ) -> StoreResult<bool> {
+        self.complete_together(clinic, id, completions, Some(appointment_version))
+            .await
+    }
+}
+
+impl DynamoStore {
+    /// Writes completions in one transaction (one cursor reservation for all their events),
+    /// with a check of the appointment's version when asked for. A completion whose condition
+    /// fails is no longer under its claim (completed already: this is a retry after a lost
+    /// answer; or taken over: its owner records the outcome) and is left out of the next try;
+    /// a failed version check is the answer to the check, and the write goes on without it.
+    async fn complete_together(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        completions: &[Completion],
+        version: Option<u64>,
+    ) -> StoreResult<bool> {
+        let mut left: Vec<&Completion> = completions.iter().collect();
+        let mut check = version;
+        let mut current = true;
+        while !left.is_empty() {
+            let mut items = Vec::new();
+            let mut owner = Vec::new();
+            for (n, completion) in left.iter().enumerate() {
+                for item in self.completion_items(clinic, id, completion)? {
+                    items.push(item);
+                    owner.push(Some(n));
+                }
+            }
+            if let Some(version) = check {
+                items.push(self.version_check(clinic, id, version)?);
+                owner.push(None);
+            }
+            let events: Vec<NewEvent> = left.iter().map(|c| c.outcome.event.clone()).collect();
+            let failed = match self
+                .write_with_events(clinic, items, &events, "complete messages")
+                .await?
+            {
+                Written::Yes => return Ok(current),
+                Written::ConditionFailed(failed) => failed,
+            };
+            let lost: Vec<usize> = failed
+                .iter()
+                .zip(&owner)
+                .filter_map(|(failed, owner)| owner.filter(|_| *failed))
+                .collect();
+            if failed
+                .iter()
+                .zip(&owner)
+                .any(|(failed, owner)| *failed && owner.is_none())
+            {
+                check = None;
+                current = false;
+            }
+            left = left
+                .into_iter()
+                .enumerate()
+                .filter(|(n, _)| !lost.contains(n))
+                .map(|(_, c)| c)
+                .collect();
+        }
+        match check {
+            Some(version) => Ok(self
+                .appointment(clinic, id)
+                .await?
+                .is_some_and(|r| r.version == version)),
+            None => Ok(current),
+        }
+    }
+
+    /// The items of one completion: the message's update, conditional on its claim, and a text's
+    /// ledger entry.
+    fn completion_items(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        completion: &Completion,
+    ) -> StoreResult<Vec<TransactWriteItem>> {
+        let outcome = &completion.outcome;
         let mut update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(appointment_pk(clinic, id), &format!("MSG#{key_}"))))
+            .set_key(Some(key(
+                appointment_pk(clinic, id),
+                &format!("MSG#{}", completion.key),
+            )))
             .condition_expression("#status = :sending AND #at = :claimed")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#at", "at")
@@ -543,20 +676,29 @@ impl AppointmentStore for DynamoStore {
             item.insert("entry".to_owned(), s(json(entry)?));
             items.push(TransactWriteItem::builder().put(self.if_absent(item)?).build());
         }
-        let events = std::slice::from_ref(&outcome.event);
-        // A failed condition means the message is no longer under this claim: completed already
-        // (this is a retry after a lost answer) or taken over; its owner records the outcome.
-        self.write_with_events(clinic, items, events, "complete message")
-            .await
-            .map(drop)
+        Ok(items)
+    }
+
+    /// A transaction item that holds only while the appointment is at `version`.
+    fn version_check(&self, clinic: &ClinicId, id: &AppointmentId, version: u64) -> StoreResult<TransactWriteItem> {
+        let check = build(
+            aws_sdk_dynamodb::types::ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(appointment_pk(clinic, id), "APPT")))
+                .condition_expression("version = :version")
+                .expression_attribute_values(":version", n(version))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 }
 
 /// How a conditional write with events ended.
 enum Written {
     Yes,
-    /// One of the items (events aside) failed its condition; nothing was written.
-    ConditionFailed,
+    /// Some of the items (events aside) failed their condition, flagged by position; nothing
+    /// was written.
+    ConditionFailed(Vec<bool>),
 }
 
 impl DynamoStore {
@@ -614,7 +756,10 @@ impl DynamoStore {
                 Ok(()) => return Ok(Written::Yes),
                 // Only event cursors were taken (closed by a reader that waited long enough): take new ones.
                 Err(TransactError::Conditions(failed)) if !failed[..own.min(failed.len())].contains(&true) => continue,
-                Err(TransactError::Conditions(_)) => return Ok(Written::ConditionFailed),
+                Err(TransactError::Conditions(mut failed)) => {
+                    failed.resize(own, false);
+                    return Ok(Written::ConditionFailed(failed));
+                }
                 Err(TransactError::Unavailable(e)) => return Err(e),
             }
         }
