@@ -111,16 +111,11 @@ pub trait AppointmentStore: Send + Sync {
     /// nothing is written. Returns the keys of the messages it recorded (the others were there
     /// already and were left as they were).
     async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<Vec<String>>;
-    /// Records messages whose key is not yet present, only while the appointment is at
-    /// `appointment_version` (else `Conflict` and nothing is written); returns the keys of those
-    /// it recorded. Like `write_appointment`'s, a message may be recorded already claimed.
-    async fn add_messages(
-        &self,
-        clinic: &ClinicId,
-        id: &AppointmentId,
-        appointment_version: u64,
-        messages: &[MessageRecord],
-    ) -> StoreResult<Vec<String>>;
+    /// Records messages of the appointment `record` whose key is not yet present, only while
+    /// the appointment is still at `record.version` (else `Conflict` and nothing is written);
+    /// returns the keys of those it recorded. Like `write_appointment`'s, a message may be
+    /// recorded already claimed.
+    async fn add_messages(&self, record: &AppointmentRecord, messages: &[MessageRecord]) -> StoreResult<Vec<String>>;
     /// The appointment's messages, oldest first.
     async fn messages(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Vec<MessageRecord>>;
     /// Takes a message for sending: succeeds (true) for exactly one caller while it is `Pending`
@@ -196,9 +191,85 @@ pub trait LedgerStore: Send + Sync {
     ) -> StoreResult<Vec<LedgerEntry>>;
 }
 
+/// What one request reads before it decides anything, asked for at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wanted {
+    /// The clinic's settings.
+    pub clinic: bool,
+    /// An appointment of the clinic.
+    pub appointment: Option<AppointmentId>,
+    /// An appointment type's settings.
+    pub type_code: Option<TypeCode>,
+}
+
+/// What [`ReadTogether::read_together`] found (`None` for what was not asked for or not there).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Found {
+    /// The clinic.
+    pub clinic: Option<Clinic>,
+    /// The appointment.
+    pub appointment: Option<AppointmentRecord>,
+    /// The type's settings.
+    pub type_settings: Option<TypeSettings>,
+}
+
+/// What a patient link leads to, with what its page needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Linked {
+    /// The appointment, or why there is none.
+    pub target: LinkTarget,
+    /// Its clinic (when the link leads to an appointment).
+    pub clinic: Option<Clinic>,
+    /// Its type's settings, if the clinic set any.
+    pub type_settings: Option<TypeSettings>,
+}
+
+/// Reads of several records that one request needs together. The defaults read them one after
+/// the other; a store that can reads them in one round trip.
+#[async_trait]
+pub trait ReadTogether: ClinicStore + TypeStore + AppointmentStore {
+    /// What `wanted` asks for, of clinic `clinic`.
+    async fn read_together(&self, clinic: &ClinicId, wanted: &Wanted) -> StoreResult<Found> {
+        let mut found = Found::default();
+        if wanted.clinic {
+            found.clinic = self.clinic(clinic).await?;
+        }
+        if let Some(id) = &wanted.appointment {
+            found.appointment = self.appointment(clinic, id).await?;
+        }
+        if let Some(code) = &wanted.type_code {
+            found.type_settings = self.type_settings(clinic, code).await?;
+        }
+        Ok(found)
+    }
+
+    /// The appointment behind a patient link, with its clinic and type settings.
+    async fn read_by_token(&self, token: &str) -> StoreResult<Linked> {
+        let target = self.appointment_by_token(token).await?;
+        let LinkTarget::Appointment(record) = &target else {
+            return Ok(Linked {
+                target,
+                clinic: None,
+                type_settings: None,
+            });
+        };
+        let wanted = Wanted {
+            clinic: true,
+            appointment: None,
+            type_code: Some(record.content.type_code.clone()),
+        };
+        let found = self.read_together(&record.clinic_id, &wanted).await?;
+        Ok(Linked {
+            target,
+            clinic: found.clinic,
+            type_settings: found.type_settings,
+        })
+    }
+}
+
 /// Every store capability at once.
-pub trait Store: ClinicStore + TypeStore + AppointmentStore + EventStore + LedgerStore {}
-impl<T: ClinicStore + TypeStore + AppointmentStore + EventStore + LedgerStore> Store for T {}
+pub trait Store: ClinicStore + TypeStore + AppointmentStore + EventStore + LedgerStore + ReadTogether {}
+impl<T: ClinicStore + TypeStore + AppointmentStore + EventStore + LedgerStore + ReadTogether> Store for T {}
 
 /// The time, injected so tests and the dev server can drive it.
 pub trait Clock: Send + Sync {
@@ -320,6 +391,10 @@ pub struct SchedulePayload {
     pub revision: u64,
     /// What it fires for.
     pub kind: ScheduleKind,
+    /// The appointment's type when the schedule was put: a hint that lets the reminder read the
+    /// type together with the appointment (absent from schedules of earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub type_code: Option<TypeCode>,
 }
 
 /// A one-time schedule.

@@ -139,15 +139,9 @@ impl AppointmentStore for FlakyStore {
         self.check().await?;
         self.inner.write_appointment(write).await
     }
-    async fn add_messages(
-        &self,
-        clinic: &ClinicId,
-        id: &AppointmentId,
-        appointment_version: u64,
-        messages: &[MessageRecord],
-    ) -> StoreResult<Vec<String>> {
+    async fn add_messages(&self, record: &AppointmentRecord, messages: &[MessageRecord]) -> StoreResult<Vec<String>> {
         self.check().await?;
-        self.inner.add_messages(clinic, id, appointment_version, messages).await
+        self.inner.add_messages(record, messages).await
     }
     async fn messages(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Vec<MessageRecord>> {
         self.inner.messages(clinic, id).await
@@ -198,6 +192,8 @@ impl AppointmentStore for FlakyStore {
             .await
     }
 }
+
+impl ReadTogether for FlakyStore {}
 
 #[async_trait]
 impl EventStore for FlakyStore {

@@ -169,14 +169,8 @@ impl AppointmentStore for MemoryStore {
         Ok(added)
     }
 
-    async fn add_messages(
-        &self,
-        clinic: &ClinicId,
-        id: &AppointmentId,
-        appointment_version: u64,
-        messages: &[MessageRecord],
-    ) -> StoreResult<Vec<String>> {
-        let k = key(clinic, id);
+    async fn add_messages(&self, record: &AppointmentRecord, messages: &[MessageRecord]) -> StoreResult<Vec<String>> {
+        let (appointment_version, k) = (record.version, key(&record.clinic_id, &record.id));
         let mut state = self.state();
         if state.appointments.get(&k).map(|r| r.version) != Some(appointment_version) {
             return Err(StoreError::Conflict);
@@ -266,6 +260,8 @@ impl AppointmentStore for MemoryStore {
         Ok(())
     }
 }
+
+impl ReadTogether for MemoryStore {}
 
 #[async_trait]
 impl EventStore for MemoryStore {

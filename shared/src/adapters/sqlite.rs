@@ -344,13 +344,8 @@ impl AppointmentStore for SqliteStore {
         Ok(added)
     }
 
-    async fn add_messages(
-        &self,
-        clinic: &ClinicId,
-        id: &AppointmentId,
-        appointment_version: u64,
-        messages: &[MessageRecord],
-    ) -> StoreResult<Vec<String>> {
+    async fn add_messages(&self, record: &AppointmentRecord, messages: &[MessageRecord]) -> StoreResult<Vec<String>> {
+        let (clinic, id) = (&record.clinic_id, &record.id);
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -359,7 +354,7 @@ impl AppointmentStore for SqliteStore {
             .query_row(params![clinic.as_str(), id.as_str()], |r| r.get(0))
             .optional()
             .map_err(db("read version"))?;
-        if stored != Some(appointment_version as i64) {
+        if stored != Some(record.version as i64) {
             return Err(StoreError::Conflict);
         }
         let added = Self::insert_messages(&tx, clinic, id, messages)?;
@@ -528,6 +523,8 @@ impl SqliteStore {
         Ok(())
     }
 }
+
+impl ReadTogether for SqliteStore {}
 
 #[async_trait]
 impl EventStore for SqliteStore {

@@ -71,14 +71,8 @@ impl AppointmentStore for TimeLimitedStore {
     async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<Vec<String>> {
         within_store_timeout(self.inner.write_appointment(write)).await
     }
-    async fn add_messages(
-        &self,
-        clinic: &ClinicId,
-        id: &AppointmentId,
-        appointment_version: u64,
-        messages: &[MessageRecord],
-    ) -> StoreResult<Vec<String>> {
-        within_store_timeout(self.inner.add_messages(clinic, id, appointment_version, messages)).await
+    async fn add_messages(&self, record: &AppointmentRecord, messages: &[MessageRecord]) -> StoreResult<Vec<String>> {
+        within_store_timeout(self.inner.add_messages(record, messages)).await
     }
     async fn messages(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Vec<MessageRecord>> {
         within_store_timeout(self.inner.messages(clinic, id)).await
@@ -127,6 +121,16 @@ impl AppointmentStore for TimeLimitedStore {
                 .complete_messages(clinic, id, completions, appointment_version),
         )
         .await
+    }
+}
+
+#[async_trait]
+impl ReadTogether for TimeLimitedStore {
+    async fn read_together(&self, clinic: &ClinicId, wanted: &Wanted) -> StoreResult<Found> {
+        within_store_timeout(self.inner.read_together(clinic, wanted)).await
+    }
+    async fn read_by_token(&self, token: &str) -> StoreResult<Linked> {
+        within_store_timeout(self.inner.read_by_token(token)).await
     }
 }
 

@@ -7,7 +7,7 @@ use super::save_plan::{plan_save, SavePlan};
 use super::schedules::{reminder_schedule, schedule_name};
 use super::{Budget, Dependency, Rappel, ServiceError};
 use crate::domain::*;
-use crate::ports::StoreError;
+use crate::ports::{StoreError, Wanted};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -82,26 +82,40 @@ impl Rappel {
             .check()
             .map_err(|(field, message)| ServiceError::invalid(field, message))?;
         let budget = Budget::start();
-        let type_settings = self.store.type_settings(&clinic.id, &content.type_code).await?;
-        until_not_overtaken("this appointment", || {
-            self.save_attempt(clinic, &id, &content, &type_settings, &budget)
+        let wanted = Wanted {
+            clinic: false,
+            appointment: Some(id.clone()),
+            type_code: Some(content.type_code.clone()),
+        };
+        let found = self.store.read_together(&clinic.id, &wanted).await?;
+        let type_settings = found.type_settings;
+        // The first attempt plans on what was just read; a later one (a lost race) reads again.
+        let first_read = std::sync::Mutex::new(Some(found.appointment));
+        until_not_overtaken("this appointment", || async {
+            let first = first_read.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let existing = match first {
+                Some(existing) => existing,
+                None => self.store.appointment(&clinic.id, &id).await?,
+            };
+            self.save_attempt(clinic, &id, existing, &content, &type_settings, &budget)
+                .await
         })
         .await
     }
 
-    /// Reads the appointment, plans the save and writes it unless another writer got there
-    /// first (`None`); then carries out what the stored save causes. The new messages are
+    /// Plans the save over `existing` (the appointment as just read) and writes it unless another
+    /// writer got there first (`None`); then carries out what the stored save causes. The new messages are
     /// recorded already claimed by this request, which sends them next.
     async fn save_attempt(
         &self,
         clinic: &Clinic,
         id: &AppointmentId,
+        existing: Option<AppointmentRecord>,
         content: &AppointmentContent,
         type_settings: &Option<TypeSettings>,
         budget: &Budget,
     ) -> Result<Option<(SaveOutcome, AppointmentRecord, Vec<MessageRecord>)>, ServiceError> {
         let now = self.clock.now();
-        let existing = self.store.appointment(&clinic.id, id).await?;
         let comms = Communications::of(type_settings.as_ref());
         let (mut write, created, previous_reminder) =
             match plan_save(clinic, comms, existing.as_ref(), id, content.clone(), now)? {
@@ -196,7 +210,7 @@ impl Rappel {
         let now = self.clock.now();
         match record.reminder.filter(|r| r.at >= now) {
             Some(reminder) => {
-                let schedule = reminder_schedule(&clinic.id, &record.id, reminder);
+                let schedule = reminder_schedule(&clinic.id, record, reminder);
                 self.put_schedule(&schedule, budget).await?;
             }
             None if previous.is_some_and(|p| p.at >= now) => {

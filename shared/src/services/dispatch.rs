@@ -269,20 +269,9 @@ struct Finished {
 }
 
 impl Rappel {
-    /// Sends every message of `record` that is not sent yet and that nobody else is sending.
-    /// Returns `Unavailable` when something is left to send, so the caller's retry completes it.
-    pub(super) async fn dispatch(
-        &self,
-        clinic: &Clinic,
-        record: &AppointmentRecord,
-        budget: &Budget,
-    ) -> Result<(), ServiceError> {
-        self.dispatch_known(clinic, record, Known::default(), budget)
-            .await
-            .map(drop)
-    }
-
-    /// The same, starting from what the caller knows (see [`Known`]).
+    /// Sends every message of `record` that is not sent yet and that nobody else is sending,
+    /// starting from what the caller knows (see [`Known`]). Returns `Unavailable` when
+    /// something is left to send, so the caller's retry completes it.
     pub(super) async fn dispatch_known(
         &self,
         clinic: &Clinic,

@@ -264,9 +264,4 @@ impl Rappel {
     ) -> Details {
         Details::new(settings, type_settings, record, self.patient_url(record), lang)
     }
-
-    /// Loads a clinic that must exist (schedules and tokens name it).
-    async fn clinic(&self, id: &ClinicId) -> Result<Clinic, ServiceError> {
-        self.store.clinic(id).await?.ok_or(ServiceError::NotFound("clinic"))
-    }
 }

@@ -64,7 +64,8 @@ impl Rappel {
         if !links::looks_like_token(token) {
             return Err(ServiceError::NotFound("link"));
         }
-        let record = match self.store.appointment_by_token(token).await? {
+        let linked = self.store.read_by_token(token).await?;
+        let record = match linked.target {
             LinkTarget::Appointment(record) => *record,
             LinkTarget::Expired => return Err(ServiceError::Gone),
             LinkTarget::Unknown => return Err(ServiceError::NotFound("link")),
@@ -73,8 +74,8 @@ impl Rappel {
         if now > record.token_expires_at() {
             return Err(ServiceError::Gone);
         }
-        let clinic = self.clinic(&record.clinic_id).await?;
-        let type_settings = self.store.type_settings(&clinic.id, &record.content.type_code).await?;
+        let clinic = linked.clinic.ok_or(ServiceError::NotFound("clinic"))?;
+        let type_settings = linked.type_settings;
         Ok(PatientPage {
             clinic,
             type_settings,

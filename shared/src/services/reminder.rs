@@ -7,7 +7,7 @@ use super::dispatch::{claim_on_write, claims_recorded, Known};
 use super::schedules::deferred_reminder_schedule;
 use super::{Budget, Rappel, ServiceError};
 use crate::domain::*;
-use crate::ports::{ScheduleKind, SchedulePayload, StoreError};
+use crate::ports::{ScheduleKind, SchedulePayload, StoreError, Wanted};
 use crate::rules::{self, ReminderFiring};
 
 /// What a fire did.
@@ -52,13 +52,18 @@ impl Rappel {
 
     /// Quiet hours are over: sends the texts they held back that still apply, drops the others.
     async fn release_held_texts(&self, payload: &SchedulePayload) -> Result<ReminderOutcome, ServiceError> {
-        let Some(clinic) = self.store.clinic(&payload.clinic_id).await? else {
+        let found = self.read_scheduled(payload).await?;
+        let Some(clinic) = found.clinic else {
             return Ok(ReminderOutcome::Skipped("unknown clinic"));
         };
-        let Some(record) = self.store.appointment(&clinic.id, &payload.appointment_id).await? else {
+        let Some(record) = found.appointment else {
             return Ok(ReminderOutcome::Skipped("unknown appointment"));
         };
-        self.dispatch(&clinic, &record, &Budget::start()).await?;
+        let known = Known {
+            type_settings: found.type_settings.as_ref(),
+            ..Known::default()
+        };
+        self.dispatch_known(&clinic, &record, known, &Budget::start()).await?;
         Ok(ReminderOutcome::Sent)
     }
 
@@ -74,10 +79,11 @@ impl Rappel {
     /// One attempt: `None` when a save changed the appointment between its read and the
     /// recording of the reminder's messages.
     async fn fire_reminder_once(&self, payload: &SchedulePayload) -> Result<Option<ReminderOutcome>, ServiceError> {
-        let Some(clinic) = self.store.clinic(&payload.clinic_id).await? else {
+        let found = self.read_scheduled(payload).await?;
+        let Some(clinic) = found.clinic else {
             return Ok(Some(ReminderOutcome::Skipped("unknown clinic")));
         };
-        let Some(record) = self.store.appointment(&clinic.id, &payload.appointment_id).await? else {
+        let Some(record) = found.appointment else {
             return Ok(Some(ReminderOutcome::Skipped("unknown appointment")));
         };
         let now = self.clock.now();
@@ -92,7 +98,7 @@ impl Rappel {
         } else {
             None
         };
-        let type_settings = self.store.type_settings(&clinic.id, &record.content.type_code).await?;
+        let type_settings = found.type_settings.unwrap_or(None);
         let comms = Communications::of(type_settings.as_ref());
         let skip = skip.or((comms != Communications::Full).then_some("the type no longer asks for reminders"));
         if let Some(reason) = skip {
@@ -106,7 +112,7 @@ impl Rappel {
             ReminderFiring::Later(at) => {
                 // A retried or late invocation: the same reminder, for the next allowed minute,
                 // under a name of its own (see `schedules`).
-                let schedule = deferred_reminder_schedule(&clinic.id, &record.id, payload.revision, at);
+                let schedule = deferred_reminder_schedule(&clinic.id, &record, payload.revision, at);
                 self.put_schedule(&schedule, &budget).await?;
                 tracing::info!(clinic = %clinic.id, appointment = %record.id, until = %at, "reminder deferred");
                 return Ok(Some(ReminderOutcome::Deferred(at)));
@@ -119,11 +125,7 @@ impl Rappel {
         let channels = channels(&clinic.settings, &record.content.patient);
         let mut messages = pending_on_each(MessageKind::Reminder, &channels, payload.revision, now);
         let claims = claim_on_write(&mut messages, &clinic.settings, now);
-        let recorded = match self
-            .store
-            .add_messages(&clinic.id, &record.id, record.version, &messages)
-            .await
-        {
+        let recorded = match self.store.add_messages(&record, &messages).await {
             Ok(recorded) => recorded,
             Err(StoreError::Conflict) => return Ok(None),
             Err(e) => return Err(e.into()),
@@ -138,4 +140,39 @@ impl Rappel {
         self.dispatch_known(&clinic, &record, known, &budget).await?;
         Ok(Some(ReminderOutcome::Sent))
     }
+
+    /// The clinic, appointment and type settings a schedule names, read together. The type is
+    /// read with them when the schedule carries it (`type_settings` is then `Some`) and still
+    /// matches the appointment's; else on its own.
+    async fn read_scheduled(&self, payload: &SchedulePayload) -> Result<Scheduled, ServiceError> {
+        let wanted = Wanted {
+            clinic: true,
+            appointment: Some(payload.appointment_id.clone()),
+            type_code: payload.type_code.clone(),
+        };
+        let found = self.store.read_together(&payload.clinic_id, &wanted).await?;
+        let type_settings = match &found.appointment {
+            Some(record) if payload.type_code.as_ref() == Some(&record.content.type_code) => Some(found.type_settings),
+            Some(record) => Some(
+                self.store
+                    .type_settings(&payload.clinic_id, &record.content.type_code)
+                    .await?,
+            ),
+            None => None,
+        };
+        Ok(Scheduled {
+            clinic: found.clinic,
+            appointment: found.appointment,
+            type_settings,
+        })
+    }
+}
+
+/// What a schedule's payload names, as read.
+struct Scheduled {
+    clinic: Option<Clinic>,
+    appointment: Option<AppointmentRecord>,
+    /// The appointment type's settings (`Some(None)`: the clinic set none), when the
+    /// appointment exists.
+    type_settings: Option<Option<TypeSettings>>,
 }

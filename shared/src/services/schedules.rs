@@ -43,35 +43,36 @@ fn schedule(name: String, at: DateTime<Utc>, payload: SchedulePayload) -> Schedu
     Schedule { name, at, payload }
 }
 
-fn payload(clinic: &ClinicId, id: &AppointmentId, revision: u64, kind: ScheduleKind) -> SchedulePayload {
+fn payload(clinic: &ClinicId, record: &AppointmentRecord, revision: u64, kind: ScheduleKind) -> SchedulePayload {
     SchedulePayload {
         clinic_id: clinic.clone(),
-        appointment_id: id.clone(),
+        appointment_id: record.id.clone(),
         revision,
         kind,
+        type_code: Some(record.content.type_code.clone()),
     }
 }
 
 /// The schedule that fires `reminder`, under the appointment's reminder name.
-pub(super) fn reminder_schedule(clinic: &ClinicId, id: &AppointmentId, reminder: PlannedReminder) -> Schedule {
-    let payload = payload(clinic, id, reminder.revision, ScheduleKind::Reminder);
-    schedule(schedule_name(clinic, id), reminder.at, payload)
+pub(super) fn reminder_schedule(clinic: &ClinicId, record: &AppointmentRecord, reminder: PlannedReminder) -> Schedule {
+    let payload = payload(clinic, record, reminder.revision, ScheduleKind::Reminder);
+    schedule(schedule_name(clinic, &record.id), reminder.at, payload)
 }
 
 /// The same reminder put off to `at`, under a name of its own.
 pub(super) fn deferred_reminder_schedule(
     clinic: &ClinicId,
-    id: &AppointmentId,
+    record: &AppointmentRecord,
     revision: u64,
     at: DateTime<Utc>,
 ) -> Schedule {
-    let payload = payload(clinic, id, revision, ScheduleKind::Reminder);
-    schedule(deferred_schedule_name(clinic, id, at), at, payload)
+    let payload = payload(clinic, record, revision, ScheduleKind::Reminder);
+    schedule(deferred_schedule_name(clinic, &record.id, at), at, payload)
 }
 
 /// The schedule that sends `record`'s open messages at `at`.
 pub(super) fn dispatch_schedule(clinic: &ClinicId, record: &AppointmentRecord, at: DateTime<Utc>) -> Schedule {
-    let payload = payload(clinic, &record.id, record.content.revision, ScheduleKind::Texts);
+    let payload = payload(clinic, record, record.content.revision, ScheduleKind::Texts);
     schedule(dispatch_schedule_name(clinic, &record.id, at), at, payload)
 }
 

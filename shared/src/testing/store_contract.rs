@@ -51,6 +51,7 @@ where
 {
     clinics_are_found_by_key_hash_only(make().await).await;
     types_report_whether_they_are_new(make().await).await;
+    reads_together_find_what_one_by_one_would(make().await).await;
     appointment_writes_are_conditional_on_the_version(make().await).await;
     appointments_are_found_by_token_and_scoped_by_clinic(make().await).await;
     messages_are_recorded_once_per_key(make().await).await;
@@ -76,8 +77,69 @@ async fn clinics_are_found_by_key_hash_only<S: Store>(store: S) {
         None,
         "a rotated key stops working"
     );
-    assert_eq!(store.clinic(&a.id).await.unwrap(), Some(a));
+    assert_eq!(store.clinic(&a.id).await.unwrap(), Some(a.clone()));
     assert_eq!(store.clinic(&ClinicId::parse("nobody").unwrap()).await.unwrap(), None);
+    // Settings changed after the key was set are what the key finds, and a new key finds them too.
+    let renamed = Clinic {
+        settings: ClinicSettings::named("Clinique Renommée").unwrap(),
+        ..a.clone()
+    };
+    store.put_clinic(&renamed).await.unwrap();
+    assert_eq!(store.clinic_by_key_hash("h-a2").await.unwrap(), Some(renamed.clone()));
+    store.set_api_key_hash(&a.id, "h-a3").await.unwrap();
+    assert_eq!(store.clinic_by_key_hash("h-a3").await.unwrap(), Some(renamed));
+}
+
+async fn reads_together_find_what_one_by_one_would<S: Store>(store: S) {
+    let a = clinic("clinic-a");
+    store.put_clinic(&a).await.unwrap();
+    let t = AppointmentType {
+        code: TypeCode::parse("PV").unwrap(),
+        settings: TypeSettings {
+            communications: Communications::Full,
+            ..TypeSettings::default()
+        },
+    };
+    store.put_type(&a.id, &t).await.unwrap();
+    let r = record(&a.id, "A1", 1, 1);
+    store.write_appointment(&write(r.clone(), vec![])).await.unwrap();
+    let everything = Wanted {
+        clinic: true,
+        appointment: Some(r.id.clone()),
+        type_code: Some(t.code.clone()),
+    };
+    assert_eq!(
+        store.read_together(&a.id, &everything).await.unwrap(),
+        Found {
+            clinic: Some(a.clone()),
+            appointment: Some(r.clone()),
+            type_settings: Some(t.settings.clone()),
+        }
+    );
+    let missing = Wanted {
+        clinic: false,
+        appointment: Some(AppointmentId::parse("nope").unwrap()),
+        type_code: Some(TypeCode::parse("NONE").unwrap()),
+    };
+    assert_eq!(store.read_together(&a.id, &missing).await.unwrap(), Found::default());
+    let linked = store.read_by_token(&r.token).await.unwrap();
+    assert_eq!(linked.target, LinkTarget::Appointment(Box::new(r.clone())));
+    assert_eq!(linked.clinic, Some(a.clone()));
+    assert_eq!(linked.type_settings, None, "the record's type (FU) has no settings");
+    // Re-typed: the page reads the new type's settings.
+    let retyped = AppointmentRecord {
+        version: 2,
+        content: AppointmentContent {
+            type_code: t.code.clone(),
+            ..r.content.clone()
+        },
+        ..r.clone()
+    };
+    store.write_appointment(&write(retyped.clone(), vec![])).await.unwrap();
+    let linked = store.read_by_token(&r.token).await.unwrap();
+    assert_eq!(linked.target, LinkTarget::Appointment(Box::new(retyped)));
+    assert_eq!(linked.type_settings, Some(t.settings));
+    assert_eq!(store.read_by_token("nope").await.unwrap().target, LinkTarget::Unknown);
 }
 
 async fn types_report_whether_they_are_new<S: Store>(store: S) {
@@ -161,20 +223,24 @@ async fn messages_are_recorded_once_per_key<S: Store>(store: S) {
     let reminder = MessageRecord::pending(MessageKind::Reminder, Channel::Email, 1, t0());
     assert_eq!(
         store
-            .add_messages(&c, &r.id, 1, &[confirmation.clone(), reminder.clone()])
+            .add_messages(&r, &[confirmation.clone(), reminder.clone()])
             .await
             .unwrap(),
         vec![reminder.key.clone()]
     );
     assert!(store
-        .add_messages(&c, &r.id, 1, std::slice::from_ref(&reminder))
+        .add_messages(&r, std::slice::from_ref(&reminder))
         .await
         .unwrap()
         .is_empty());
     let later = MessageRecord::pending(MessageKind::Reminder, Channel::Sms, 1, t0());
+    let newer = AppointmentRecord {
+        version: 2,
+        ..r.clone()
+    };
     assert!(
         matches!(
-            store.add_messages(&c, &r.id, 2, std::slice::from_ref(&later)).await,
+            store.add_messages(&newer, std::slice::from_ref(&later)).await,
             Err(StoreError::Conflict)
         ),
         "messages are added only to the version the caller read"
@@ -212,7 +278,7 @@ async fn messages_keep_write_order_at_the_same_instant<S: Store>(store: S) {
         .unwrap();
     let reminder = MessageRecord::pending(MessageKind::Reminder, Channel::Email, 1, t0());
     store
-        .add_messages(&c, &first.id, 1, std::slice::from_ref(&reminder))
+        .add_messages(&first, std::slice::from_ref(&reminder))
         .await
         .unwrap();
     let second = AppointmentRecord {
@@ -265,10 +331,7 @@ async fn a_message_is_claimed_by_exactly_one_of_many<S: Store + 'static>(store: 
     assert_eq!(won, 1);
     // A claim made on the strength of an older read of the appointment is refused.
     let other = MessageRecord::pending(MessageKind::Reminder, Channel::Email, 1, t0());
-    store
-        .add_messages(&c, &r.id, 1, std::slice::from_ref(&other))
-        .await
-        .unwrap();
+    store.add_messages(&r, std::slice::from_ref(&other)).await.unwrap();
     assert!(!store.claim_message(&c, &r.id, &other.key, t0(), t0(), 7).await.unwrap());
     assert!(store.claim_message(&c, &r.id, &other.key, t0(), t0(), 1).await.unwrap());
     // A lease that ran out can be taken over; a live one cannot.

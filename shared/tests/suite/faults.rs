@@ -231,6 +231,7 @@ async fn the_reminder_function_asks_lambda_to_retry_a_failed_reminder_and_the_re
         appointment_id: id(),
         revision: reminder.revision,
         kind: rappel::ports::ScheduleKind::Reminder,
+        type_code: None,
     };
     h.mailer.failures.store(1, Ordering::SeqCst);
     // WHEN the scheduler invokes the function,

@@ -144,6 +144,7 @@ async fn the_reminder_fires_once_at_its_time_and_asks_to_confirm() {
         appointment_id: id("A1"),
         revision: record.reminder.unwrap().revision,
         kind: ScheduleKind::Reminder,
+        type_code: None,
     };
     h.rappel.fire(&payload).await.unwrap();
     h.rappel.fire(&payload).await.unwrap();
@@ -164,6 +165,7 @@ async fn twenty_concurrent_fires_of_a_reminder_send_one_text_and_bill_it_once() 
         appointment_id: id("A1"),
         revision: 1,
         kind: ScheduleKind::Reminder,
+        type_code: None,
     };
     let fires = (0..20).map(|_| {
         let (rappel, payload) = (h.rappel.clone(), payload.clone());
@@ -290,6 +292,7 @@ async fn a_stale_reminder_schedule_sends_nothing() {
         appointment_id: id("A1"),
         revision: 1,
         kind: ScheduleKind::Reminder,
+        type_code: None,
     };
     let outcome = h.rappel.fire(&stale).await.unwrap();
     // THEN nothing is sent.
@@ -750,6 +753,7 @@ async fn a_move_while_the_reminder_fires_never_reminds_of_the_old_time() {
             appointment_id: id(&appointment_id),
             revision: 1,
             kind: ScheduleKind::Reminder,
+            type_code: None,
         };
         let moved = t() + Duration::days(3);
         let (r1, r2, c) = (h.rappel.clone(), h.rappel.clone(), h.clinic.clone());

@@ -40,7 +40,7 @@
 //! link answers 410, not 404; events go after 90 days; the ledger is kept.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 pub use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
 use rappel::domain::*;
@@ -58,6 +58,10 @@ use transact::TransactError;
 const LINK_TOMBSTONE: Duration = Duration::days(365);
 /// How many times a write takes new cursors when readers closed the ones it reserved.
 const RESERVATIONS: usize = 4;
+/// How many times a clinic's settings or key are written again when the other changed meanwhile.
+const CLINIC_WRITE_ATTEMPTS: usize = 8;
+/// How many times a batched read asks again for keys left unprocessed.
+const BATCH_GET_ATTEMPTS: u32 = 6;
 
 /// DynamoDB-backed store.
 #[derive(Clone)]
@@ -153,6 +157,56 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// The clinic's item, as stored.
+    async fn clinic_item(&self, id: &ClinicId) -> StoreResult<Option<ClinicItem>> {
+        let Some(item) = self.get(format!("CLINIC#{id}"), "CLINIC").await? else {
+            return Ok(None);
+        };
+        Ok(Some(ClinicItem {
+            settings: get_s(&item, "settings")?.to_owned(),
+            key_hash: item.get("key_hash").and_then(|v| v.as_s().ok()).cloned(),
+        }))
+    }
+
+    /// The items at `keys` (distinct), read consistently in one `BatchGetItem`; keys DynamoDB
+    /// leaves unprocessed (throttling) are asked for again after a pause.
+    async fn batch_get(&self, keys: Vec<Item>) -> StoreResult<Vec<Option<Item>>> {
+        let mut found = vec![None; keys.len()];
+        let mut asked = keys.clone();
+        for attempt in 0..BATCH_GET_ATTEMPTS {
+            let request = build(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(asked))
+                    .consistent_read(true)
+                    .build(),
+            )?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(unavailable("batch get"))?;
+            let items = out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default();
+            place_found(&keys, items, &mut found);
+            asked = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if asked.is_empty() {
+                return Ok(found);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+        }
+        Err(StoreError::Unavailable(
+            "dynamodb batch get: keys left unprocessed".to_owned(),
+        ))
+    }
+
     /// Every item matching `condition` (with its `values`), following pages.
     async fn query_pages(&self, condition: &str, values: &[(&str, String)]) -> StoreResult<Vec<Item>> {
         let mut items = Vec::new();
@@ -228,6 +282,16 @@ impl DynamoStore {
     }
 }
 
+/// Puts each of `items` where its key stands in `keys`.
+fn place_found(keys: &[Item], items: Vec<Item>, found: &mut [Option<Item>]) {
+    for item in items {
+        let same = |k: &Item| k.get("PK") == item.get("PK") && k.get("SK") == item.get("SK");
+        if let Some(i) = keys.iter().position(same) {
+            found[i] = Some(item);
+        }
+    }
+}
+
 fn status_text(status: MessageStatus) -> String {
     serde_json::to_value(status)
         .ok()
@@ -249,6 +313,14 @@ impl ClinicStore for DynamoStore {
             return Ok(None);
         };
         let id = ClinicId::parse(get_s(&item, "clinic_id")?).map_err(|e| StoreError::Corrupt(e.0))?;
+        if item.contains_key("settings") {
+            // The key's item carries the clinic's settings, kept in step by every write of them.
+            return Ok(Some(Clinic {
+                id,
+                settings: parse(&item, "settings")?,
+            }));
+        }
+        // A key set before keys carried the settings.
         self.clinic(&id).await
     }
 
@@ -263,55 +335,96 @@ impl ClinicStore for DynamoStore {
     }
 
     async fn put_clinic(&self, clinic: &Clinic) -> StoreResult<()> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("CLINIC#{}", clinic.id), "CLINIC")))
-            .update_expression("SET settings = :settings")
-            .expression_attribute_values(":settings", s(json(&clinic.settings)?))
-            .send()
-            .await
-            .map_err(unavailable("put clinic"))?;
-        Ok(())
+        let settings = json(&clinic.settings)?;
+        for _ in 0..CLINIC_WRITE_ATTEMPTS {
+            let key_hash = self.clinic_item(&clinic.id).await?.and_then(|c| c.key_hash);
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(format!("CLINIC#{}", clinic.id), "CLINIC")))
+                .update_expression("SET settings = :settings")
+                .expression_attribute_values(":settings", s(settings.clone()));
+            // Written only while the key read is still the clinic's, so its copy is the one updated.
+            update = match &key_hash {
+                Some(hash) => update
+                    .condition_expression("key_hash = :key_hash")
+                    .expression_attribute_values(":key_hash", s(hash.clone())),
+                None => update.condition_expression("attribute_not_exists(key_hash)"),
+            };
+            let mut items = vec![TransactWriteItem::builder().update(build(update.build())?).build()];
+            if let Some(hash) = &key_hash {
+                let copy = build(
+                    Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key(format!("KEY#{hash}"), "KEY")))
+                        .update_expression("SET settings = :settings")
+                        .condition_expression("attribute_exists(PK)")
+                        .expression_attribute_values(":settings", s(settings.clone()))
+                        .build(),
+                )?;
+                items.push(TransactWriteItem::builder().update(copy).build());
+            }
+            match self.transact("put clinic", items).await {
+                Ok(()) => return Ok(()),
+                // The key changed meanwhile: read it again.
+                Err(TransactError::Conditions(_)) => continue,
+                Err(TransactError::Unavailable(e)) => return Err(e),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "dynamodb put clinic: the clinic's key kept changing".to_owned(),
+        ))
     }
 
     async fn set_api_key_hash(&self, id: &ClinicId, key_hash: &str) -> StoreResult<()> {
-        let Some(item) = self.get(format!("CLINIC#{id}"), "CLINIC").await? else {
-            return Err(StoreError::Conflict);
-        };
-        let old = item.get("key_hash").and_then(|v| v.as_s().ok()).cloned();
-        let mut items = Vec::new();
-        let update = build(
-            Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(format!("CLINIC#{id}"), "CLINIC")))
-                .update_expression("SET key_hash = :new")
-                .condition_expression("attribute_exists(PK)")
-                .expression_attribute_values(":new", s(key_hash))
-                .build(),
-        )?;
-        items.push(TransactWriteItem::builder().update(update).build());
-        let mut key_item = key(format!("KEY#{key_hash}"), "KEY");
-        key_item.insert("clinic_id".to_owned(), s(id.as_str()));
-        let put = build(Put::builder().table_name(&self.table).set_item(Some(key_item)).build())?;
-        items.push(TransactWriteItem::builder().put(put).build());
-        if let Some(old) = old.filter(|o| o != key_hash) {
-            let delete = build(
-                aws_sdk_dynamodb::types::Delete::builder()
+        for _ in 0..CLINIC_WRITE_ATTEMPTS {
+            let Some(current) = self.clinic_item(id).await? else {
+                return Err(StoreError::Conflict);
+            };
+            // The new key's item gets a copy of the settings as read; the write holds only while
+            // they are still the clinic's.
+            let update = build(
+                Update::builder()
                     .table_name(&self.table)
-                    .set_key(Some(key(format!("KEY#{old}"), "KEY")))
+                    .set_key(Some(key(format!("CLINIC#{id}"), "CLINIC")))
+                    .update_expression("SET key_hash = :new")
+                    .condition_expression("settings = :settings")
+                    .expression_attribute_values(":new", s(key_hash))
+                    .expression_attribute_values(":settings", s(current.settings.clone()))
                     .build(),
             )?;
-            items.push(TransactWriteItem::builder().delete(delete).build());
+            let mut items = vec![TransactWriteItem::builder().update(update).build()];
+            let mut key_item = key(format!("KEY#{key_hash}"), "KEY");
+            key_item.insert("clinic_id".to_owned(), s(id.as_str()));
+            key_item.insert("settings".to_owned(), s(current.settings.clone()));
+            let put = build(Put::builder().table_name(&self.table).set_item(Some(key_item)).build())?;
+            items.push(TransactWriteItem::builder().put(put).build());
+            if let Some(old) = current.key_hash.filter(|o| o != key_hash) {
+                let delete = build(
+                    aws_sdk_dynamodb::types::Delete::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key(format!("KEY#{old}"), "KEY")))
+                        .build(),
+                )?;
+                items.push(TransactWriteItem::builder().delete(delete).build());
+            }
+            match self.transact("set key", items).await {
+                Ok(()) => return Ok(()),
+                // The settings changed meanwhile: copy them again.
+                Err(TransactError::Conditions(_)) => continue,
+                Err(TransactError::Unavailable(e)) => return Err(e),
+            }
         }
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map_err(unavailable("set key"))?;
-        Ok(())
+        Err(StoreError::Unavailable(
+            "dynamodb set key: the clinic's settings kept changing".to_owned(),
+        ))
     }
+}
+
+/// The clinic item's stored attributes.
+struct ClinicItem {
+    /// The settings as stored (JSON).
+    settings: String,
+    key_hash: Option<String>,
 }
 
 #[async_trait]
@@ -411,19 +524,8 @@ impl AppointmentStore for DynamoStore {
         Err(StoreError::Conflict)
     }
 
-    async fn add_messages(
-        &self,
-        clinic: &ClinicId,
-        id: &AppointmentId,
-        appointment_version: u64,
-        messages: &[MessageRecord],
-    ) -> StoreResult<Vec<String>> {
-        let Some(record) = self.appointment(clinic, id).await? else {
-            return Err(StoreError::Conflict);
-        };
-        if record.version != appointment_version {
-            return Err(StoreError::Conflict);
-        }
+    async fn add_messages(&self, record: &AppointmentRecord, messages: &[MessageRecord]) -> StoreResult<Vec<String>> {
+        let (clinic, id, appointment_version) = (&record.clinic_id, &record.id, record.version);
         let mut pending: Vec<&MessageRecord> = messages.iter().collect();
         // As for a write: tried as if none were recorded, then without those that were.
         for _ in 0..2 {
@@ -438,7 +540,7 @@ impl AppointmentStore for DynamoStore {
                     id,
                     m,
                     &message_order(appointment_version, &place),
-                    expires_at(&record),
+                    expires_at(record),
                 )?);
             }
             match self.transact("add messages", items).await {
@@ -724,6 +826,9 @@ impl DynamoStore {
         let mut token = key(format!("TOKEN#{}", record.token), "TOKEN");
         token.insert("clinic_id".to_owned(), s(record.clinic_id.as_str()));
         token.insert("appointment_id".to_owned(), s(record.id.as_str()));
+        // A hint, kept in step by every write of the appointment, so the patient page reads
+        // the type with the appointment (see `read_by_token`).
+        token.insert("type_code".to_owned(), s(record.content.type_code.as_str()));
         token.insert("link_expires_at".to_owned(), n(expiry.timestamp()));
         token.insert("expires_at".to_owned(), n((expiry + LINK_TOMBSTONE).timestamp()));
         let put = build(Put::builder().table_name(&self.table).set_item(Some(token)).build())?;
@@ -770,6 +875,85 @@ impl DynamoStore {
 }
 
 #[async_trait]
+impl ReadTogether for DynamoStore {
+    async fn read_together(&self, clinic: &ClinicId, wanted: &Wanted) -> StoreResult<Found> {
+        let mut keys = Vec::new();
+        if wanted.clinic {
+            keys.push(key(format!("CLINIC#{clinic}"), "CLINIC"));
+        }
+        if let Some(id) = &wanted.appointment {
+            keys.push(key(appointment_pk(clinic, id), "APPT"));
+        }
+        if let Some(code) = &wanted.type_code {
+            keys.push(key(format!("CLINIC#{clinic}"), &format!("TYPE#{code}")));
+        }
+        let mut items = self.batch_get(keys).await?.into_iter();
+        let mut found = Found::default();
+        if wanted.clinic {
+            found.clinic = items
+                .next()
+                .flatten()
+                .map(|item| -> StoreResult<Clinic> {
+                    Ok(Clinic {
+                        id: clinic.clone(),
+                        settings: parse(&item, "settings")?,
+                    })
+                })
+                .transpose()?;
+        }
+        if wanted.appointment.is_some() {
+            found.appointment = items.next().flatten().map(|item| parse(&item, "record")).transpose()?;
+        }
+        if wanted.type_code.is_some() {
+            found.type_settings = items
+                .next()
+                .flatten()
+                .map(|item| parse(&item, "settings"))
+                .transpose()?;
+        }
+        Ok(found)
+    }
+
+    async fn read_by_token(&self, token: &str) -> StoreResult<Linked> {
+        let unknown = |target| Linked {
+            target,
+            clinic: None,
+            type_settings: None,
+        };
+        let Some(item) = self.get(format!("TOKEN#{token}"), "TOKEN").await? else {
+            return Ok(unknown(LinkTarget::Unknown));
+        };
+        let clinic = ClinicId::parse(get_s(&item, "clinic_id")?).map_err(|e| StoreError::Corrupt(e.0))?;
+        let id = AppointmentId::parse(get_s(&item, "appointment_id")?).map_err(|e| StoreError::Corrupt(e.0))?;
+        let hint = item
+            .get("type_code")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|code| TypeCode::parse(code).ok());
+        let wanted = Wanted {
+            clinic: true,
+            appointment: Some(id),
+            type_code: hint.clone(),
+        };
+        let found = self.read_together(&clinic, &wanted).await?;
+        let Some(record) = found.appointment else {
+            // The appointment's data expired with its link; the link item outlives it.
+            return Ok(unknown(LinkTarget::Expired));
+        };
+        let type_settings = if hint.as_ref() == Some(&record.content.type_code) {
+            found.type_settings
+        } else {
+            // Re-typed between the two reads (or a link written before it carried the type).
+            self.type_settings(&clinic, &record.content.type_code).await?
+        };
+        Ok(Linked {
+            target: LinkTarget::Appointment(Box::new(record)),
+            clinic: found.clinic,
+            type_settings,
+        })
+    }
+}
+
+#[async_trait]
 impl EventStore for DynamoStore {
     async fn events_after(&self, clinic: &ClinicId, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
         self.read_feed(clinic, after, limit).await
@@ -803,5 +987,37 @@ impl LedgerStore for DynamoStore {
             }
         }
         Ok(entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batched_answer_is_placed_by_key_whatever_its_order_and_gaps() {
+        let keys = vec![
+            key("CLINIC#c".to_owned(), "CLINIC"),
+            key("APPT#c#a".to_owned(), "APPT"),
+            key("CLINIC#c".to_owned(), "TYPE#FU"),
+        ];
+        let with = |mut item: Item, tag: &str| {
+            item.insert("tag".to_owned(), s(tag));
+            item
+        };
+        let mut found = vec![None; keys.len()];
+        // DynamoDB answers in any order, and leaves out what is absent or unprocessed.
+        place_found(&keys, vec![with(keys[2].clone(), "type")], &mut found);
+        place_found(&keys, vec![with(keys[0].clone(), "clinic")], &mut found);
+        let tags: Vec<Option<&str>> = found
+            .iter()
+            .map(|f| {
+                f.as_ref()
+                    .and_then(|i| i.get("tag"))
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str)
+            })
+            .collect();
+        assert_eq!(tags, vec![Some("clinic"), None, Some("type")]);
     }
 }
