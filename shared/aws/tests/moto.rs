@@ -219,6 +219,16 @@ async fn save_move_remind_confirm_and_cancel_over_aws() {
         .collect();
     assert!(types.contains(&"patient_confirmed"));
     assert_eq!(types.iter().filter(|t| **t == "message_sent").count(), 8);
+    let marked: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reason"] == "possible_duplicate")
+        .collect();
+    assert!(
+        marked.is_empty(),
+        "nothing failed, so nothing may have gone out twice: {marked:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

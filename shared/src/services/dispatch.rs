@@ -8,7 +8,7 @@ use crate::domain::*;
 use crate::messages::{self, sms, Details};
 use crate::ports::{Completion, MessageOutcome, OutgoingEmail, OutgoingText, SendError};
 use crate::rules;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound as _, Utc};
 use std::collections::HashMap;
 
 /// How long a claimed message stays reserved to its sender: longer than a live sender can hold it
@@ -225,6 +225,8 @@ pub(super) fn claim_on_write(
     clinic: &ClinicSettings,
     now: DateTime<Utc>,
 ) -> HashMap<String, DateTime<Utc>> {
+    // To the microsecond, as every store keeps it: the claim is recognised when read back.
+    let now = now.trunc_subsecs(6);
     let quiet = clinic.quiet_hours.contains(now, clinic.tz());
     messages
         .iter_mut()
@@ -235,6 +237,11 @@ pub(super) fn claim_on_write(
             (m.key.clone(), now)
         })
         .collect()
+}
+
+/// Whether `message` is under a claim the caller's own write took.
+fn is_held(message: &MessageRecord, held: &HashMap<String, DateTime<Utc>>) -> bool {
+    message.status == MessageStatus::Sending && held.get(&message.key) == Some(&message.at)
 }
 
 /// The claims a write really took: those of the messages it recorded (a key already present was
@@ -423,6 +430,9 @@ impl Rappel {
                 leftovers.out_of_time = true;
                 break;
             }
+            // A claim the caller's own write took is fresh; any other `Sending` is an attempt
+            // that may have gone out.
+            let earlier = if is_held(message, held) { None } else { Some(message) };
             let claimed_at = match self.claim(clinic, record, message, held).await? {
                 Claim::Won(at) => at,
                 Claim::Overtaken => {
@@ -442,7 +452,7 @@ impl Rappel {
             round.finished.push(Finished {
                 index: i,
                 key: message.key.clone(),
-                outcome: self.outcome_of(sending, message, claimed_at, attempt),
+                outcome: self.outcome_of(sending, message, earlier, claimed_at, attempt),
             });
         }
         Ok(round)
@@ -510,12 +520,13 @@ impl Rappel {
         &self,
         pass: &Sending<'_>,
         message: &MessageRecord,
+        earlier: Option<&MessageRecord>,
         claimed_at: DateTime<Utc>,
         attempt: Attempt,
     ) -> MessageOutcome {
         let (clinic, record) = (pass.clinic, pass.record);
         let mut outcome = self.outcome(clinic, record, message, claimed_at, attempt);
-        if may_have_gone_out(message) && outcome.status == MessageStatus::Sent {
+        if earlier.is_some_and(may_have_gone_out) && outcome.status == MessageStatus::Sent {
             tracing::warn!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), "sent again after an attempt that may have gone out");
             outcome.event.reason = Some(POSSIBLE_DUPLICATE.to_owned());
         }
@@ -565,7 +576,7 @@ impl Rappel {
         message: &MessageRecord,
         held: &HashMap<String, DateTime<Utc>>,
     ) -> Result<Claim, ServiceError> {
-        if message.status == MessageStatus::Sending && held.get(&message.key) == Some(&message.at) {
+        if is_held(message, held) {
             return Ok(Claim::Won(message.at));
         }
         let now = self.clock.now();

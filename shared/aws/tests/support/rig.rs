@@ -15,8 +15,9 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 pub fn now0() -> DateTime<Utc> {
-    // Monday 2030-01-07 10:00 in Toronto.
-    Utc.with_ymd_and_hms(2030, 1, 7, 15, 0, 0).unwrap()
+    // Monday 2030-01-07 10:00 in Toronto, with the nanoseconds a real clock has (DynamoDB
+    // items keep microseconds: a claim must be recognised when read back).
+    Utc.with_ymd_and_hms(2030, 1, 7, 15, 0, 0).unwrap() + chrono::Duration::nanoseconds(123_456_789)
 }
 
 pub const KEY: &str = "moto-clinic-key";
