@@ -88,6 +88,19 @@ pub struct Completion {
     pub outcome: MessageOutcome,
 }
 
+/// What writing a pass's outcomes checks of the appointment, and may record on it.
+#[derive(Debug, Clone, Copy)]
+pub struct AfterOutcomes<'a> {
+    /// The version the caller read: the write tells whether the appointment is still at it.
+    pub version: u64,
+    /// Given when the caller knows that, once these outcomes are written, everything that
+    /// version causes is done (its messages all final, its reminder's schedule placed): the
+    /// appointment's messages as they will then be. A store may record them with the
+    /// appointment (while it is still at `version` and no message was added since), so that a
+    /// replay finds them in its first read (see [`Found::settled`]).
+    pub settled: Option<&'a [MessageRecord]>,
+}
+
 /// What a patient link leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkTarget {
@@ -152,14 +165,15 @@ pub trait AppointmentStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Ends several claimed messages of one appointment, each exactly as `complete_message`
     /// would (one no longer under its claim is left as it is), and tells whether the
-    /// appointment was still at `appointment_version` once they were written. A store that can
-    /// writes them all at once with that check, in one round trip.
+    /// appointment was still at `after.version` once they were written. A store that can
+    /// writes them all at once with that check, in one round trip. `completions` may be empty:
+    /// the call is then the check (and the record of `after.settled`) alone.
     async fn complete_messages(
         &self,
         clinic: &ClinicId,
         id: &AppointmentId,
         completions: &[Completion],
-        appointment_version: u64,
+        after: AfterOutcomes<'_>,
     ) -> StoreResult<bool> {
         for completion in completions {
             self.complete_message(clinic, id, &completion.key, &completion.outcome)
@@ -168,7 +182,7 @@ pub trait AppointmentStore: Send + Sync {
         Ok(self
             .appointment(clinic, id)
             .await?
-            .is_some_and(|record| record.version == appointment_version))
+            .is_some_and(|record| record.version == after.version))
     }
 }
 
@@ -211,6 +225,9 @@ pub struct Found {
     pub appointment: Option<AppointmentRecord>,
     /// The type's settings.
     pub type_settings: Option<TypeSettings>,
+    /// The appointment's messages, when the store recorded that everything its stored version
+    /// causes is done (see [`AfterOutcomes::settled`]); `None` when it did not, or cannot.
+    pub settled: Option<Vec<MessageRecord>>,
 }
 
 /// What a patient link leads to, with what its page needs.

@@ -184,12 +184,10 @@ impl AppointmentStore for FlakyStore {
         clinic: &ClinicId,
         id: &AppointmentId,
         completions: &[Completion],
-        appointment_version: u64,
+        after: AfterOutcomes<'_>,
     ) -> StoreResult<bool> {
         self.check().await?;
-        self.inner
-            .complete_messages(clinic, id, completions, appointment_version)
-            .await
+        self.inner.complete_messages(clinic, id, completions, after).await
     }
 }
 

@@ -99,7 +99,8 @@ pub async fn count(
     let view = on_save.run(&scenarios::http_event("GET", &path, key, None)).await?;
     let revision = reminder_revision(&view)?;
     let reminder = Function::start("reminder", moto, base_env, bin_dir, out).await?;
-    let fire = json!({ "clinic_id": scenarios::CLINIC, "appointment_id": APPOINTMENT, "revision": revision, "kind": "reminder" });
+    // What EventBridge Scheduler delivers: the input of the schedule the saves put.
+    let fire = scheduled_input(moto, revision).await?;
     let (fired, calls) = reminder.count("reminder fire", &fire).await?;
     if fired["outcome"] != "Sent" {
         return Err(format!("the reminder was not sent: {fired}"));
@@ -108,6 +109,24 @@ pub async fn count(
 
     counted.push(on_save.count("EMR cancel", &save(3, moved, "cancelled")).await?.1);
     Ok(counted)
+}
+
+/// The input of the reminder schedule planned by `revision`, as moto holds it.
+async fn scheduled_input(moto: &str, revision: u64) -> Result<Value, String> {
+    let data: Value = reqwest::get(format!("{moto}/moto-api/data.json"))
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    data["scheduler"]["Schedule"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["target"]["Input"].as_str())
+        .filter_map(|input| serde_json::from_str::<Value>(input).ok())
+        .find(|input| input["kind"] == "reminder" && input["revision"] == revision)
+        .ok_or_else(|| format!("no reminder schedule for revision {revision} in moto"))
 }
 
 /// The clinic's settings without quiet hours, so the reminder goes out whatever the hour of the run.

@@ -260,3 +260,33 @@ async fn a_cancel_deletes_the_pending_schedule() {
     assert!(schedules(&moto, &sdk).await.is_empty());
     assert_eq!(sent_emails(&moto.data().await).len(), 2, "{view}");
 }
+
+/// DynamoDB records a settled appointment (the contract lets a store skip it): a replay of a
+/// save whose effects are all done then reads everything in its first call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_save_carried_out_in_full_is_found_settled() {
+    // (`moto` is kept: dropping it stops the emulator.)
+    let AwsRig {
+        moto: _moto,
+        rappel,
+        clinic,
+        ..
+    } = rig().await;
+    let emr = rappel::http::emr::router(rappel.clone());
+    let types = json!({"communications": "full"});
+    call(&emr, Method::PUT, "/v1/appointment-types/FU", Some(types), false).await;
+    let start = Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap();
+    let mut body = appointment_json(1, start, "FU");
+    body["patient"]["mobile"] = json!("514 555-0123");
+    let (status, view) = call(&emr, Method::PUT, "/v1/appointments/AWS-S", Some(body), false).await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    let id = rappel::domain::AppointmentId::parse("AWS-S").unwrap();
+    let wanted = rappel::ports::Wanted {
+        appointment: Some(id.clone()),
+        ..Default::default()
+    };
+    let found = rappel.store.read_together(&clinic.id, &wanted).await.unwrap();
+    let stored = rappel.store.messages(&clinic.id, &id).await.unwrap();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(found.settled, Some(stored));
+}

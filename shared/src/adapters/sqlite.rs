@@ -468,7 +468,7 @@ impl AppointmentStore for SqliteStore {
         clinic: &ClinicId,
         id: &AppointmentId,
         completions: &[Completion],
-        appointment_version: u64,
+        after: AfterOutcomes<'_>,
     ) -> StoreResult<bool> {
         let mut conn = self.conn();
         let tx = conn
@@ -482,7 +482,7 @@ impl AppointmentStore for SqliteStore {
             .optional()
             .map_err(db("read version"))?;
         tx.commit().map_err(db("commit"))?;
-        Ok(stored == Some(appointment_version as i64))
+        Ok(stored == Some(after.version as i64))
     }
 }
 

@@ -114,13 +114,9 @@ impl AppointmentStore for TimeLimitedStore {
         clinic: &ClinicId,
         id: &AppointmentId,
         completions: &[Completion],
-        appointment_version: u64,
+        after: AfterOutcomes<'_>,
     ) -> StoreResult<bool> {
-        within_store_timeout(
-            self.inner
-                .complete_messages(clinic, id, completions, appointment_version),
-        )
-        .await
+        within_store_timeout(self.inner.complete_messages(clinic, id, completions, after)).await
     }
 }
 

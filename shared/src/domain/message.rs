@@ -80,6 +80,16 @@ pub enum MessageStatus {
     Dropped,
 }
 
+impl MessageStatus {
+    /// Whether nothing more will be done with the message: sent, undeliverable or dropped.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            MessageStatus::Sent | MessageStatus::Undeliverable | MessageStatus::Dropped
+        )
+    }
+}
+
 /// One message of an appointment. `key` makes it unique: a kind, once per revision and channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageRecord {

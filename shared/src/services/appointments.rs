@@ -56,6 +56,14 @@ pub struct AppointmentView {
     pub messages: Vec<MessageView>,
 }
 
+/// The appointment as a save read it.
+struct Stored {
+    /// The record, if the appointment exists.
+    record: Option<AppointmentRecord>,
+    /// Its messages, when the store recorded that everything the record causes is done.
+    settled: Option<Vec<MessageRecord>>,
+}
+
 impl Rappel {
     /// Saves one revision of an appointment (`PUT /v1/appointments/{id}`) and carries out what it
     /// causes: messages and the reminder schedule. A replay of a save whose effects failed
@@ -90,27 +98,33 @@ impl Rappel {
         let found = self.store.read_together(&clinic.id, &wanted).await?;
         let type_settings = found.type_settings;
         // The first attempt plans on what was just read; a later one (a lost race) reads again.
-        let first_read = std::sync::Mutex::new(Some(found.appointment));
+        let first_read = std::sync::Mutex::new(Some(Stored {
+            record: found.appointment,
+            settled: found.settled,
+        }));
         until_not_overtaken("this appointment", || async {
             let first = first_read.lock().unwrap_or_else(|p| p.into_inner()).take();
-            let existing = match first {
-                Some(existing) => existing,
-                None => self.store.appointment(&clinic.id, &id).await?,
+            let stored = match first {
+                Some(stored) => stored,
+                None => Stored {
+                    record: self.store.appointment(&clinic.id, &id).await?,
+                    settled: None,
+                },
             };
-            self.save_attempt(clinic, &id, existing, &content, &type_settings, &budget)
+            self.save_attempt(clinic, &id, stored, &content, &type_settings, &budget)
                 .await
         })
         .await
     }
 
-    /// Plans the save over `existing` (the appointment as just read) and writes it unless another
-    /// writer got there first (`None`); then carries out what the stored save causes. The new messages are
-    /// recorded already claimed by this request, which sends them next.
+    /// Plans the save over the appointment as just read and writes it unless another writer
+    /// got there first (`None`); then carries out what the stored save causes. The new messages
+    /// are recorded already claimed by this request, which sends them next.
     async fn save_attempt(
         &self,
         clinic: &Clinic,
         id: &AppointmentId,
-        existing: Option<AppointmentRecord>,
+        stored: Stored,
         content: &AppointmentContent,
         type_settings: &Option<TypeSettings>,
         budget: &Budget,
@@ -118,11 +132,16 @@ impl Rappel {
         let now = self.clock.now();
         let comms = Communications::of(type_settings.as_ref());
         let (mut write, created, previous_reminder) =
-            match plan_save(clinic, comms, existing.as_ref(), id, content.clone(), now)? {
+            match plan_save(clinic, comms, stored.record.as_ref(), id, content.clone(), now)? {
                 SavePlan::Unchanged(record) => {
+                    if let Some(messages) = stored.settled {
+                        // A replay of a save whose effects were all carried out: nothing to do.
+                        return Ok(Some((SaveOutcome::Unchanged, record, messages)));
+                    }
                     // A replay: whatever the first try left undone is done now.
                     let known = Known {
                         type_settings: Some(type_settings),
+                        settle: true,
                         ..Known::default()
                     };
                     let messages = self.carry_out(clinic, &record, record.reminder, known, budget).await?;
@@ -141,13 +160,18 @@ impl Rappel {
             Err(e) => return Err(e.into()),
         };
         tracing::info!(clinic = %clinic.id, appointment = %id, revision = write.record.content.revision, messages = write.messages.len(), "appointment saved");
-        // A first save's messages are all the appointment has: no need to read them back.
+        // The messages need not be read back when the read showed them all: a first save has
+        // none before its own, and a settled appointment's earlier ones are all final.
         let all_recorded = recorded.len() == write.messages.len();
+        let before = if created { Some(Vec::new()) } else { stored.settled };
         let known = Known {
             type_settings: Some(type_settings),
-            messages: (created && all_recorded).then(|| write.messages.clone()),
+            messages: before
+                .filter(|_| all_recorded)
+                .map(|before| [before, write.messages.clone()].concat()),
             held: claims_recorded(claims, &recorded),
             alongside: None,
+            settle: true,
         };
         let messages = self
             .carry_out(clinic, &write.record, previous_reminder, known, budget)
@@ -175,7 +199,9 @@ impl Rappel {
         let placed_slot = std::sync::Mutex::new(None);
         let place = async {
             let placed = self.place_reminder(clinic, record, previous, budget).await;
+            let done = placed.is_ok();
             *placed_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(placed);
+            done
         };
         let known = Known {
             alongside: Some(Box::pin(place)),

@@ -6,7 +6,7 @@ use super::schedules::dispatch_schedule;
 use super::{Budget, Dependency, Rappel, ServiceError};
 use crate::domain::*;
 use crate::messages::{self, sms, Details};
-use crate::ports::{Completion, MessageOutcome, OutgoingEmail, OutgoingText, SendError};
+use crate::ports::{AfterOutcomes, Completion, MessageOutcome, OutgoingEmail, OutgoingText, SendError};
 use crate::rules;
 use chrono::{DateTime, Duration, SubsecRound as _, Utc};
 use std::collections::HashMap;
@@ -151,6 +151,10 @@ struct Leftovers {
 }
 
 impl Leftovers {
+    fn is_empty(&self) -> bool {
+        self.provider_failure.is_none() && !self.held_by_another_sender && !self.out_of_time
+    }
+
     fn into_result(self) -> Result<(), ServiceError> {
         if let Some((provider, reason)) = self.provider_failure {
             Err(ServiceError::unavailable(
@@ -205,8 +209,12 @@ pub(super) struct Known<'a> {
     /// to send without another claim.
     pub held: HashMap<String, DateTime<Utc>>,
     /// Work to run during the first sends (or on its own when there are none), always finished
-    /// before any outcome is written.
+    /// before any outcome is written; it answers whether it did what it had to.
     pub alongside: Option<Alongside<'a>>,
+    /// The caller is a save: when its first pass leaves every message final, its `alongside`
+    /// work done and nothing left over, that is recorded with the outcomes (see
+    /// [`AfterOutcomes::settled`]), so a replay of the save reads everything in one call.
+    pub settle: bool,
 }
 
 /// How a dispatch left the appointment's messages.
@@ -255,7 +263,7 @@ pub(super) fn claims_recorded(
 
 /// Work a caller runs alongside the first pass's sends, finished before their outcomes are
 /// written (the save places the reminder's schedule there: see `Rappel::carry_out`).
-pub(super) type Alongside<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+pub(super) type Alongside<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>>;
 
 /// What one round of sends gave.
 #[derive(Default)]
@@ -354,10 +362,18 @@ impl Rappel {
             })
             .collect();
         if open.is_empty() {
-            if let Some(job) = known.alongside.take() {
-                job.await;
+            let alongside_done = match known.alongside.take() {
+                Some(job) => job.await,
+                None => false,
+            };
+            let mut pass = Pass::done(messages);
+            if known.settle && alongside_done {
+                let PassEnd::Done(messages) = &mut pass.ending else {
+                    unreachable!("a pass just made done")
+                };
+                pass.still_current = self.record_outcomes(clinic, record, messages, Vec::new(), true).await?;
             }
-            return Ok(Pass::done(messages));
+            return Ok(pass);
         }
         let type_settings = match known.type_settings {
             Some(known) => known.clone(),
@@ -373,18 +389,21 @@ impl Rappel {
             budget,
         };
         let open_sends = self.send_open(&sending, &messages, open, &known.held, leftovers);
-        let round = match known.alongside.take() {
-            Some(job) => tokio::join!(open_sends, job).0,
-            None => open_sends.await,
-        }?;
+        let (round, alongside_done) = match known.alongside.take() {
+            Some(job) => tokio::join!(open_sends, job),
+            None => (open_sends.await, false),
+        };
         let SendRound {
             finished,
             overtaken,
             held_back,
-        } = round;
+        } = round?;
         // Outcomes are written before anything else happens, overtaken or not: they are sends.
         let completed = finished.iter().map(|f| f.key.clone()).collect();
-        let still_current = self.record_outcomes(&sending, &mut messages, finished).await?;
+        let may_settle = known.settle && alongside_done && !overtaken && !held_back && leftovers.is_empty();
+        let still_current = self
+            .record_outcomes(clinic, record, &mut messages, finished, may_settle)
+            .await?;
         if overtaken {
             return Ok(Pass {
                 ending: PassEnd::Overtaken,
@@ -534,18 +553,29 @@ impl Rappel {
     }
 
     /// Writes the outcomes of a pass in one store call, each only while its claim still holds
-    /// (see `Store::complete_messages`), and updates `messages` to match. Returns whether the
-    /// appointment was still at the pass's version then (`None` when there was nothing to write).
+    /// (see `Store::complete_messages`), and updates `messages` to match. With `may_settle`,
+    /// when every message is then final, the call also records that (it is made for that alone
+    /// when there are no outcomes). Returns whether the appointment was still at the pass's
+    /// version then (`None` when no call was made).
     async fn record_outcomes(
         &self,
-        pass: &Sending<'_>,
-        messages: &mut [MessageRecord],
+        clinic: &Clinic,
+        record: &AppointmentRecord,
+        messages: &mut Vec<MessageRecord>,
         finished: Vec<Finished>,
+        may_settle: bool,
     ) -> Result<Option<bool>, ServiceError> {
-        if finished.is_empty() {
+        let mut after = messages.clone();
+        for f in &finished {
+            let message = &mut after[f.index];
+            message.status = f.outcome.status;
+            message.at = f.outcome.at;
+            message.detail = f.outcome.detail.clone();
+        }
+        let settled = may_settle && after.iter().all(|m| m.status.is_final());
+        if finished.is_empty() && !settled {
             return Ok(None);
         }
-        let (clinic, record) = (pass.clinic, pass.record);
         let completions: Vec<Completion> = finished
             .iter()
             .map(|f| Completion {
@@ -553,17 +583,19 @@ impl Rappel {
                 outcome: f.outcome.clone(),
             })
             .collect();
+        let check = AfterOutcomes {
+            version: record.version,
+            settled: settled.then_some(&after[..]),
+        };
         let still_current = self
             .store
-            .complete_messages(&clinic.id, &record.id, &completions, record.version)
+            .complete_messages(&clinic.id, &record.id, &completions, check)
             .await?;
-        for Finished { index, outcome, .. } in finished {
-            let message = &mut messages[index];
-            tracing::info!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), status = ?outcome.status, "message done");
-            message.status = outcome.status;
-            message.at = outcome.at;
-            message.detail = outcome.detail;
+        for f in &finished {
+            let message = &after[f.index];
+            tracing::info!(clinic = %clinic.id, appointment = %record.id, kind = message.kind.as_str(), channel = message.channel.as_str(), status = ?message.status, "message done");
         }
+        *messages = after;
         Ok(Some(still_current))
     }
 

@@ -136,6 +136,7 @@ impl Rappel {
             messages: (recorded.len() == write.messages.len()).then(|| write.messages.clone()),
             held: claims_recorded(claims, &recorded),
             alongside: None,
+            settle: false,
         };
         if !write.messages.is_empty() {
             self.dispatch_or_retry_later(&page.clinic, &write.record, known, budget)

@@ -136,6 +136,7 @@ impl Rappel {
             messages: (recorded.len() == messages.len()).then_some(messages),
             held: claims_recorded(claims, &recorded),
             alongside: None,
+            settle: false,
         };
         self.dispatch_known(&clinic, &record, known, &budget).await?;
         Ok(Some(ReminderOutcome::Sent))

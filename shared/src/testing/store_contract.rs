@@ -61,6 +61,7 @@ where
     a_sender_whose_claim_was_taken_over_records_nothing(make().await).await;
     a_message_recorded_claimed_is_held_by_its_writer(make().await).await;
     completions_together_skip_lost_claims_and_check_the_version(make().await).await;
+    a_settled_appointment_shows_its_messages_until_anything_changes(make().await).await;
     events_page_in_order_per_clinic(make().await).await;
     ledger_is_cut_by_time(make().await).await;
 }
@@ -114,6 +115,7 @@ async fn reads_together_find_what_one_by_one_would<S: Store>(store: S) {
             clinic: Some(a.clone()),
             appointment: Some(r.clone()),
             type_settings: Some(t.settings.clone()),
+            settled: None,
         }
     );
     let missing = Wanted {
@@ -455,6 +457,11 @@ async fn a_sender_whose_claim_was_taken_over_records_nothing<S: Store>(store: S)
     assert_eq!(store.events_after(&c, 0, 10).await.unwrap().len(), 1);
 }
 
+/// Writing outcomes checks `version`, recording nothing more.
+fn check(version: u64) -> AfterOutcomes<'static> {
+    AfterOutcomes { version, settled: None }
+}
+
 /// A sent outcome of `key`, claimed at `claimed_at`, with a text's ledger entry.
 fn sent(r: &AppointmentRecord, key: &str, claimed_at: DateTime<Utc>) -> Completion {
     let at = claimed_at + Duration::seconds(1);
@@ -501,7 +508,7 @@ async fn a_message_recorded_claimed_is_held_by_its_writer<S: Store>(store: S) {
         "nobody else takes a message its writer holds"
     );
     store
-        .complete_messages(&c, &r.id, &[sent(&r, &claimed.key, t0())], 1)
+        .complete_messages(&c, &r.id, &[sent(&r, &claimed.key, t0())], check(1))
         .await
         .unwrap();
     assert_eq!(store.messages(&c, &r.id).await.unwrap()[0].status, MessageStatus::Sent);
@@ -527,7 +534,7 @@ async fn completions_together_skip_lost_claims_and_check_the_version<S: Store>(s
         .await
         .unwrap());
     let ours: Vec<Completion> = keys.iter().map(|k| sent(&r, k, t0())).collect();
-    let current = store.complete_messages(&c, &r.id, &ours, 1).await.unwrap();
+    let current = store.complete_messages(&c, &r.id, &ours, check(1)).await.unwrap();
     assert!(current, "the appointment is still at version 1");
     let statuses: Vec<MessageStatus> = store
         .messages(&c, &r.id)
@@ -554,7 +561,7 @@ async fn completions_together_skip_lost_claims_and_check_the_version<S: Store>(s
         ..r.clone()
     };
     store.write_appointment(&write(second, vec![])).await.unwrap();
-    let current = store.complete_messages(&c, &r.id, &ours, 1).await.unwrap();
+    let current = store.complete_messages(&c, &r.id, &ours, check(1)).await.unwrap();
     assert!(!current, "a newer version of the appointment is reported");
     assert_eq!(
         billed(store.ledger_between(&c, range.0, range.1).await.unwrap()),
@@ -562,8 +569,69 @@ async fn completions_together_skip_lost_claims_and_check_the_version<S: Store>(s
     );
     assert_eq!(store.events_after(&c, 0, 10).await.unwrap().len(), 2);
     let theirs = sent(&r, "k2", takeover);
-    assert!(!store.complete_messages(&c, &r.id, &[theirs], 1).await.unwrap());
+    assert!(!store.complete_messages(&c, &r.id, &[theirs], check(1)).await.unwrap());
     assert_eq!(store.events_after(&c, 0, 10).await.unwrap().len(), 3);
+}
+
+/// A store may record that everything a version causes is done (DynamoDB does, to spare a
+/// replay its reads; the embedded stores need not): what it then shows must be exactly that,
+/// and only while nothing changed.
+async fn a_settled_appointment_shows_its_messages_until_anything_changes<S: Store>(store: S) {
+    let c = ClinicId::parse("clinic-a").unwrap();
+    let r = record(&c, "A1", 1, 1);
+    let claimed = MessageRecord {
+        status: MessageStatus::Sending,
+        ..MessageRecord::pending(MessageKind::Confirmation, Channel::Sms, 1, t0())
+    };
+    store
+        .write_appointment(&write(r.clone(), vec![claimed.clone()]))
+        .await
+        .unwrap();
+    let done = sent(&r, &claimed.key, t0());
+    let settled = vec![MessageRecord {
+        status: MessageStatus::Sent,
+        at: done.outcome.at,
+        ..claimed.clone()
+    }];
+    let after = AfterOutcomes {
+        version: 1,
+        settled: Some(&settled),
+    };
+    assert!(store.complete_messages(&c, &r.id, &[done], after).await.unwrap());
+    let wanted = Wanted {
+        appointment: Some(r.id.clone()),
+        ..Wanted::default()
+    };
+    let shown = store.read_together(&c, &wanted).await.unwrap().settled;
+    assert!(shown.is_none() || shown.as_ref() == Some(&settled), "{shown:?}");
+    assert_eq!(store.messages(&c, &r.id).await.unwrap(), settled);
+    // A message added since: no longer settled.
+    let reminder = MessageRecord::pending(MessageKind::Reminder, Channel::Sms, 1, t0());
+    store.add_messages(&r, std::slice::from_ref(&reminder)).await.unwrap();
+    assert_eq!(store.read_together(&c, &wanted).await.unwrap().settled, None);
+    // Settled again, then a new version: no longer settled either.
+    let all = [settled.clone(), vec![reminder.clone()]].concat();
+    let after = AfterOutcomes {
+        version: 1,
+        settled: Some(&all),
+    };
+    store.complete_messages(&c, &r.id, &[], after).await.unwrap();
+    assert_eq!(
+        store.read_together(&c, &wanted).await.unwrap().settled,
+        None,
+        "a message was added since the version was written"
+    );
+    let second = AppointmentRecord {
+        version: 2,
+        ..r.clone()
+    };
+    store.write_appointment(&write(second, vec![])).await.unwrap();
+    let after = AfterOutcomes {
+        version: 1,
+        settled: Some(&all),
+    };
+    assert!(!store.complete_messages(&c, &r.id, &[], after).await.unwrap());
+    assert_eq!(store.read_together(&c, &wanted).await.unwrap().settled, None);
 }
 
 async fn events_page_in_order_per_clinic<S: Store>(store: S) {

@@ -282,6 +282,32 @@ impl DynamoStore {
     }
 }
 
+/// Settled messages as the appointment item keeps them: instants to the microsecond, as the
+/// message items keep theirs, so they read back as `messages` would.
+fn settled_json(messages: &[MessageRecord]) -> StoreResult<String> {
+    use chrono::SubsecRound as _;
+    let kept: Vec<MessageRecord> = messages
+        .iter()
+        .map(|m| MessageRecord {
+            at: m.at.trunc_subsecs(6),
+            ..m.clone()
+        })
+        .collect();
+    json(&kept)
+}
+
+/// The messages an appointment item recorded as settled, if it did at `version`.
+fn settled_messages(item: &Item, version: u64) -> StoreResult<Option<Vec<MessageRecord>>> {
+    let settled = item
+        .get("settled")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if settled != Some(version) || item.contains_key("added_since") {
+        return Ok(None);
+    }
+    parse(item, "settled_messages").map(Some)
+}
+
 /// Puts each of `items` where its key stands in `keys`.
 fn place_found(keys: &[Item], items: Vec<Item>, found: &mut [Option<Item>]) {
     for item in items {
@@ -532,7 +558,18 @@ impl AppointmentStore for DynamoStore {
             if pending.is_empty() {
                 return Ok(Vec::new());
             }
-            let mut items = vec![self.version_check(clinic, id, appointment_version)?];
+            // Still at the version read, and marked: the appointment's settled state (if
+            // recorded) no longer holds every message.
+            let mark = build(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(appointment_pk(clinic, id), "APPT")))
+                    .update_expression("SET added_since = :version REMOVE settled, settled_messages")
+                    .condition_expression("version = :version")
+                    .expression_attribute_values(":version", n(appointment_version))
+                    .build(),
+            )?;
+            let mut items = vec![TransactWriteItem::builder().update(mark).build()];
             for (i, m) in pending.iter().enumerate() {
                 let place = format!("~{}#{i:03}", ts(m.at));
                 items.push(self.message_put(
@@ -667,30 +704,49 @@ impl AppointmentStore for DynamoStore {
         clinic: &ClinicId,
         id: &AppointmentId,
         completions: &[Completion],
-        appointment_version: u64,
+        after: AfterOutcomes<'_>,
     ) -> StoreResult<bool> {
-        self.complete_together(clinic, id, completions, Some(appointment_version))
-            .await
+        self.complete_together(clinic, id, completions, Some(after)).await
     }
+}
+
+/// What the appointment item is asked to show along with a write of outcomes.
+#[derive(Clone, Copy)]
+enum AfterCheck<'a> {
+    /// Nothing: the outcomes alone.
+    None,
+    /// That it is still at this version.
+    Version(u64),
+    /// That it is still at this version with no message added since it was written; and then
+    /// it records these messages as its settled state.
+    Settle(u64, &'a [MessageRecord]),
 }
 
 impl DynamoStore {
     /// Writes completions in one transaction (one cursor reservation for all their events),
-    /// with a check of the appointment's version when asked for. A completion whose condition
-    /// fails is no longer under its claim (completed already: this is a retry after a lost
-    /// answer; or taken over: its owner records the outcome) and is left out of the next try;
-    /// a failed version check is the answer to the check, and the write goes on without it.
+    /// with a check of the appointment (and the record of its settled state) when asked for. A
+    /// completion whose condition fails is no longer under its claim (completed already: this
+    /// is a retry after a lost answer; or taken over: its owner records the outcome) and is
+    /// left out of the next try. A failed settle is tried again as a plain check, whose
+    /// failure is the answer: the appointment moved on, and the write goes on without it.
     async fn complete_together(
         &self,
         clinic: &ClinicId,
         id: &AppointmentId,
         completions: &[Completion],
-        version: Option<u64>,
+        after: Option<AfterOutcomes<'_>>,
     ) -> StoreResult<bool> {
         let mut left: Vec<&Completion> = completions.iter().collect();
-        let mut check = version;
+        let mut check = match after {
+            None => AfterCheck::None,
+            Some(AfterOutcomes {
+                version,
+                settled: Some(messages),
+            }) => AfterCheck::Settle(version, messages),
+            Some(AfterOutcomes { version, settled: None }) => AfterCheck::Version(version),
+        };
         let mut current = true;
-        while !left.is_empty() {
+        loop {
             let mut items = Vec::new();
             let mut owner = Vec::new();
             for (n, completion) in left.iter().enumerate() {
@@ -699,8 +755,15 @@ impl DynamoStore {
                     owner.push(Some(n));
                 }
             }
-            if let Some(version) = check {
-                items.push(self.version_check(clinic, id, version)?);
+            if left.is_empty() {
+                return match check {
+                    AfterCheck::None => Ok(current),
+                    AfterCheck::Version(version) => self.still_at(clinic, id, version).await,
+                    AfterCheck::Settle(..) => self.settle_alone(clinic, id, check).await,
+                };
+            }
+            if let Some(item) = self.after_item(clinic, id, check)? {
+                items.push(item);
                 owner.push(None);
             }
             let events: Vec<NewEvent> = left.iter().map(|c| c.outcome.event.clone()).collect();
@@ -721,8 +784,13 @@ impl DynamoStore {
                 .zip(&owner)
                 .any(|(failed, owner)| *failed && owner.is_none())
             {
-                check = None;
-                current = false;
+                check = match check {
+                    AfterCheck::Settle(version, _) => AfterCheck::Version(version),
+                    AfterCheck::Version(_) | AfterCheck::None => {
+                        current = false;
+                        AfterCheck::None
+                    }
+                };
             }
             left = left
                 .into_iter()
@@ -731,13 +799,69 @@ impl DynamoStore {
                 .map(|(_, c)| c)
                 .collect();
         }
-        match check {
-            Some(version) => Ok(self
-                .appointment(clinic, id)
-                .await?
-                .is_some_and(|r| r.version == version)),
-            None => Ok(current),
+    }
+
+    /// Whether the appointment is at `version` (one read).
+    async fn still_at(&self, clinic: &ClinicId, id: &AppointmentId, version: u64) -> StoreResult<bool> {
+        Ok(self
+            .appointment(clinic, id)
+            .await?
+            .is_some_and(|r| r.version == version))
+    }
+
+    /// The settle of `check` on its own (no outcome to write with it): one conditional update,
+    /// or, if it fails, the read that tells whether the appointment moved on.
+    async fn settle_alone(&self, clinic: &ClinicId, id: &AppointmentId, check: AfterCheck<'_>) -> StoreResult<bool> {
+        let AfterCheck::Settle(version, messages) = check else {
+            return Ok(true);
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(appointment_pk(clinic, id), "APPT")))
+            .update_expression("SET settled = :version, settled_messages = :messages")
+            .condition_expression("version = :version AND attribute_not_exists(added_since)")
+            .expression_attribute_values(":version", n(version))
+            .expression_attribute_values(":messages", s(settled_json(messages)?))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                self.still_at(clinic, id, version).await
+            }
+            Err(e) => Err(unavailable("settle appointment")(e)),
         }
+    }
+
+    /// The transaction item that carries `check`, if any.
+    fn after_item(
+        &self,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+        check: AfterCheck<'_>,
+    ) -> StoreResult<Option<TransactWriteItem>> {
+        Ok(match check {
+            AfterCheck::None => None,
+            AfterCheck::Version(version) => Some(self.version_check(clinic, id, version)?),
+            AfterCheck::Settle(version, messages) => {
+                let update = build(
+                    Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key(appointment_pk(clinic, id), "APPT")))
+                        .update_expression("SET settled = :version, settled_messages = :messages")
+                        .condition_expression("version = :version AND attribute_not_exists(added_since)")
+                        .expression_attribute_values(":version", n(version))
+                        .expression_attribute_values(":messages", s(settled_json(messages)?))
+                        .build(),
+                )?;
+                Some(TransactWriteItem::builder().update(update).build())
+            }
+        })
     }
 
     /// The items of one completion: the message's update, conditional on its claim, and a text's
@@ -902,7 +1026,11 @@ impl ReadTogether for DynamoStore {
                 .transpose()?;
         }
         if wanted.appointment.is_some() {
-            found.appointment = items.next().flatten().map(|item| parse(&item, "record")).transpose()?;
+            if let Some(item) = items.next().flatten() {
+                let record: AppointmentRecord = parse(&item, "record")?;
+                found.settled = settled_messages(&item, record.version)?;
+                found.appointment = Some(record);
+            }
         }
         if wanted.type_code.is_some() {
             found.type_settings = items
