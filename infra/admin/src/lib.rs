@@ -121,7 +121,7 @@ async fn store(dev_data: Option<PathBuf>) -> Result<Box<dyn Store>, String> {
         None => {
             let table = std::env::var("RAPPEL_TABLE")
                 .map_err(|_| "RAPPEL_TABLE is not set (or pass --dev-data DIR)".to_owned())?;
-            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let sdk = rappel_aws::sdk::load_for_tools().await;
             Ok(Box::new(rappel_aws::dynamodb::DynamoStore::new(
                 aws_sdk_dynamodb_client(&sdk),
                 table,
@@ -204,7 +204,7 @@ pub async fn run(command: Command) -> Result<String, String> {
             ses_identity,
             schedule_group,
         } => {
-            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let sdk = rappel_aws::sdk::load_for_tools().await;
             let names = rappel_aws::local::LocalResources {
                 table: table.clone(),
                 ses_identity,
@@ -224,7 +224,7 @@ pub async fn run(command: Command) -> Result<String, String> {
 async fn tag_identity(arn: &str) -> Result<(), String> {
     let deployment =
         std::env::var("RAPPEL_DEPLOYMENT").map_err(|_| "RAPPEL_DEPLOYMENT (the stack name) is not set".to_owned())?;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = rappel_aws::sdk::load_for_tools().await;
     let tag = aws_sdk_sesv2::types::Tag::builder()
         .key("rappel-deployment")
         .value(deployment)

@@ -588,6 +588,7 @@ fn verdict(what: &str, met: bool, figure: String) -> String {
 async fn seed(moto: &str) -> Result<rappel_aws::dynamodb::DynamoStore, String> {
     use rappel::domain::{Clinic, ClinicId, ClinicSettings};
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(rappel_aws::sdk::https_client(rappel_aws::sdk::Roots::System))
         .endpoint_url(moto)
         .region(aws_config::Region::new("ca-central-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

@@ -391,6 +391,7 @@ async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
 
     // Setup, without faults: the table, SES identity, schedule group, and the clinic.
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(rappel_aws::sdk::https_client(rappel_aws::sdk::Roots::System))
         .endpoint_url(&moto.endpoint)
         .region(aws_config::Region::new("ca-central-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

@@ -60,9 +60,18 @@ pub fn https_client(roots: Roots) -> aws_sdk_dynamodb::config::SharedHttpClient 
         .build()
         .expect("a trust store without custom server names is always valid");
     aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .tls_context(context)
         .build_https()
+}
+
+/// The SDK configuration for an operator's tool (`rappel-admin`): the whole default chain of
+/// region and credentials (profiles, SSO, …), the system's CA store, over Rappel's HTTPS client.
+pub async fn load_for_tools() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client(Roots::System))
+        .load()
+        .await
 }
 
 /// The SDK configuration: every AWS call bounded (so a hung dependency becomes a 503 or a
