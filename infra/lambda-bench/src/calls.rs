@@ -68,7 +68,7 @@ pub async fn count(
             "PUT",
             "/v1/clinic",
             key,
-            Some(&no_quiet_hours()),
+            Some(&scenarios::no_quiet_hours()),
         ))
         .await?;
     on_save
@@ -129,12 +129,6 @@ async fn scheduled_input(moto: &str, revision: u64) -> Result<Value, String> {
         .ok_or_else(|| format!("no reminder schedule for revision {revision} in moto"))
 }
 
-/// The clinic's settings without quiet hours, so the reminder goes out whatever the hour of the run.
-fn no_quiet_hours() -> Value {
-    let mut settings = scenarios::clinic_settings();
-    settings["quiet_hours"] = json!({ "start": "00:00", "end": "00:00" });
-    settings
-}
 
 /// The revision that planned the appointment's reminder: what the scheduler would carry.
 fn reminder_revision(view: &Value) -> Result<u64, String> {

@@ -163,14 +163,16 @@ pub async fn run(options: &Options) -> Result<String, String> {
 
     // on-save: the clinic and a type, a first save, then the measured save moves the appointment
     // (change notice by email and text, schedule moved).
-    let start = chrono::Utc::now() + chrono::Duration::days(5);
+    // 40 hours ahead, for a clinic without quiet hours: the reminder fired below is due now
+    // (inside its window, whatever the hour of the run), and the move stays inside it.
+    let start = chrono::Utc::now() + chrono::Duration::hours(40);
     let start = start - chrono::Duration::nanoseconds(start.timestamp_subsec_nanos() as i64);
     let endpoint = AwsEndpoint::start(&moto.url).await.map_err(|e| e.to_string())?;
     let env = with_endpoint(&base_env, &endpoint, "on-save");
     let key = Some(scenarios::API_KEY);
     let path = format!("/v1/appointments/{}", scenarios::APPOINTMENT);
     let setup = [
-        scenarios::http_event("PUT", "/v1/clinic", key, Some(&scenarios::clinic_settings())),
+        scenarios::http_event("PUT", "/v1/clinic", key, Some(&scenarios::no_quiet_hours())),
         scenarios::http_event(
             "PUT",
             "/v1/appointment-types/consult",
@@ -244,7 +246,7 @@ pub async fn run(options: &Options) -> Result<String, String> {
     };
     let endpoint = AwsEndpoint::start(&moto.url).await.map_err(|e| e.to_string())?;
     let env = with_endpoint(&base_env, &endpoint, "reminder");
-    let fire = json!({ "clinic_id": scenarios::CLINIC, "appointment_id": scenarios::APPOINTMENT, "revision": planned, "kind": "reminder" });
+    let fire = json!({ "clinic_id": scenarios::CLINIC, "appointment_id": scenarios::APPOINTMENT, "revision": planned, "kind": "reminder", "type_code": "consult" });
     record(&bin("reminder"), &env, &endpoint, &[], &fire, &out).await?;
     let sent = |answer: &Value| match answer.get("outcome").and_then(Value::as_str) {
         Some("Sent") => Ok(()),

@@ -60,6 +60,13 @@ pub fn clinic_settings() -> Value {
     })
 }
 
+/// The same without quiet hours, so a reminder goes out whatever the hour of the run.
+pub fn no_quiet_hours() -> Value {
+    let mut settings = clinic_settings();
+    settings["quiet_hours"] = json!({ "start": "00:00", "end": "00:00" });
+    settings
+}
+
 /// A `full` type: notices and the reminder.
 pub fn type_settings() -> Value {
     json!({ "communications": "full", "questionnaire_url": "https://example.ca/questionnaire" })
