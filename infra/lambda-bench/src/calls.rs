@@ -129,7 +129,6 @@ async fn scheduled_input(moto: &str, revision: u64) -> Result<Value, String> {
         .ok_or_else(|| format!("no reminder schedule for revision {revision} in moto"))
 }
 
-
 /// The revision that planned the appointment's reminder: what the scheduler would carry.
 fn reminder_revision(view: &Value) -> Result<u64, String> {
     let body = scenarios::json_body(view).ok_or_else(|| format!("no appointment view: {view}"))?;

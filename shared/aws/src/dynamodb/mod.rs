@@ -2,22 +2,33 @@
 //!
 //! | item | PK | SK | attributes |
 //! |---|---|---|---|
-//! | clinic | `CLINIC#<clinic>` | `CLINIC` | `settings` (JSON), `key_hash`, `sender_domain` (set by the operator only) |
-//! | API key | `KEY#<sha256 of key>` | `KEY` | `clinic_id` |
+//! | clinic | `CLINIC#<clinic>` | `CLINIC` | `settings` (JSON), `key_hash` |
+//! | API key | `KEY#<sha256 of key>` | `KEY` | `clinic_id`, `settings` (a copy of the clinic's) |
 //! | type | `CLINIC#<clinic>` | `TYPE#<code>` | `settings` (JSON) |
-//! | appointment | `APPT#<clinic>#<id>` | `APPT` | `record` (JSON), `version`, `expires_at` |
+//! | appointment | `APPT#<clinic>#<id>` | `APPT` | `record` (JSON), `version`, `expires_at`; `settled`, `settled_messages` (JSON), `added_since` (see below) |
 //! | message | `APPT#<clinic>#<id>` | `MSG#<key>` | `order`, `status`, `at`, `message` (JSON), `detail`, `expires_at` |
-//! | patient link | `TOKEN#<token>` | `TOKEN` | `clinic_id`, `appointment_id`, `link_expires_at`, `expires_at` |
+//! | patient link | `TOKEN#<token>` | `TOKEN` | `clinic_id`, `appointment_id`, `type_code`, `link_expires_at`, `expires_at` |
 //! | event counter | `CLINIC#<clinic>` | `EVENTSEQ` | `n`: the last cursor reserved |
 //! | event | `EVENTS#<clinic>` | `<cursor, 20 digits>` | `event` (JSON) or `void`, `written_at`, `expires_at` |
 //! | ledger entry | `LEDGER#<clinic>` | `<sent_at>#<appointment>#<message key>` | `entry` (JSON) |
 //!
-//! Access patterns: a clinic by API key (2 gets); an appointment by id (1 get) or by token (2 gets);
-//! an appointment's messages (1 query); events after a cursor (1 query); a month's ledger (1 query).
+//! Access patterns: a clinic by API key (1 get: the key's item carries the settings, written with
+//! them in one transaction by `put_clinic` and `set_api_key_hash`, each conditioned on the other's
+//! part being unchanged); what a request needs before it decides, in one `BatchGetItem` (a save:
+//! appointment and type; the patient page: clinic, appointment and type, the link's `type_code`
+//! naming the type; the reminder: the same, its schedule naming the type); an appointment's
+//! messages (1 query); events after a cursor (1 query); a month's ledger (1 query).
+//!
+//! Settled appointments: the transaction that writes a save's last outcomes also sets
+//! `settled` (the version) and `settled_messages` (the messages, all final) on the appointment,
+//! on the condition that the version stands and no message was added since it was written
+//! (`added_since`, set by `add_messages`). Every write of the appointment replaces the item and
+//! so clears all three. A replay reads them in its first call and has nothing left to do.
 //!
 //! Conditional writes carry the rules. An appointment write expects the version it read. A message
-//! is recorded only if absent, claimed only from a claimable status while the appointment is at the
-//! version the sender read, and completed only while it is still `sending` under that claim
+//! is recorded only if absent (possibly already claimed by the write that records it), claimed
+//! only from a claimable status while the appointment is at the version the sender read, and
+//! completed only while it is still `sending` under that claim
 //! (`at` = the claim's instant): the completion's transaction writes the status, the event and the
 //! text's ledger entry together, so a retried completion (a lost answer) or a sender whose lease
 //! was taken over writes nothing twice.
