@@ -69,6 +69,10 @@ use transact::TransactError;
 const LINK_TOMBSTONE: Duration = Duration::days(365);
 /// How many times a write takes new cursors when readers closed the ones it reserved.
 const RESERVATIONS: usize = 4;
+/// Records an appointment's settled state (see the module's doc)…
+const SETTLE: &str = "SET settled = :version, settled_messages = :messages";
+/// …while the version stands and no message was added since it was written.
+const SETTLE_CONDITION: &str = "version = :version AND attribute_not_exists(added_since)";
 /// How many times a clinic's settings or key are written again when the other changed meanwhile.
 const CLINIC_WRITE_ATTEMPTS: usize = 8;
 /// How many times a batched read asks again for keys left unprocessed.
@@ -373,8 +377,8 @@ impl ClinicStore for DynamoStore {
 
     async fn put_clinic(&self, clinic: &Clinic) -> StoreResult<()> {
         let settings = json(&clinic.settings)?;
-        for _ in 0..CLINIC_WRITE_ATTEMPTS {
-            let key_hash = self.clinic_item(&clinic.id).await?.and_then(|c| c.key_hash);
+        self.clinic_transaction(&clinic.id, "put clinic", |current| {
+            let key_hash = current.and_then(|c| c.key_hash);
             let mut update = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(key(format!("CLINIC#{}", clinic.id), "CLINIC")))
@@ -400,23 +404,14 @@ impl ClinicStore for DynamoStore {
                 )?;
                 items.push(TransactWriteItem::builder().update(copy).build());
             }
-            match self.transact("put clinic", items).await {
-                Ok(()) => return Ok(()),
-                // The key changed meanwhile: read it again.
-                Err(TransactError::Conditions(_)) => continue,
-                Err(TransactError::Unavailable(e)) => return Err(e),
-            }
-        }
-        Err(StoreError::Unavailable(
-            "dynamodb put clinic: the clinic's key kept changing".to_owned(),
-        ))
+            Ok(items)
+        })
+        .await
     }
 
     async fn set_api_key_hash(&self, id: &ClinicId, key_hash: &str) -> StoreResult<()> {
-        for _ in 0..CLINIC_WRITE_ATTEMPTS {
-            let Some(current) = self.clinic_item(id).await? else {
-                return Err(StoreError::Conflict);
-            };
+        self.clinic_transaction(id, "set key", |current| {
+            let current = current.ok_or(StoreError::Conflict)?;
             // The new key's item gets a copy of the settings as read; the write holds only while
             // they are still the clinic's.
             let update = build(
@@ -444,16 +439,31 @@ impl ClinicStore for DynamoStore {
                 )?;
                 items.push(TransactWriteItem::builder().delete(delete).build());
             }
-            match self.transact("set key", items).await {
+            Ok(items)
+        })
+        .await
+    }
+}
+
+impl DynamoStore {
+    /// Commits the transaction `items_for` builds from the clinic's item as read, building it
+    /// again from a fresh read while a condition fails: the clinic's settings and its key are
+    /// written by different calls, each conditioned on the other half being unchanged.
+    async fn clinic_transaction<F>(&self, id: &ClinicId, what: &'static str, items_for: F) -> StoreResult<()>
+    where
+        F: Fn(Option<ClinicItem>) -> StoreResult<Vec<TransactWriteItem>>,
+    {
+        for _ in 0..CLINIC_WRITE_ATTEMPTS {
+            let items = items_for(self.clinic_item(id).await?)?;
+            match self.transact(what, items).await {
                 Ok(()) => return Ok(()),
-                // The settings changed meanwhile: copy them again.
                 Err(TransactError::Conditions(_)) => continue,
                 Err(TransactError::Unavailable(e)) => return Err(e),
             }
         }
-        Err(StoreError::Unavailable(
-            "dynamodb set key: the clinic's settings kept changing".to_owned(),
-        ))
+        Err(StoreError::Unavailable(format!(
+            "dynamodb {what}: the clinic kept changing meanwhile"
+        )))
     }
 }
 
@@ -831,8 +841,8 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(appointment_pk(clinic, id), "APPT")))
-            .update_expression("SET settled = :version, settled_messages = :messages")
-            .condition_expression("version = :version AND attribute_not_exists(added_since)")
+            .update_expression(SETTLE)
+            .condition_expression(SETTLE_CONDITION)
             .expression_attribute_values(":version", n(version))
             .expression_attribute_values(":messages", s(settled_json(messages)?))
             .send()
@@ -864,8 +874,8 @@ impl DynamoStore {
                     Update::builder()
                         .table_name(&self.table)
                         .set_key(Some(key(appointment_pk(clinic, id), "APPT")))
-                        .update_expression("SET settled = :version, settled_messages = :messages")
-                        .condition_expression("version = :version AND attribute_not_exists(added_since)")
+                        .update_expression(SETTLE)
+                        .condition_expression(SETTLE_CONDITION)
                         .expression_attribute_values(":version", n(version))
                         .expression_attribute_values(":messages", s(settled_json(messages)?))
                         .build(),
