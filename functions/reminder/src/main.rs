@@ -13,7 +13,7 @@ use std::sync::Arc;
 async fn main() -> Result<(), lambda_runtime::Error> {
     rappel_aws::init_logging();
     let settings = rappel_aws::AwsSettings::from_env()?;
-    let rappel = Arc::new(rappel_aws::build(&settings).await);
+    let rappel = Arc::new(rappel_aws::build(&settings)?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SchedulePayload>| {
         let rappel = rappel.clone();
         async move {

@@ -65,9 +65,9 @@ impl AwsSettings {
 
 /// Builds the services on AWS adapters from one shared SDK configuration (region, credentials,
 /// and `AWS_ENDPOINT_URL` for a local emulator all come from the environment; see [`sdk`]).
-pub async fn build(settings: &AwsSettings) -> Rappel {
-    let sdk = sdk::load(settings.tls_roots).await;
-    build_with(settings, &sdk, Arc::new(SystemClock))
+pub fn build(settings: &AwsSettings) -> Result<Rappel, String> {
+    let sdk = sdk::load(settings.tls_roots)?;
+    Ok(build_with(settings, &sdk, Arc::new(SystemClock)))
 }
 
 /// The same, from an SDK configuration already loaded and with a given clock (tests drive it).

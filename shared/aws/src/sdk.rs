@@ -6,11 +6,12 @@
 //! credential and region chains (an STS client among them) that end up reading the same
 //! environment variables Lambda sets. Here the HTTPS client trusts the Amazon Trust Services roots
 //! every AWS endpoint chains to (embedded, five certificates), and region and credentials are read
-//! from the environment directly when Lambda (or `cargo lambda watch`) provides them. Nothing is
-//! deferred: the client is built, not merely planned, before the first request.
+//! from the environment Lambda (or `cargo lambda watch`) provides. Nothing is deferred: the client
+//! is built, not merely planned, before the first request.
 
-use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
 use std::time::Duration;
 
@@ -74,27 +75,45 @@ pub async fn load_for_tools() -> SdkConfig {
         .await
 }
 
-/// The SDK configuration: every AWS call bounded (so a hung dependency becomes a 503 or a
-/// Scheduler retry well inside the functions' 15-second timeout), region and credentials from
-/// the environment when it has them, `AWS_ENDPOINT_URL` honoured for a local emulator.
-pub async fn load(roots: Roots) -> SdkConfig {
+/// The SDK configuration of a function: every AWS call bounded (so a hung dependency becomes a
+/// 503 or a Scheduler retry well inside the functions' 15-second timeout), region and
+/// credentials from the environment Lambda sets (as do `cargo lambda watch` and `sam local`),
+/// `AWS_ENDPOINT_URL` honoured for a local emulator. It is built by hand rather than by
+/// `aws_config`'s loader, whose default chains (profiles, SSO, IMDS, STS) a function never uses
+/// and would otherwise carry in its package (docs/PERFORMANCE.md).
+pub fn load(roots: Roots) -> Result<SdkConfig, String> {
+    load_from(roots, |name| std::env::var(name).ok())
+}
+
+/// [`load`], reading the variables through `lookup`.
+fn load_from(roots: Roots, lookup: impl Fn(&str) -> Option<String>) -> Result<SdkConfig, String> {
+    let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
+    let region = var("AWS_REGION")
+        .or_else(|| var("AWS_DEFAULT_REGION"))
+        .ok_or("AWS_REGION is not set (Lambda sets it; so does `cargo lambda watch`)")?;
+    let (Some(key), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) else {
+        return Err("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (Lambda sets them)".to_owned());
+    };
+    let credentials = Credentials::new(key, secret, var("AWS_SESSION_TOKEN"), None, "environment");
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(2))
         .operation_attempt_timeout(Duration::from_secs(3))
         .operation_timeout(Duration::from_secs(7))
         .build();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+    let sleep = aws_smithy_async::rt::sleep::default_async_sleep().ok_or("no async sleep for the tokio runtime")?;
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .http_client(https_client(roots))
         .timeout_config(timeouts)
-        .http_client(https_client(roots));
-    if let Some(region) = std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()) {
-        loader = loader.region(Region::new(region));
+        .retry_config(aws_config::retry::RetryConfig::standard())
+        .sleep_impl(sleep)
+        .time_source(aws_smithy_async::time::SharedTimeSource::default());
+    if let Some(endpoint) = var("AWS_ENDPOINT_URL") {
+        config = config.endpoint_url(endpoint);
     }
-    // Lambda puts the execution role's credentials in the environment; elsewhere (a developer's
-    // profile, SSO) the default chain finds them.
-    if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() && std::env::var_os("AWS_SECRET_ACCESS_KEY").is_some() {
-        loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
-    }
-    loader.load().await
+    Ok(config.build())
 }
 
 #[cfg(test)]
@@ -111,6 +130,43 @@ mod tests {
         let mut roots = rustls::RootCertStore::empty();
         let (valid, invalid) = roots.add_parsable_certificates(certificates);
         assert_eq!((valid, invalid), (5, 0));
+    }
+
+    #[tokio::test]
+    async fn a_function_takes_region_credentials_and_endpoint_from_its_environment() {
+        let lambda = |name: &str| {
+            let value = match name {
+                "AWS_REGION" => "ca-central-1",
+                "AWS_ACCESS_KEY_ID" => "AKIDEXAMPLE",
+                "AWS_SECRET_ACCESS_KEY" => "secret",
+                "AWS_SESSION_TOKEN" => "token",
+                "AWS_ENDPOINT_URL" => "http://127.0.0.1:5000",
+                _ => return None,
+            };
+            Some(value.to_owned())
+        };
+        let config = load_from(Roots::AmazonTrustServices, lambda).unwrap();
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("ca-central-1"));
+        assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:5000"));
+        assert!(config.sleep_impl().is_some(), "retries and timeouts need a sleep");
+        use aws_credential_types::provider::ProvideCredentials;
+        let credentials = config
+            .credentials_provider()
+            .unwrap()
+            .provide_credentials()
+            .await
+            .unwrap();
+        assert_eq!(
+            (credentials.access_key_id(), credentials.session_token()),
+            ("AKIDEXAMPLE", Some("token"))
+        );
+        let unset = |name: &str| lambda(name).filter(|_| name != "AWS_SECRET_ACCESS_KEY");
+        let error = load_from(Roots::AmazonTrustServices, unset).unwrap_err();
+        assert!(error.contains("AWS_SECRET_ACCESS_KEY"), "{error}");
+        let no_region = |name: &str| lambda(name).filter(|_| name != "AWS_REGION");
+        assert!(load_from(Roots::AmazonTrustServices, no_region)
+            .unwrap_err()
+            .contains("AWS_REGION"));
     }
 
     #[test]
