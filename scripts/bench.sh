@@ -78,15 +78,18 @@ first_run() {
   git clone --quiet "$PWD" "$dir/rappel"
   git -C "$dir/rappel" checkout --quiet "$rev"
   local started=$SECONDS
-  (cd "$dir/rappel" && RAPPEL_DEV_ADDR=127.0.0.1:0 RAPPEL_DEV_DATA="$dir/data" \
-    exec cargo run --bin rappel-dev >"$dir/out" 2>"$dir/err") &
+  # In a session of its own, so that stopping it stops `cargo run` and the server it started.
+  setsid bash -c 'cd "$0" && RAPPEL_DEV_ADDR=127.0.0.1:0 RAPPEL_DEV_DATA="$1" exec cargo run --bin rappel-dev' \
+    "$dir/rappel" "$dir/data" >"$dir/out" 2>"$dir/err" &
   local runner=$!
   until grep -q "listening on" "$dir/out" 2>/dev/null; do
     if ! kill -0 "$runner" 2>/dev/null; then tail -20 "$dir/err" >&2; rm -rf "$dir"; return 1; fi
     sleep 1
   done
   echo "first run of $(git rev-parse --short "$rev"): rappel-dev listening after $((SECONDS - started)) s"
-  pkill -P "$runner" || true  # rappel-dev, the child of `cargo run`
+  kill -TERM -- "-$runner" 2>/dev/null || true
+  sleep 1
+  kill -KILL -- "-$runner" 2>/dev/null || true
   wait "$runner" 2>/dev/null || true
   rm -rf "$dir"
 }
