@@ -61,6 +61,7 @@ where
     completion_writes_status_event_and_ledger_together(make().await).await;
     a_sender_whose_claim_was_taken_over_records_nothing(make().await).await;
     a_message_recorded_claimed_is_held_by_its_writer(make().await).await;
+    an_unused_claim_given_back_frees_the_message_at_once(make().await).await;
     completions_together_skip_lost_claims_and_check_the_version(make().await).await;
     a_settled_appointment_shows_its_messages_until_anything_changes(make().await).await;
     events_page_in_order_per_clinic(make().await).await;
@@ -549,6 +550,41 @@ async fn a_message_recorded_claimed_is_held_by_its_writer<S: Store>(store: S) {
         .await
         .unwrap();
     assert_eq!(store.messages(&c, &r.id).await.unwrap()[0].status, MessageStatus::Sent);
+}
+
+async fn an_unused_claim_given_back_frees_the_message_at_once<S: Store>(store: S) {
+    let c = ClinicId::parse("clinic-a").unwrap();
+    let r = record(&c, "A1", 1, 1);
+    let claimed = |key: &str| MessageRecord {
+        key: key.to_owned(),
+        status: MessageStatus::Sending,
+        ..MessageRecord::pending(MessageKind::Confirmation, Channel::Sms, 1, t0())
+    };
+    store
+        .write_appointment(&write(r.clone(), vec![claimed("k1"), claimed("k2")]))
+        .await
+        .unwrap();
+    // k2 was taken over by a later sender; giving back both of the first claims frees k1 only.
+    let later = t0() + Duration::minutes(5);
+    assert!(store
+        .claim_message(&c, &r.id, "k2", later, later - Duration::minutes(1), 1)
+        .await
+        .unwrap());
+    let ours = [("k1".to_owned(), t0()), ("k2".to_owned(), t0())];
+    store.release_messages(&c, &r.id, &ours).await.unwrap();
+    store.release_messages(&c, &r.id, &ours).await.unwrap();
+    let statuses: Vec<MessageStatus> = store
+        .messages(&c, &r.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.status)
+        .collect();
+    assert_eq!(statuses, vec![MessageStatus::Pending, MessageStatus::Sending]);
+    assert!(
+        store.claim_message(&c, &r.id, "k1", t0(), t0(), 1).await.unwrap(),
+        "claimed at once by the next sender, no lease to wait out"
+    );
 }
 
 async fn completions_together_skip_lost_claims_and_check_the_version<S: Store>(store: S) {
