@@ -2,7 +2,7 @@
 //! reminder's schedule in step, and the appointment as the EMR reads it back.
 
 use super::concurrency::until_not_overtaken;
-use super::dispatch::{claim_on_write, claims_recorded, Known};
+use super::dispatch::{claim_on_write, Known};
 use super::save_plan::{plan_save, SavePlan};
 use super::schedules::{reminder_schedule, schedule_name};
 use super::{Budget, Dependency, Rappel, ServiceError};
@@ -153,7 +153,7 @@ impl Rappel {
                     previous_reminder,
                 } => (write, created, previous_reminder),
             };
-        let claims = claim_on_write(&mut write.messages, &clinic.settings, now);
+        claim_on_write(&mut write.messages, &clinic.settings, now);
         let recorded = match self.store.write_appointment(&write).await {
             Ok(recorded) => recorded,
             Err(StoreError::Conflict) => return Ok(None),
@@ -162,16 +162,10 @@ impl Rappel {
         tracing::info!(clinic = %clinic.id, appointment = %id, revision = write.record.content.revision, messages = write.messages.len(), "appointment saved");
         // The messages need not be read back when the read showed them all: a first save has
         // none before its own, and a settled appointment's earlier ones are all final.
-        let all_recorded = recorded.len() == write.messages.len();
         let before = if created { Some(Vec::new()) } else { stored.settled };
         let known = Known {
-            type_settings: Some(type_settings),
-            messages: before
-                .filter(|_| all_recorded)
-                .map(|before| [before, write.messages.clone()].concat()),
-            held: claims_recorded(claims, &recorded),
-            alongside: None,
             settle: true,
+            ..Known::after_write(type_settings, before, &write.messages, &recorded)
         };
         let messages = self
             .carry_out(clinic, &write.record, previous_reminder, known, budget)

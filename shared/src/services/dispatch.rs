@@ -226,39 +226,49 @@ pub(super) struct Dispatched {
     pub still_current: Option<bool>,
 }
 
-/// Marks the new messages a writer is about to send as claimed by it at `now`, and returns them
-/// by key: texts that quiet hours hold back stay pending.
-pub(super) fn claim_on_write(
-    messages: &mut [MessageRecord],
-    clinic: &ClinicSettings,
-    now: DateTime<Utc>,
-) -> HashMap<String, DateTime<Utc>> {
+/// Marks the new messages a writer is about to send as claimed by it at `now` (`sending`, `at`
+/// the claim's instant): texts that quiet hours hold back stay pending.
+pub(super) fn claim_on_write(messages: &mut [MessageRecord], clinic: &ClinicSettings, now: DateTime<Utc>) {
     // To the microsecond, as every store keeps it: the claim is recognised when read back.
     let now = now.trunc_subsecs(6);
     let quiet = clinic.quiet_hours.contains(now, clinic.tz());
-    messages
-        .iter_mut()
-        .filter(|m| !(quiet && m.channel == Channel::Sms))
-        .map(|m| {
-            m.status = MessageStatus::Sending;
-            m.at = now;
-            (m.key.clone(), now)
-        })
-        .collect()
+    for message in messages.iter_mut().filter(|m| !(quiet && m.channel == Channel::Sms)) {
+        message.status = MessageStatus::Sending;
+        message.at = now;
+    }
+}
+
+impl<'a> Known<'a> {
+    /// What a write that recorded `written` (marked by [`claim_on_write`]) leaves its caller
+    /// knowing: the claims it took, on the messages it recorded (a key already present was left
+    /// as it was, under whatever claim it had), and, when the caller knew the messages `before`
+    /// the write and every one of `written` was recorded, the appointment's messages in full.
+    pub(super) fn after_write(
+        type_settings: &'a Option<TypeSettings>,
+        before: Option<Vec<MessageRecord>>,
+        written: &[MessageRecord],
+        recorded: &[String],
+    ) -> Known<'a> {
+        let held = written
+            .iter()
+            .filter(|m| m.status == MessageStatus::Sending && recorded.contains(&m.key))
+            .map(|m| (m.key.clone(), m.at))
+            .collect();
+        let all_recorded = recorded.len() == written.len();
+        Known {
+            type_settings: Some(type_settings),
+            messages: before
+                .filter(|_| all_recorded)
+                .map(|before| [before, written.to_vec()].concat()),
+            held,
+            ..Known::default()
+        }
+    }
 }
 
 /// Whether `message` is under a claim the caller's own write took.
 fn is_held(message: &MessageRecord, held: &HashMap<String, DateTime<Utc>>) -> bool {
     message.status == MessageStatus::Sending && held.get(&message.key) == Some(&message.at)
-}
-
-/// The claims a write really took: those of the messages it recorded (a key already present was
-/// left as it was, under whatever claim it had).
-pub(super) fn claims_recorded(
-    claims: HashMap<String, DateTime<Utc>>,
-    recorded: &[String],
-) -> HashMap<String, DateTime<Utc>> {
-    claims.into_iter().filter(|(key, _)| recorded.contains(key)).collect()
 }
 
 /// Work a caller runs alongside the first pass's sends, finished before their outcomes are

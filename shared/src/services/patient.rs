@@ -2,7 +2,7 @@
 
 use super::channels::{channels, pending_on_each};
 use super::concurrency::until_not_overtaken;
-use super::dispatch::{claim_on_write, claims_recorded, Known};
+use super::dispatch::{claim_on_write, Known};
 use super::{Budget, Rappel, ServiceError};
 use crate::domain::*;
 use crate::links;
@@ -111,7 +111,7 @@ impl Rappel {
         }
         page.check(action).map_err(ServiceError::Refused)?;
         let mut write = action_write(&page, action);
-        let claims = claim_on_write(&mut write.messages, &page.clinic.settings, page.now);
+        claim_on_write(&mut write.messages, &page.clinic.settings, page.now);
         let recorded = match self.store.write_appointment(&write).await {
             Ok(recorded) => recorded,
             Err(StoreError::Conflict) => return Ok(None),
@@ -131,13 +131,7 @@ impl Rappel {
         // tries it again (and so does a repeated request).
         // What the action itself causes (a cancellation's receipts); messages left from before
         // have their own retries.
-        let known = Known {
-            type_settings: Some(&page.type_settings),
-            messages: (recorded.len() == write.messages.len()).then(|| write.messages.clone()),
-            held: claims_recorded(claims, &recorded),
-            alongside: None,
-            settle: false,
-        };
+        let known = Known::after_write(&page.type_settings, Some(Vec::new()), &write.messages, &recorded);
         if !write.messages.is_empty() {
             self.dispatch_or_retry_later(&page.clinic, &write.record, known, budget)
                 .await;

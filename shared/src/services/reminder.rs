@@ -3,7 +3,7 @@
 
 use super::channels::{channels, pending_on_each};
 use super::concurrency::until_not_overtaken;
-use super::dispatch::{claim_on_write, claims_recorded, Known};
+use super::dispatch::{claim_on_write, Known};
 use super::schedules::deferred_reminder_schedule;
 use super::{Budget, Rappel, ServiceError};
 use crate::domain::*;
@@ -124,20 +124,14 @@ impl Rappel {
         }
         let channels = channels(&clinic.settings, &record.content.patient);
         let mut messages = pending_on_each(MessageKind::Reminder, &channels, payload.revision, now);
-        let claims = claim_on_write(&mut messages, &clinic.settings, now);
+        claim_on_write(&mut messages, &clinic.settings, now);
         let recorded = match self.store.add_messages(&record, &messages).await {
             Ok(recorded) => recorded,
             Err(StoreError::Conflict) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
         // The reminder's own messages; a repeated delivery (some recorded before) reads them all.
-        let known = Known {
-            type_settings: Some(&type_settings),
-            messages: (recorded.len() == messages.len()).then_some(messages),
-            held: claims_recorded(claims, &recorded),
-            alongside: None,
-            settle: false,
-        };
+        let known = Known::after_write(&type_settings, Some(Vec::new()), &messages, &recorded);
         self.dispatch_known(&clinic, &record, known, &budget).await?;
         Ok(Some(ReminderOutcome::Sent))
     }
