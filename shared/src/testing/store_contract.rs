@@ -678,6 +678,43 @@ async fn a_settled_appointment_shows_its_messages_until_anything_changes<S: Stor
     let shown = store.read_together(&c, &wanted).await.unwrap().settled;
     assert!(shown.is_none() || shown.as_ref() == Some(&settled), "{shown:?}");
     assert_eq!(store.messages(&c, &r.id).await.unwrap(), settled);
+    // Settling with a completion that was not written (its claim taken over) settles nothing.
+    let other = claimed.clone();
+    let second_claim = MessageRecord {
+        key: "k-other".to_owned(),
+        ..other
+    };
+    let r2 = record(&c, "A2", 1, 1);
+    store
+        .write_appointment(&write(r2.clone(), vec![second_claim.clone()]))
+        .await
+        .unwrap();
+    let later = t0() + Duration::minutes(5);
+    assert!(store
+        .claim_message(&c, &r2.id, "k-other", later, later - Duration::minutes(1), 1)
+        .await
+        .unwrap());
+    let would_be = vec![MessageRecord {
+        status: MessageStatus::Sent,
+        ..second_claim.clone()
+    }];
+    let after = AfterOutcomes {
+        version: 1,
+        settled: Some(&would_be),
+    };
+    store
+        .complete_messages(&c, &r2.id, &[sent(&r2, "k-other", t0())], after)
+        .await
+        .unwrap();
+    let wanted2 = Wanted {
+        appointment: Some(r2.id.clone()),
+        ..Wanted::default()
+    };
+    assert_eq!(
+        store.read_together(&c, &wanted2).await.unwrap().settled,
+        None,
+        "a lost completion leaves the appointment unsettled"
+    );
     // A message added since: no longer settled.
     let reminder = MessageRecord::pending(MessageKind::Reminder, Channel::Sms, 1, t0());
     store.add_messages(&r, std::slice::from_ref(&reminder)).await.unwrap();

@@ -813,6 +813,11 @@ impl DynamoStore {
                     }
                 };
             }
+            // A completion no longer under its claim was not written: the messages the caller
+            // would record as settled are not what is stored, so nothing is settled.
+            if let (false, AfterCheck::Settle(version, _)) = (lost.is_empty(), check) {
+                check = AfterCheck::Version(version);
+            }
             left = left
                 .into_iter()
                 .enumerate()
