@@ -1,4 +1,5 @@
-"""moto's server, with two repairs that let long test runs finish.
+"""moto's server, with three repairs: two let long test runs finish, one makes conditional writes
+to an item atomic, as DynamoDB's are.
 
 1. moto 5.2's ``transact_write_items`` deep-copies every table a transaction touches, once per
    item of the transaction, so that it can restore the whole table if the transaction is
@@ -11,6 +12,12 @@
 2. A ``Query`` on the table (not an index) sorts every item of the table, then keeps those of the
    partition asked for: each query costs the whole table. The repair hands moto's query code only
    that partition's items, in the same order; the result is the same list.
+
+3. moto's server answers requests on several threads, and its DynamoDB reads an item, checks a
+   condition and writes it back as separate steps: two conditional writes to one item could both
+   pass (two senders claiming one message both won, both sent it, both recorded it sent). DynamoDB
+   applies each write to an item alone. The repair answers one DynamoDB request at a time (other
+   services still run in parallel).
 
 What a client sees (results, cancellation reasons, the table after a cancellation) is unchanged.
 
@@ -26,6 +33,7 @@ import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoHandler
 from moto.server import main
 
 _EXPECTED_MOTO = "5.2."
@@ -127,6 +135,15 @@ def _all_items(self):
     return sorted(partition.values(), key=lambda item: (item.hash_key, item.range_key))
 
 
+_dynamodb_alone = threading.Lock()
+_moto_call_action = DynamoHandler.call_action
+
+
+def _call_action_alone(self):
+    with _dynamodb_alone:
+        return _moto_call_action(self)
+
+
 def install():
     """Replaces moto's table copies by item copies; refuses a moto this repair was not written for."""
     import moto
@@ -137,6 +154,7 @@ def install():
     DynamoDBBackend.transact_write_items = _transact_write_items
     Table.query = _query
     Table.all_items = _all_items
+    DynamoHandler.call_action = _call_action_alone
 
 
 if __name__ == "__main__":

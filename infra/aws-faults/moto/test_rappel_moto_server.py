@@ -133,3 +133,41 @@ def test_a_query_reads_only_its_partition():
         assert [i["pk"]["S"] for i in answer["Items"]] == ["mine"]
         # moto sorted the whole table for every query.
         assert seen == [] and moto_table.items
+
+
+def test_concurrent_conditional_writes_on_one_item_take_turns(table):
+    """DynamoDB applies each conditional write to an item alone; moto's server answers requests on
+    several threads, and without the repair two compare-and-swaps could both pass their
+    condition (two senders claiming one message, both sending it, both recording it sent)."""
+    import sys
+    import threading
+
+    table.put_item(TableName="t", Item={**key("claim"), "v": {"N": "0"}})
+    won = []
+    previous_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as Python allows, to expose a race
+
+    def swap_many():
+        client = boto3.client("dynamodb", region_name="ca-central-1")
+        for _ in range(40):
+            seen = client.get_item(TableName="t", Key=key("claim"))["Item"]["v"]["N"]
+            try:
+                client.update_item(
+                    TableName="t", Key=key("claim"), UpdateExpression="SET v = :next",
+                    ConditionExpression="v = :seen",
+                    ExpressionAttributeValues={":seen": {"N": seen}, ":next": {"N": str(int(seen) + 1)}},
+                )
+                won.append(seen)
+            except client.exceptions.ConditionalCheckFailedException:
+                pass
+
+    try:
+        threads = [threading.Thread(target=swap_many) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(previous_interval)
+    final = int(item(table, "claim")["v"]["N"])
+    assert sorted(won, key=int) == [str(n) for n in range(final)], "a value was swapped twice"

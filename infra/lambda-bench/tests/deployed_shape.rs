@@ -707,9 +707,17 @@ async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
             .map_or(0, |all| all.iter().filter(|m| m["status"] == "sent").count());
         let events = sent_events.get(&plan.id).copied().unwrap_or(0);
         if marked_sent != events {
+            let listed: Vec<String> = feed
+                .iter()
+                .filter(|e| {
+                    e.event.event_type == rappel::domain::EventType::MessageSent
+                        && e.event.appointment_id.to_string() == plan.id
+                })
+                .map(|e| format!("#{} {:?} {:?} at {}", e.cursor, e.event.kind, e.event.channel, e.event.at))
+                .collect();
             problems.push(format!(
-                "{}: {marked_sent} messages sent in the view, {events} message_sent events",
-                plan.id
+                "{}: {marked_sent} messages sent in the view, {events} message_sent events {listed:?}; view: {}",
+                plan.id, view["messages"]
             ));
         }
         for m in view["messages"].as_array().cloned().unwrap_or_default() {
