@@ -713,7 +713,12 @@ async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
                     e.event.event_type == rappel::domain::EventType::MessageSent
                         && e.event.appointment_id.to_string() == plan.id
                 })
-                .map(|e| format!("#{} {:?} {:?} at {}", e.cursor, e.event.kind, e.event.channel, e.event.at))
+                .map(|e| {
+                    format!(
+                        "#{} {:?} {:?} at {}",
+                        e.cursor, e.event.kind, e.event.channel, e.event.at
+                    )
+                })
                 .collect();
             problems.push(format!(
                 "{}: {marked_sent} messages sent in the view, {events} message_sent events {listed:?}; view: {}",

@@ -356,6 +356,33 @@ mod tests {
         assert!(Mobile::parse("not a number").is_err());
     }
 
+    /// Numbers outside the fast path go through libphonenumber's Unicode patterns (`\p{Nd}`,
+    /// `\P{N}`, `\P{L}`, case-insensitive extensions): each must compile with the `regex`
+    /// features vendor/ keeps, or parsing would fail on first use. The answers are the ones the
+    /// crate gives with all of `regex`'s features (checked when the features were cut).
+    #[test]
+    fn numbers_with_extensions_and_stray_characters_are_understood() {
+        for (text, e164) in [
+            ("514 555-0199 EXT. 12", "+15145550199"),
+            ("(514) 555-0199 ext 7", "+15145550199"),
+            ("514.555.0199 x12", "+15145550199"),
+            ("514 555 0199 ★", "+15145550199"),
+            ("++1 514 555 0199", "+15145550199"),
+            ("tel: +33 6 12 34 56 78", "+33612345678"),
+        ] {
+            assert_eq!(Mobile::parse(text).map(|m| m.0).as_deref(), Ok(e164), "{text}");
+        }
+        // The crate reads ASCII digits only, and no extension word in French.
+        for text in [
+            "５１４ ５５５ ０１９９",
+            "٥١٤٥٥٥٠١٩٩",
+            "+1 514 555 0199 poste 12",
+            "５１４",
+        ] {
+            assert!(Mobile::parse(text).is_err(), "{text}");
+        }
+    }
+
     #[test]
     fn emails_need_a_dotted_domain_and_no_display_name() {
         assert!(Email::parse("marie@example.ca").is_ok());
