@@ -390,6 +390,7 @@ impl Harness {
         let settings = TypeSettings {
             communications,
             questionnaire_url: Some(WebLink::parse("https://forms.example.ca/pre-visit").expect("valid")),
+            ..TypeSettings::default()
         };
         self.rappel
             .put_appointment_type(&self.clinic, TypeCode::parse(code).expect("valid code"), settings)

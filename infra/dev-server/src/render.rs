@@ -42,6 +42,13 @@ pub fn render_messages(out: &Path) -> Result<Vec<PathBuf>, String> {
     let type_settings = TypeSettings {
         communications: Communications::Full,
         questionnaire_url: Some(WebLink::parse("https://forms.example.ca/suivi").map_err(|e| e.0)?),
+        instructions: Instructions {
+            fr: Some(
+                Instruction::parse("Apportez votre carte d’assurance maladie.\n\nStationnement à l’arrière.")
+                    .map_err(|e| e.0)?,
+            ),
+            en: Some(Instruction::parse("Bring your health card.\n\nParking at the back.").map_err(|e| e.0)?),
+        },
     };
     let start = Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).single().ok_or("bad date")?;
     let mut html_files = Vec::new();

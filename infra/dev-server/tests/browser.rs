@@ -123,6 +123,28 @@ async fn wait_for_text(client: &Client, text: &str) {
         .unwrap_or_else(|e| panic!("{text:?} never showed: {e}"));
 }
 
+/// Checks the type's instructions show under their heading, in paragraphs with their line
+/// breaks, without scrolling sideways, and takes a screenshot of them.
+async fn show_instructions(client: &Client, heading: &str, line: &str, name: &str) {
+    let found = client
+        .execute(
+            "const s = document.querySelector('section.instructions');
+             if (!s) return null;
+             s.scrollIntoView();
+             return [s.querySelector('h2').innerText, s.querySelectorAll('p').length,
+                     s.querySelectorAll('br').length, s.innerText];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(found[0], heading, "{found}");
+    assert_eq!((found[1].as_u64(), found[2].as_u64()), (Some(2), Some(1)), "{found}");
+    assert!(found[3].as_str().unwrap().contains(line), "{found}");
+    let (width, scroll) = widths(client).await;
+    assert!(scroll <= width, "horizontal scroll at {width}px: {scroll}");
+    screenshot(client, name).await;
+}
+
 async fn body_text(client: &Client) -> String {
     client.find(Locator::Css("body")).await.unwrap().text().await.unwrap()
 }
@@ -149,7 +171,10 @@ async fn a_patient_confirms_cancels_and_checks_in_on_a_phone() {
     server
         .put(
             "/v1/appointment-types/SUIVI",
-            &json!({"communications": "full", "questionnaire_url": "https://forms.example.ca/suivi"}),
+            &json!({"communications": "full", "questionnaire_url": "https://forms.example.ca/suivi",
+                    "instructions": {
+                        "fr": "Apportez votre carte d’assurance maladie et la liste de vos médicaments.\nÀ jeun dès minuit : ni nourriture ni boisson, sauf de l’eau.\n\nStationnement gratuit à l’arrière, entrée par la rue Saint-Urbain.",
+                        "en": "Bring your health insurance card and the list of your medications.\nFast from midnight: no food or drink except water.\n\nFree parking at the back, entrance on Saint-Urbain Street."}}),
         )
         .await;
     let link = |view: serde_json::Value| view["patient_url"].as_str().unwrap().to_owned();
@@ -217,6 +242,13 @@ async fn a_patient_confirms_cancels_and_checks_in_on_a_phone() {
         .unwrap();
     assert_eq!(checks, json!(["fr", 1, true, "solid"]));
     screenshot(&client, "fr-before-confirm").await;
+    show_instructions(
+        &client,
+        "Consignes de la clinique",
+        "À jeun dès minuit",
+        "fr-instructions",
+    )
+    .await;
     click_button(&client, "Je confirme ma présence").await;
     wait_for_text(&client, "Vous avez confirmé votre présence").await;
     assert!(
@@ -244,6 +276,13 @@ async fn a_patient_confirms_cancels_and_checks_in_on_a_phone() {
     assert_eq!(lang.as_deref(), Some("en"));
     assert!(body_text(&client).await.contains("Join the video call"));
     screenshot(&client, "en-before-confirm").await;
+    show_instructions(
+        &client,
+        "Instructions from the clinic",
+        "Fast from midnight",
+        "en-instructions",
+    )
+    .await;
     click_button(&client, "I confirm I will attend").await;
     wait_for_text(&client, "You confirmed that you will attend").await;
     screenshot(&client, "en-after-confirm").await;

@@ -3,7 +3,7 @@
 use super::body::{from_value, parse_json, read_capped};
 use super::ApiError;
 use crate::domain::{AppointmentContent, AppointmentId, Clinic, ClinicSettings, TypeCode, TypeSettings};
-use crate::services::{Rappel, SaveOutcome};
+use crate::services::{PreviewQuery, Rappel, SaveOutcome};
 use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -42,6 +42,7 @@ pub fn router(rappel: Arc<Rappel>) -> Router {
         .route("/v1/appointments/{id}", get(get_appointment).put(put_appointment))
         .route("/v1/events", get(events))
         .route("/v1/ledger", get(ledger))
+        .route("/v1/previews/{kind}", get(preview))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(rappel)
@@ -178,4 +179,20 @@ async fn ledger(
     } else {
         Ok(Json(report).into_response())
     }
+}
+
+async fn preview(
+    State(rappel): State<Arc<Rappel>>,
+    AuthClinic(clinic): AuthClinic,
+    Path(kind): Path<String>,
+    q: QueryMap,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let wanted = PreviewQuery {
+        kind: &kind,
+        type_code: q.get("type_code").map(String::as_str),
+        language: q.get("language").map(String::as_str),
+        modality: q.get("modality").map(String::as_str),
+    };
+    Ok(Json(rappel.preview(&clinic, wanted).await?).into_response())
 }

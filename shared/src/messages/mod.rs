@@ -49,6 +49,9 @@ pub struct Details {
     pub modality: ModalityBlock,
     /// The pre-visit questionnaire.
     pub questionnaire_url: Option<String>,
+    /// The clinic's instructions for the type in this language: paragraphs of lines (none when
+    /// it wrote none in this language).
+    pub instructions: Vec<Vec<String>>,
     /// The patient page.
     pub patient_url: String,
 }
@@ -81,6 +84,10 @@ impl Details {
             questionnaire_url: type_settings
                 .and_then(|s| s.questionnaire_url.as_ref())
                 .map(|u| u.to_string()),
+            instructions: type_settings
+                .and_then(|s| s.instructions.for_language(lang))
+                .map(|i| i.paragraphs())
+                .unwrap_or_default(),
             patient_url,
         }
     }

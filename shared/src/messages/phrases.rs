@@ -44,6 +44,8 @@ pub struct Phrases {
     pub questionnaire: &'static str,
     /// Questionnaire link label.
     pub questionnaire_button: &'static str,
+    /// Heading of the clinic's own instructions for the type.
+    pub instructions_title: &'static str,
     /// Please confirm.
     pub please_confirm: &'static str,
     /// Footer: why the patient receives this.
@@ -103,6 +105,7 @@ pub const FR: Phrases = Phrases {
     map: "Voir sur la carte",
     questionnaire: "Merci de remplir le questionnaire préalable avant votre visite.",
     questionnaire_button: "Remplir le questionnaire",
+    instructions_title: "Consignes de la clinique",
     please_confirm: "Merci de confirmer votre présence.",
     footer: "Vous recevez ce message parce qu'un rendez-vous a été pris pour vous.",
     contact: "Des questions\u{a0}? Appelez-nous au",
@@ -144,6 +147,7 @@ pub const EN: Phrases = Phrases {
     map: "View on map",
     questionnaire: "Please fill in the pre-visit questionnaire before your visit.",
     questionnaire_button: "Fill in the questionnaire",
+    instructions_title: "Instructions from the clinic",
     please_confirm: "Please confirm that you will attend.",
     footer: "You are receiving this message because an appointment was booked for you.",
     contact: "Questions? Call us at",

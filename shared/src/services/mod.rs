@@ -7,6 +7,7 @@ mod concurrency;
 mod dispatch;
 mod feeds;
 mod patient;
+mod previews;
 mod reminder;
 mod save_plan;
 mod schedules;
@@ -17,6 +18,7 @@ pub use budget::{Budget, PROVIDER_TIMEOUT, REQUEST_BUDGET};
 pub use dispatch::{CLAIM_LEASE, POSSIBLE_DUPLICATE};
 pub use feeds::{EventPage, LedgerReport};
 pub use patient::{PatientAction, PatientPage};
+pub use previews::{Preview, PreviewEmail, PreviewQuery, PreviewText};
 pub use reminder::{ReminderOutcome, SchedulerAnswer};
 pub use schedules::schedule_name;
 

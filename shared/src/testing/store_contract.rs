@@ -136,6 +136,11 @@ async fn reads_together_find_what_one_by_one_would<S: Store>(store: S) {
         code: TypeCode::parse("PV").unwrap(),
         settings: TypeSettings {
             communications: Communications::Full,
+            // Multi-line text in one language only: stored and read back as written.
+            instructions: Instructions {
+                fr: Some(Instruction::parse("À jeun dès minuit.\n\nApportez <votre> carte & ordonnance.").unwrap()),
+                en: None,
+            },
             ..TypeSettings::default()
         },
     };

@@ -13,26 +13,26 @@ use tower::ServiceExt;
 
 use crate::support::{now0, t};
 
-struct Api {
-    h: Harness,
+pub(crate) struct Api {
+    pub(crate) h: Harness,
     app: Router,
 }
 
-struct Answer {
-    status: StatusCode,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
     headers: axum::http::HeaderMap,
     body: Vec<u8>,
 }
 
 impl Answer {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
     }
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
-    fn error_field(&self) -> (StatusCode, String, Option<String>) {
+    pub(crate) fn error_field(&self) -> (StatusCode, String, Option<String>) {
         let body = self.json();
         (
             self.status,
@@ -46,11 +46,16 @@ impl Api {
     async fn new() -> Api {
         let h = Harness::new(now0()).await;
         h.set_type("FU", Communications::Full).await;
+        Api::over(h)
+    }
+
+    /// The EMR and patient routers over `h`.
+    pub(crate) fn over(h: Harness) -> Api {
         let app = emr::router(h.rappel.clone()).merge(patient::router(h.rappel.clone()));
         Api { h, app }
     }
 
-    async fn send(&self, request: Request<Body>) -> Answer {
+    pub(crate) async fn send(&self, request: Request<Body>) -> Answer {
         let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
@@ -58,7 +63,7 @@ impl Api {
         Answer { status, headers, body }
     }
 
-    async fn call(&self, method: Method, uri: &str, body: Option<Vec<u8>>) -> Answer {
+    pub(crate) async fn call(&self, method: Method, uri: &str, body: Option<Vec<u8>>) -> Answer {
         let request = Request::builder()
             .method(method)
             .uri(uri)
@@ -69,15 +74,15 @@ impl Api {
         self.send(request).await
     }
 
-    async fn put(&self, uri: &str, body: &Value) -> Answer {
+    pub(crate) async fn put(&self, uri: &str, body: &Value) -> Answer {
         self.call(Method::PUT, uri, Some(body.to_string().into_bytes())).await
     }
 
-    async fn get(&self, uri: &str) -> Answer {
+    pub(crate) async fn get(&self, uri: &str) -> Answer {
         self.call(Method::GET, uri, None).await
     }
 
-    async fn patient(&self, method: Method, uri: &str, accept_json: bool) -> Answer {
+    pub(crate) async fn patient(&self, method: Method, uri: &str, accept_json: bool) -> Answer {
         let mut request = Request::builder().method(method).uri(uri);
         if accept_json {
             request = request.header(header::ACCEPT, "application/json");
@@ -85,7 +90,7 @@ impl Api {
         self.send(request.body(Body::empty()).unwrap()).await
     }
 
-    async fn patient_path(&self, id: &str) -> String {
+    pub(crate) async fn patient_path(&self, id: &str) -> String {
         let view = self.get(&format!("/v1/appointments/{id}")).await.json();
         let url = view["patient_url"].as_str().unwrap().to_owned();
         url.trim_start_matches("https://rappel.test").to_owned()

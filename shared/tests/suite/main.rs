@@ -12,3 +12,4 @@ mod security;
 mod services;
 mod store_contract;
 mod support;
+mod wording;
