@@ -191,3 +191,131 @@ fn reminder_drops_seconds() {
     .unwrap();
     assert_eq!(at, local(2026, 12, 9, 2, 0));
 }
+
+/// Every allowed minute of a reminder's window, brute force: the reference the placement rule
+/// must agree with (closest to the target, the earlier on a tie).
+fn closest_allowed_minute(
+    start: DateTime<Utc>,
+    before: Duration,
+    quiet: &QuietHours,
+    zone: chrono_tz::Tz,
+) -> Option<DateTime<Utc>> {
+    let (earliest, latest) = reminder_window(start, before);
+    let target = quiet_hours_minute(start - before);
+    let mut minute = quiet_hours_minute(earliest);
+    if minute < earliest {
+        minute += Duration::minutes(1);
+    }
+    let mut best: Option<DateTime<Utc>> = None;
+    while minute <= latest {
+        if !quiet.contains(minute, zone) {
+            let closer = best.is_none_or(|b| (minute - target).abs() < (b - target).abs());
+            if closer {
+                best = Some(minute);
+            }
+        }
+        minute += Duration::minutes(1);
+    }
+    best
+}
+
+fn quiet_hours_minute(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::Timelike;
+    t.with_second(0).and_then(|t| t.with_nanosecond(0)).unwrap()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+    /// Any offset from 1 h to 14 d, any quiet hours, any start over two years in zones with and
+    /// without DST (and a half-hour one): never in quiet hours, always in the window, and the
+    /// closest allowed minute there is, or none when the window has none.
+    #[test]
+    fn a_reminder_is_the_closest_allowed_minute_of_its_window(
+        before_minutes in 60i64..=(14 * 24 * 60),
+        start_minutes in 0i64..(2 * 365 * 24 * 60),
+        quiet_start in 0u32..(24 * 60),
+        quiet_end in 0u32..(24 * 60),
+        zone in proptest::sample::select(vec![
+            chrono_tz::America::Toronto,
+            chrono_tz::America::St_Johns,
+            chrono_tz::America::Regina,
+            chrono_tz::Europe::Paris,
+        ]),
+    ) {
+        let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::minutes(start_minutes);
+        let before = Duration::minutes(before_minutes);
+        let time = |m: u32| crate::domain::LocalTime(NaiveTime::from_hms_opt(m / 60, m % 60, 0).unwrap());
+        let quiet = QuietHours { start: time(quiet_start), end: time(quiet_end) };
+        let placed = reminder_time_before(start, before, &quiet, zone);
+        let (earliest, latest) = reminder_window(start, before);
+        if let Some(at) = placed {
+            proptest::prop_assert!(!quiet.contains(at, zone), "in quiet hours: {}", at);
+            proptest::prop_assert!(earliest <= at && at <= latest, "outside [{}, {}]: {}", earliest, latest, at);
+        }
+        proptest::prop_assert_eq!(placed, closest_allowed_minute(start, before, &quiet, zone));
+    }
+}
+
+#[test]
+fn the_default_reminder_window_is_t_minus_48h_to_t_minus_24h() {
+    let t = T();
+    assert_eq!(
+        reminder_window(t, REMINDER_TARGET),
+        (t - REMINDER_EARLIEST, t - REMINDER_LATEST)
+    );
+    assert_eq!(reminder_slack(Duration::hours(2)), Duration::minutes(40));
+    assert_eq!(reminder_slack(Duration::days(7)), Duration::hours(12));
+}
+
+#[test]
+fn a_seven_day_reminder_counts_absolute_hours_across_both_dst_jumps() {
+    let quiet = QuietHours::default();
+    // Monday 2027-03-15 10:00 EDT; DST began on Sunday the 14th: 168 h earlier is 09:00 EST on
+    // Monday the 8th, not 10:00.
+    let spring = local(2027, 3, 15, 10, 0);
+    assert_eq!(
+        reminder_time_before(spring, Duration::days(7), &quiet, Toronto),
+        Some(local(2027, 3, 8, 9, 0))
+    );
+    // Monday 2026-11-02 10:00 EST; DST ended on Sunday the 1st: 168 h earlier is 11:00 EDT on
+    // Monday, October 26.
+    let fall = local(2026, 11, 2, 10, 0);
+    assert_eq!(
+        reminder_time_before(fall, Duration::days(7), &quiet, Toronto),
+        Some(local(2026, 10, 26, 11, 0))
+    );
+    // 08:30 the week after the jump: T − 7 d is 07:30 EST, in quiet hours; 08:00 is 30 min away.
+    let early = local(2027, 3, 15, 8, 30);
+    assert_eq!(
+        reminder_time_before(early, Duration::days(7), &quiet, Toronto),
+        Some(local(2027, 3, 8, 8, 0))
+    );
+}
+
+#[test]
+fn a_two_hour_text_reminder_of_an_early_appointment_has_no_allowed_minute() {
+    let quiet = QuietHours::default();
+    // 08:30: T − 2 h is 06:30, its window 05:50–07:10, all in quiet hours (21:00–08:00).
+    let t = local(2026, 12, 10, 8, 30);
+    assert_eq!(reminder_time_before(t, Duration::hours(2), &quiet, Toronto), None);
+    assert_eq!(
+        reminder_firing_before(local(2026, 12, 10, 6, 30), t, Duration::hours(2), &quiet, Toronto),
+        ReminderFiring::TooLate
+    );
+    // 10:30: T − 2 h is 08:30, outside quiet hours.
+    let t = local(2026, 12, 10, 10, 30);
+    assert_eq!(
+        reminder_time_before(t, Duration::hours(2), &quiet, Toronto),
+        Some(local(2026, 12, 10, 8, 30))
+    );
+    // 09:00: T − 2 h is 07:00 (quiet), the window 06:20–07:40 ends before quiet hours do.
+    let t = local(2026, 12, 10, 9, 0);
+    assert_eq!(reminder_time_before(t, Duration::hours(2), &quiet, Toronto), None);
+    // 09:30: window 06:50–08:10, 08:00 is its one allowed stretch.
+    let t = local(2026, 12, 10, 9, 30);
+    assert_eq!(
+        reminder_time_before(t, Duration::hours(2), &quiet, Toronto),
+        Some(local(2026, 12, 10, 8, 0))
+    );
+}
