@@ -412,6 +412,10 @@ pub struct SchedulePayload {
     /// type together with the appointment (absent from schedules of earlier versions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub type_code: Option<TypeCode>,
+    /// Which of the appointment's reminders it fires (absent: the 36-h one, the only reminder
+    /// earlier versions planned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<ReminderOffset>,
 }
 
 /// A one-time schedule.

@@ -49,6 +49,7 @@ pub fn render_messages(out: &Path) -> Result<Vec<PathBuf>, String> {
             ),
             en: Some(Instruction::parse("Bring your health card.\n\nParking at the back.").map_err(|e| e.0)?),
         },
+        reminders: None,
     };
     let start = Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).single().ok_or("bad date")?;
     let mut html_files = Vec::new();
@@ -60,7 +61,7 @@ pub fn render_messages(out: &Path) -> Result<Vec<PathBuf>, String> {
                 content: sample(modality, start, lang),
                 patient_status: PatientStatus::Pending,
                 token: "abcdefghijklmnopqrstuvwx".to_owned(),
-                reminder: None,
+                reminders: Vec::new(),
                 notified: true,
                 created_at: start,
                 updated_at: start,

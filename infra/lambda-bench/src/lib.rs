@@ -240,7 +240,7 @@ pub async fn run(options: &Options) -> Result<String, String> {
         let id = rappel::domain::AppointmentId::parse(scenarios::APPOINTMENT).map_err(|e| e.0)?;
         let record = store.appointment(&clinic, &id).await.map_err(|e| e.to_string())?;
         record
-            .and_then(|r| r.reminder)
+            .and_then(|r| r.reminder(rappel::domain::ReminderOffset::DEFAULT))
             .ok_or("the measured save planned no reminder")?
             .revision
     };

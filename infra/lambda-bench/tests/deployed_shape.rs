@@ -531,7 +531,7 @@ async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
         let id = rappel::domain::AppointmentId::parse(&plan.id).unwrap();
         let record = store.appointment(&clinic_id, &id).await.unwrap().expect("saved");
         let planned = record
-            .reminder
+            .reminder(rappel::domain::ReminderOffset::DEFAULT)
             .unwrap_or_else(|| panic!("{}: no reminder planned", plan.id));
         let payload =
             json!({ "clinic_id": CLINIC, "appointment_id": plan.id, "revision": planned.revision, "kind": "reminder" });

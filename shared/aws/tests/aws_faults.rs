@@ -284,7 +284,7 @@ async fn append_events(store: Arc<DynamoStore>, clinic: &ClinicId, appointments:
                     content: rappel::testing::appointment(1, now0() + Duration::days(3), "FU"),
                     patient_status: PatientStatus::Pending,
                     token: format!("token-{i}-{}", "x".repeat(24)),
-                    reminder: None,
+                    reminders: Vec::new(),
                     notified: false,
                     created_at: now0(),
                     updated_at: now0(),

@@ -1,6 +1,8 @@
 //! Appointments: the content the EMR saves, and the record Rappel keeps around it.
 
-use super::{AppointmentId, ClinicId, Email, InvalidValue, Language, Mobile, Text, TypeCode, WebLink};
+use super::{
+    AppointmentId, ClinicId, Email, InvalidValue, Language, Mobile, ReminderOffset, Text, TypeCode, WebLink,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -173,13 +175,35 @@ impl AppointmentContent {
     }
 }
 
-/// The pre-visit reminder planned for an appointment.
+/// A reminder planned for an appointment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedReminder {
     /// When it is due.
     pub at: DateTime<Utc>,
     /// The revision that planned it; the Scheduler payload carries it, so a stale schedule is recognised.
     pub revision: u64,
+    /// Which of the type's reminders it is (records written before types had several: the 36-h one).
+    #[serde(default = "default_offset")]
+    pub before: ReminderOffset,
+}
+
+fn default_offset() -> ReminderOffset {
+    ReminderOffset::DEFAULT
+}
+
+/// Reads the reminders of a record: a list, or the one reminder (or `null`) records written
+/// before types had several carry under `reminder`.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<PlannedReminder>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<PlannedReminder>),
+        One(Option<PlannedReminder>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::Many(list) => list,
+        OneOrMany::One(one) => one.into_iter().collect(),
+    })
 }
 
 /// What Rappel keeps about one appointment.
@@ -195,8 +219,9 @@ pub struct AppointmentRecord {
     pub patient_status: PatientStatus,
     /// The patient link's secret.
     pub token: String,
-    /// The reminder planned, if any.
-    pub reminder: Option<PlannedReminder>,
+    /// The reminders planned, by offset, earliest due first.
+    #[serde(default, alias = "reminder", deserialize_with = "one_or_many")]
+    pub reminders: Vec<PlannedReminder>,
     /// Whether a confirmation was recorded since the last time the clinic booked it, so later
     /// saves send `change` rather than a second `confirmation`.
     #[serde(default)]
@@ -213,6 +238,18 @@ impl AppointmentRecord {
     /// The language to address the patient in.
     pub fn language(&self, clinic_language: Language) -> Language {
         self.content.patient.language.unwrap_or(clinic_language)
+    }
+
+    /// The planned reminder that is `before` the appointment, if any.
+    pub fn reminder(&self, before: ReminderOffset) -> Option<PlannedReminder> {
+        self.reminders.iter().find(|r| r.before == before).copied()
+    }
+
+    /// The reminder due next at `now`, else the last one (a sent reminder stays shown).
+    pub fn next_reminder(&self, now: DateTime<Utc>) -> Option<PlannedReminder> {
+        let mut by_time = self.reminders.clone();
+        by_time.sort_by_key(|r| r.at);
+        by_time.iter().find(|r| r.at >= now).or(by_time.last()).copied()
     }
 
     /// When the patient link stops working: 30 days after the appointment.

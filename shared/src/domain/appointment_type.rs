@@ -1,6 +1,6 @@
 //! Appointment types: what a clinic wants sent for each EMR type code.
 
-use super::{InvalidValue, Language, TypeCode, WebLink};
+use super::{check_reminders, InvalidValue, Language, ReminderSpec, TypeCode, WebLink};
 use serde::{Deserialize, Serialize};
 
 /// How much Rappel says for a type. `None` is the default for every type, known or not.
@@ -35,6 +35,26 @@ pub struct TypeSettings {
     /// The clinic's own instructions, per language (emails and the patient page, never texts).
     #[serde(default, skip_serializing_if = "Instructions::is_empty")]
     pub instructions: Instructions,
+    /// The reminders of a `full` type; left out: one, 36 h before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminders: Option<Vec<ReminderSpec>>,
+}
+
+impl TypeSettings {
+    /// The reminders an appointment of this type gets: the list (or the 36-h one) for `full`,
+    /// none otherwise.
+    pub fn planned_reminders(&self) -> Vec<ReminderSpec> {
+        match (self.communications, &self.reminders) {
+            (Communications::Full, Some(list)) => list.clone(),
+            (Communications::Full, None) => vec![ReminderSpec::default_reminder()],
+            _ => Vec::new(),
+        }
+    }
+
+    /// What deserialising cannot check: the reminders' list as a whole. The error names the field.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        self.reminders.as_deref().map_or(Ok(()), check_reminders)
+    }
 }
 
 /// A clinic's instructions for a type in one language ("Apportez votre carte d'assurance

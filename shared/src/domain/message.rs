@@ -1,6 +1,6 @@
 //! Messages sent to patients, the events the EMR reads, and ledger entries for texts.
 
-use super::{AppointmentId, ClinicId};
+use super::{AppointmentId, ClinicId, ReminderOffset};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -110,6 +110,29 @@ pub struct MessageRecord {
 }
 
 impl MessageRecord {
+    /// A new pending reminder `before` the appointment, for `revision` on `channel`. The 36-h
+    /// reminder keeps the key it always had (`reminder:3:email`); others name their offset
+    /// (`reminder-7d:3:email`).
+    pub fn pending_reminder(before: ReminderOffset, channel: Channel, revision: u64, at: DateTime<Utc>) -> Self {
+        let mut message = MessageRecord::pending(MessageKind::Reminder, channel, revision, at);
+        if before != ReminderOffset::DEFAULT {
+            message.key = format!("reminder-{before}:{revision}:{}", channel.as_str());
+        }
+        message
+    }
+
+    /// For a reminder, which one (read from its key); `None` for other kinds.
+    pub fn before(&self) -> Option<ReminderOffset> {
+        if self.kind != MessageKind::Reminder {
+            return None;
+        }
+        let first = self.key.split(':').next().unwrap_or_default();
+        match first.strip_prefix("reminder-") {
+            Some(offset) => ReminderOffset::parse(offset).ok(),
+            None => Some(ReminderOffset::DEFAULT),
+        }
+    }
+
     /// A new pending message of `kind` for `revision` on `channel`.
     pub fn pending(kind: MessageKind, channel: Channel, revision: u64, at: DateTime<Utc>) -> Self {
         MessageRecord {
@@ -159,6 +182,9 @@ pub struct NewEvent {
     /// For failures: why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For a reminder's messages: which reminder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<ReminderOffset>,
 }
 
 impl NewEvent {
@@ -171,6 +197,7 @@ impl NewEvent {
             kind: None,
             channel: None,
             reason: None,
+            before: None,
         }
     }
 }

@@ -9,6 +9,7 @@ mod clinic;
 mod contact;
 mod ids;
 mod message;
+mod reminders;
 
 pub use appointment::*;
 pub use appointment_type::*;
@@ -16,6 +17,7 @@ pub use clinic::*;
 pub use contact::*;
 pub use ids::*;
 pub use message::*;
+pub use reminders::*;
 
 /// The two languages patients are served in; French first (Quebec).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, Default)]

@@ -4,7 +4,7 @@
 use super::concurrency::until_not_overtaken;
 use super::dispatch::{claim_on_write, Known};
 use super::save_plan::{plan_save, SavePlan};
-use super::schedules::{reminder_schedule, schedule_name};
+use super::schedules::{reminder_schedule, reminder_schedule_name};
 use super::{Budget, Dependency, Rappel, ServiceError};
 use crate::domain::*;
 use crate::ports::{StoreError, Wanted};
@@ -33,6 +33,21 @@ pub struct MessageView {
     pub status: MessageStatus,
     /// When its status last changed, in the clinic's zone.
     pub at: String,
+    /// For a reminder: which one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<ReminderOffset>,
+}
+
+/// One planned reminder in the appointment view.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ReminderView {
+    /// How long before the appointment.
+    pub before: ReminderOffset,
+    /// When it is (or was) due, in the clinic's zone.
+    pub at: String,
+    /// `planned` (not sent yet), `sending`, `sent` (on at least one channel) or `not_sent`
+    /// (every message it had ended unsent).
+    pub status: &'static str,
 }
 
 /// `GET /v1/appointments/{id}` (docs/BEHAVIOUR.md §4.4). Times in the clinic's zone.
@@ -48,8 +63,10 @@ pub struct AppointmentView {
     pub patient_status: PatientStatus,
     /// When the appointment starts, in the clinic's zone.
     pub start: String,
-    /// When the reminder is (or was) due, in the clinic's zone.
+    /// When the next reminder is due (or the last one was), in the clinic's zone.
     pub reminder_at: Option<String>,
+    /// Every reminder planned, earliest first.
+    pub reminders: Vec<ReminderView>,
     /// The patient page.
     pub patient_url: String,
     /// Messages, oldest first.
@@ -130,9 +147,8 @@ impl Rappel {
         budget: &Budget,
     ) -> Result<Option<(SaveOutcome, AppointmentRecord, Vec<MessageRecord>)>, ServiceError> {
         let now = self.clock.now();
-        let comms = Communications::of(type_settings.as_ref());
-        let (mut write, created, previous_reminder) =
-            match plan_save(clinic, comms, stored.record.as_ref(), id, content.clone(), now)? {
+        let (mut write, created, previous_reminders) =
+            match plan_save(clinic, type_settings.as_ref(), stored.record.as_ref(), id, content.clone(), now)? {
                 SavePlan::Unchanged(record) => {
                     if let Some(messages) = stored.settled {
                         // A replay of a save whose effects were all carried out: nothing to do.
@@ -144,14 +160,16 @@ impl Rappel {
                         settle: true,
                         ..Known::default()
                     };
-                    let messages = self.carry_out(clinic, &record, record.reminder, known, budget).await?;
+                    let messages = self
+                        .carry_out(clinic, &record, record.reminders.clone(), known, budget)
+                        .await?;
                     return Ok(Some((SaveOutcome::Unchanged, record, messages)));
                 }
                 SavePlan::Write {
                     write,
                     created,
-                    previous_reminder,
-                } => (write, created, previous_reminder),
+                    previous_reminders,
+                } => (write, created, previous_reminders),
             };
         claim_on_write(&mut write.messages, &clinic.settings, now);
         let recorded = match self.store.write_appointment(&write).await {
@@ -168,7 +186,7 @@ impl Rappel {
             ..Known::after_write(type_settings, before, &write.messages, &recorded)
         };
         let messages = self
-            .carry_out(clinic, &write.record, previous_reminder, known, budget)
+            .carry_out(clinic, &write.record, previous_reminders, known, budget)
             .await?;
         let outcome = if created {
             SaveOutcome::Created
@@ -186,13 +204,13 @@ impl Rappel {
         &self,
         clinic: &Clinic,
         record: &AppointmentRecord,
-        previous: Option<PlannedReminder>,
+        previous: Vec<PlannedReminder>,
         known: Known<'_>,
         budget: &Budget,
     ) -> Result<Vec<MessageRecord>, ServiceError> {
         let placed_slot = std::sync::Mutex::new(None);
         let place = async {
-            let placed = self.place_reminder(clinic, record, previous, budget).await;
+            let placed = self.place_reminders(clinic, record, &previous, budget).await;
             let done = placed.is_ok();
             *placed_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(placed);
             done
@@ -206,70 +224,80 @@ impl Rappel {
         let placed = match placed {
             Some(placed) => placed,
             // The dispatch failed before it got to run it.
-            None => self.place_reminder(clinic, record, previous, budget).await,
+            None => self.place_reminders(clinic, record, &previous, budget).await,
         };
         let checked = dispatched.as_ref().ok().and_then(|d| d.still_current);
         if matches!(placed, Ok(true)) && checked != Some(true) {
-            self.keep_reminder_in_step(clinic, record, previous, budget).await?;
+            self.keep_reminders_in_step(clinic, record, &previous, budget).await?;
         }
         let messages = dispatched?.messages;
         placed?;
         Ok(messages)
     }
 
-    /// Makes the scheduler hold the reminder `record` plans: its schedule put (again: a put
-    /// that failed before is repaired by any later save), or deleted when the reminder that
-    /// `previous` planned is gone. Returns whether it asked the scheduler for anything.
-    async fn place_reminder(
+    /// Makes the scheduler hold the reminders `record` plans: each one's schedule put (again: a
+    /// put that failed before is repaired by any later save), and the schedules of reminders
+    /// `previous` planned that are gone deleted. Returns whether it asked the scheduler for
+    /// anything.
+    async fn place_reminders(
         &self,
         clinic: &Clinic,
         record: &AppointmentRecord,
-        previous: Option<PlannedReminder>,
+        previous: &[PlannedReminder],
         budget: &Budget,
     ) -> Result<bool, ServiceError> {
         let now = self.clock.now();
-        match record.reminder.filter(|r| r.at >= now) {
-            Some(reminder) => {
-                let schedule = reminder_schedule(&clinic.id, record, reminder);
-                self.put_schedule(&schedule, budget).await?;
-            }
-            None if previous.is_some_and(|p| p.at >= now) => {
-                let name = schedule_name(&clinic.id, &record.id);
-                self.delete_schedule(&name, budget).await?;
-            }
-            None => return Ok(false),
+        let mut asked = false;
+        for reminder in record.reminders.iter().filter(|r| r.at >= now) {
+            let schedule = reminder_schedule(&clinic.id, record, *reminder);
+            self.put_schedule(&schedule, budget).await?;
+            asked = true;
         }
-        Ok(true)
+        for gone in previous
+            .iter()
+            .filter(|p| p.at >= now && record.reminder(p.before).is_none_or(|r| r.at < now))
+        {
+            let name = reminder_schedule_name(&clinic.id, &record.id, gone.before);
+            self.delete_schedule(&name, budget).await?;
+            asked = true;
+        }
+        Ok(asked)
     }
 
-    /// After placing the reminder of `record`: if a newer save overtook it meanwhile, places
+    /// After placing the reminders of `record`: if a newer save overtook it meanwhile, places
     /// that one's too, until the appointment stays put. Two saves racing could otherwise leave
-    /// the older one's schedule last in place, and the real reminder would never fire. (Skipped
-    /// when writing the sends' outcomes found the version unchanged after the schedule was placed.)
-    async fn keep_reminder_in_step(
+    /// the older one's schedules last in place, and the real reminders would never fire. (Skipped
+    /// when writing the sends' outcomes found the version unchanged after the schedules were
+    /// placed.)
+    async fn keep_reminders_in_step(
         &self,
         clinic: &Clinic,
         record: &AppointmentRecord,
-        previous: Option<PlannedReminder>,
+        previous: &[PlannedReminder],
         budget: &Budget,
     ) -> Result<(), ServiceError> {
         let mut record = record.clone();
-        let mut previous = previous;
+        let mut previous = previous.to_vec();
         for _ in 0..8 {
             match self.store.appointment(&clinic.id, &record.id).await? {
                 Some(fresh) if fresh.version != record.version => {
-                    previous = record.reminder.or(previous);
+                    // Whatever either planned may hold a schedule the fresh record no longer wants.
+                    for planned in &record.reminders {
+                        if !previous.iter().any(|p| p.before == planned.before && p.at == planned.at) {
+                            previous.push(*planned);
+                        }
+                    }
                     record = fresh;
                 }
                 _ => return Ok(()),
             }
-            if !self.place_reminder(clinic, &record, previous, budget).await? {
+            if !self.place_reminders(clinic, &record, &previous, budget).await? {
                 return Ok(());
             }
         }
         Err(ServiceError::unavailable(
             Dependency::ConcurrentRequests,
-            "the appointment kept changing while its reminder was scheduled",
+            "the appointment kept changing while its reminders were scheduled",
         ))
     }
 
@@ -297,7 +325,16 @@ impl Rappel {
             status: record.content.status,
             patient_status: record.patient_status,
             start: show(record.content.start()),
-            reminder_at: record.reminder.map(|r| show(r.at)),
+            reminder_at: record.next_reminder(self.clock.now()).map(|r| show(r.at)),
+            reminders: record
+                .reminders
+                .iter()
+                .map(|r| ReminderView {
+                    before: r.before,
+                    at: show(r.at),
+                    status: reminder_status(r, messages),
+                })
+                .collect(),
             patient_url: self.patient_url(record),
             messages: messages
                 .iter()
@@ -306,8 +343,26 @@ impl Rappel {
                     channel: m.channel,
                     status: m.status,
                     at: show(m.at),
+                    before: m.before(),
                 })
                 .collect(),
         }
+    }
+}
+
+/// Where a planned reminder stands, from its messages (those of its offset and revision).
+fn reminder_status(reminder: &PlannedReminder, messages: &[MessageRecord]) -> &'static str {
+    let mine: Vec<&MessageRecord> = messages
+        .iter()
+        .filter(|m| m.before() == Some(reminder.before) && m.revision == reminder.revision)
+        .collect();
+    if mine.iter().any(|m| m.status == MessageStatus::Sent) {
+        "sent"
+    } else if mine.is_empty() {
+        "planned"
+    } else if mine.iter().all(|m| m.status.is_final()) {
+        "not_sent"
+    } else {
+        "sending"
     }
 }

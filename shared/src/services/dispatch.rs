@@ -66,7 +66,8 @@ fn still_applies(
         }
         MessageKind::CancellationReceipt => patient_cancelled && content.is_booked(),
         MessageKind::Reminder => {
-            record.reminder.map(|r| r.revision) == Some(message.revision) && content.is_booked() && !patient_cancelled
+            let planned = message.before().and_then(|before| record.reminder(before));
+            planned.map(|r| r.revision) == Some(message.revision) && content.is_booked() && !patient_cancelled
         }
     }
 }
@@ -727,6 +728,7 @@ impl Rappel {
                 kind: Some(message.kind),
                 channel: Some(message.channel),
                 reason: detail,
+                before: message.before(),
             },
             ledger,
         }

@@ -13,14 +13,14 @@ mod save_plan;
 mod schedules;
 mod settings;
 
-pub use appointments::{AppointmentView, MessageView, SaveOutcome};
+pub use appointments::{AppointmentView, MessageView, ReminderView, SaveOutcome};
 pub use budget::{Budget, PROVIDER_TIMEOUT, REQUEST_BUDGET};
 pub use dispatch::{CLAIM_LEASE, POSSIBLE_DUPLICATE};
 pub use feeds::{EventPage, LedgerReport};
 pub use patient::{PatientAction, PatientPage};
 pub use previews::{Preview, PreviewEmail, PreviewQuery, PreviewText};
 pub use reminder::{ReminderOutcome, SchedulerAnswer};
-pub use schedules::schedule_name;
+pub use schedules::{reminder_schedule_name, schedule_name};
 
 use crate::domain::{AppointmentRecord, Clinic, ClinicId, ClinicSettings, Language, TypeSettings};
 use crate::messages::Details;

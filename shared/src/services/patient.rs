@@ -119,10 +119,13 @@ impl Rappel {
         };
         let status = write.record.patient_status;
         tracing::info!(clinic = %page.clinic.id, appointment = %record.id, status = status.as_str(), "patient action");
-        let cancelled_reminder = record.reminder.filter(|_| action == PatientAction::Cancel);
-        if cancelled_reminder.is_some_and(|r| r.at >= page.now) {
+        let cancelled_reminders = record
+            .reminders
+            .iter()
+            .filter(|r| action == PatientAction::Cancel && r.at >= page.now);
+        for reminder in cancelled_reminders {
             // The reminder re-checks at fire time, so a failed delete only costs a no-op invocation.
-            let name = super::schedule_name(&page.clinic.id, &record.id);
+            let name = super::reminder_schedule_name(&page.clinic.id, &record.id, reminder.before);
             if let Err(e) = self.delete_schedule(&name, budget).await {
                 tracing::warn!(clinic = %page.clinic.id, appointment = %record.id, error = %e, "reminder schedule not deleted");
             }
@@ -178,7 +181,7 @@ fn action_write(page: &PatientPage, action: PatientAction) -> AppointmentWrite {
     AppointmentWrite {
         record: AppointmentRecord {
             patient_status: status,
-            reminder: if cancel { None } else { record.reminder },
+            reminders: if cancel { Vec::new() } else { record.reminders.clone() },
             updated_at: now,
             version: record.version + 1,
             ..record.clone()

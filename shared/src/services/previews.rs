@@ -166,7 +166,7 @@ fn sample_record(
         content,
         patient_status: PatientStatus::Pending,
         token: SAMPLE_TOKEN.to_owned(),
-        reminder: None,
+        reminders: Vec::new(),
         notified: true,
         created_at: now,
         updated_at: now,

@@ -1,7 +1,7 @@
 //! The pre-visit reminder, fired by the scheduler (docs/BEHAVIOUR.md §6). Everything is re-read and
 //! re-checked at fire time: a schedule that outlived its reason sends nothing.
 
-use super::channels::{channels, pending_on_each};
+use super::channels::channels;
 use super::concurrency::until_not_overtaken;
 use super::dispatch::{claim_on_write, Known};
 use super::schedules::deferred_reminder_schedule;
@@ -87,7 +87,8 @@ impl Rappel {
             return Ok(Some(ReminderOutcome::Skipped("unknown appointment")));
         };
         let now = self.clock.now();
-        let skip = if record.reminder.map(|r| r.revision) != Some(payload.revision) {
+        let before = payload.before.unwrap_or(ReminderOffset::DEFAULT);
+        let skip = if record.reminder(before).map(|r| r.revision) != Some(payload.revision) {
             Some("moved, re-typed or replanned since this schedule")
         } else if !record.content.is_booked() {
             Some("cancelled by the clinic")
@@ -99,20 +100,23 @@ impl Rappel {
             None
         };
         let type_settings = found.type_settings.unwrap_or(None);
-        let comms = Communications::of(type_settings.as_ref());
-        let skip = skip.or((comms != Communications::Full).then_some("the type no longer asks for reminders"));
+        let spec = type_settings
+            .as_ref()
+            .and_then(|t| t.planned_reminders().into_iter().find(|s| s.before == before));
+        let skip = skip.or(spec.is_none().then_some("the type no longer asks for this reminder"));
         if let Some(reason) = skip {
             tracing::info!(clinic = %clinic.id, appointment = %record.id, reason, "reminder skipped");
             return Ok(Some(ReminderOutcome::Skipped(reason)));
         }
         let budget = Budget::start();
         let settings = &clinic.settings;
-        match rules::reminder_firing(now, record.content.start(), &settings.quiet_hours, settings.tz()) {
+        let start = record.content.start();
+        match rules::reminder_firing_before(now, start, before.duration(), &settings.quiet_hours, settings.tz()) {
             ReminderFiring::SendNow => {}
             ReminderFiring::Later(at) => {
                 // A retried or late invocation: the same reminder, for the next allowed minute,
                 // under a name of its own (see `schedules`).
-                let schedule = deferred_reminder_schedule(&clinic.id, &record, payload.revision, at);
+                let schedule = deferred_reminder_schedule(&clinic.id, &record, payload.revision, before, at);
                 self.put_schedule(&schedule, &budget).await?;
                 tracing::info!(clinic = %clinic.id, appointment = %record.id, until = %at, "reminder deferred");
                 return Ok(Some(ReminderOutcome::Deferred(at)));
@@ -122,8 +126,14 @@ impl Rappel {
                 return Ok(Some(ReminderOutcome::Skipped("its window has passed")));
             }
         }
-        let channels = channels(&clinic.settings, &record.content.patient);
-        let mut messages = pending_on_each(MessageKind::Reminder, &channels, payload.revision, now);
+        let mut messages: Vec<MessageRecord> = channels(&clinic.settings, &record.content.patient)
+            .into_iter()
+            .filter(|c| spec.as_ref().is_some_and(|s| s.allows(*c)))
+            .map(|c| MessageRecord::pending_reminder(before, c, payload.revision, now))
+            .collect();
+        if messages.is_empty() {
+            return Ok(Some(ReminderOutcome::Skipped("no channel left for this reminder")));
+        }
         claim_on_write(&mut messages, &clinic.settings, now);
         let recorded = match self.store.add_messages(&record, &messages).await {
             Ok(recorded) => recorded,

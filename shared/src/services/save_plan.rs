@@ -15,10 +15,11 @@
 //! or the patient cancelled it (until the clinic books it again). A change a patient cares about
 //! also asks them to confirm again; a move asks again whether they have arrived.
 //!
-//! The reminder: a type set to `full`, a booked appointment the patient has not cancelled, and a
-//! channel to send on give it a time ([`rules::reminder_time`]: closest to T−36 h outside quiet
-//! hours). An unchanged time keeps the planning revision, so its schedule stays valid; a new time
-//! takes the new revision; a time already past plans none.
+//! The reminders: a type set to `full` (its list, else one 36 h before), a booked appointment the
+//! patient has not cancelled, and a channel the reminder may use give each a time
+//! ([`rules::reminder_time_before`]: closest to T − before outside quiet hours, within its
+//! window). An unchanged time keeps the planning revision, so its schedule stays valid; a new time
+//! takes the new revision; a time already past, or none in the window, plans none.
 
 use super::channels::{channels, pending_on_each};
 use super::ServiceError;
@@ -36,23 +37,26 @@ pub(super) enum SavePlan {
     Write {
         write: AppointmentWrite,
         created: bool,
-        /// The reminder the appointment had before, whose schedule may need removing.
-        previous_reminder: Option<PlannedReminder>,
+        /// The reminders the appointment had before, whose schedules may need removing.
+        previous_reminders: Vec<PlannedReminder>,
     },
 }
 
-/// Plans saving `content` as appointment `id`, over `existing` (none on a first save).
+/// Plans saving `content` as appointment `id`, over `existing` (none on a first save), for a
+/// type with `type_settings` (none: a type the clinic never set).
 pub(super) fn plan_save(
     clinic: &Clinic,
-    comms: Communications,
+    type_settings: Option<&TypeSettings>,
     existing: Option<&AppointmentRecord>,
     id: &AppointmentId,
     content: AppointmentContent,
     now: DateTime<Utc>,
 ) -> Result<SavePlan, ServiceError> {
+    let comms = Communications::of(type_settings);
+    let reminders = type_settings.map(TypeSettings::planned_reminders).unwrap_or_default();
     match existing {
-        None => Ok(plan_first_save(clinic, comms, id, content, now)),
-        Some(existing) => plan_later_save(clinic, comms, existing, content, now),
+        None => Ok(plan_first_save(clinic, comms, &reminders, id, content, now)),
+        Some(existing) => plan_later_save(clinic, comms, &reminders, existing, content, now),
     }
 }
 
@@ -64,18 +68,14 @@ fn speaks(comms: Communications, content: &AppointmentContent, now: DateTime<Utc
 fn plan_first_save(
     clinic: &Clinic,
     comms: Communications,
+    reminders: &[ReminderSpec],
     id: &AppointmentId,
     content: AppointmentContent,
     now: DateTime<Utc>,
 ) -> SavePlan {
     let settings = &clinic.settings;
     let patient_status = PatientStatus::Pending;
-    let reminder = wanted_reminder_time(settings, comms, &content, patient_status)
-        .filter(|at| *at >= now)
-        .map(|at| PlannedReminder {
-            at,
-            revision: content.revision,
-        });
+    let reminders = planned_reminders(settings, reminders, &content, patient_status, &[], now);
     let messages = if speaks(comms, &content, now) && content.is_booked() {
         let channels = channels(settings, &content.patient);
         pending_on_each(MessageKind::Confirmation, &channels, content.revision, now)
@@ -89,13 +89,13 @@ fn plan_first_save(
         content,
         patient_status,
         token: links::new_token(),
-        reminder,
+        reminders,
         created_at: now,
         updated_at: now,
         version: 1,
     };
     SavePlan::Write {
-        previous_reminder: None,
+        previous_reminders: Vec::new(),
         created: true,
         write: AppointmentWrite {
             record,
@@ -108,6 +108,7 @@ fn plan_first_save(
 fn plan_later_save(
     clinic: &Clinic,
     comms: Communications,
+    reminders: &[ReminderSpec],
     existing: &AppointmentRecord,
     content: AppointmentContent,
     now: DateTime<Utc>,
@@ -154,20 +155,19 @@ fn plan_later_save(
         }
     }
 
-    let wanted = wanted_reminder_time(&clinic.settings, comms, &content, patient_status);
-    let reminder = match (existing.reminder, wanted) {
-        (Some(old), Some(at)) if old.at == at => Some(old),
-        (_, Some(at)) if at >= now => Some(PlannedReminder {
-            at,
-            revision: content.revision,
-        }),
-        _ => None,
-    };
+    let reminders = planned_reminders(
+        &clinic.settings,
+        reminders,
+        &content,
+        patient_status,
+        &existing.reminders,
+        now,
+    );
 
     let record = AppointmentRecord {
         content,
         patient_status,
-        reminder,
+        reminders,
         notified,
         updated_at: now,
         version: existing.version + 1,
@@ -180,7 +180,7 @@ fn plan_later_save(
             events: Vec::new(),
         },
         created: false,
-        previous_reminder: existing.reminder,
+        previous_reminders: existing.reminders.clone(),
     })
 }
 
@@ -201,20 +201,40 @@ fn patient_status_after(
     }
 }
 
-/// The reminder the appointment should have, ignoring whether its time has passed.
-fn wanted_reminder_time(
+/// The reminders the appointment has after a save: each of the type's reminders whose time
+/// (closest to T − before outside quiet hours, in its window) has not passed, for a booked
+/// appointment the patient has not cancelled, with a channel the reminder may use. A reminder
+/// whose time did not move keeps the revision that planned it (`earlier`), so its schedule
+/// stays valid. Earliest due first.
+fn planned_reminders(
     clinic: &ClinicSettings,
-    comms: Communications,
+    specs: &[ReminderSpec],
     content: &AppointmentContent,
     patient_status: PatientStatus,
-) -> Option<DateTime<Utc>> {
-    let wanted = comms == Communications::Full
-        && content.is_booked()
-        && patient_status != PatientStatus::CancelledByPatient
-        && !channels(clinic, &content.patient).is_empty();
-    if wanted {
-        rules::reminder_time(content.start(), &clinic.quiet_hours, clinic.tz())
-    } else {
-        None
+    earlier: &[PlannedReminder],
+    now: DateTime<Utc>,
+) -> Vec<PlannedReminder> {
+    if !content.is_booked() || patient_status == PatientStatus::CancelledByPatient {
+        return Vec::new();
     }
+    let available = channels(clinic, &content.patient);
+    let mut planned: Vec<PlannedReminder> = specs
+        .iter()
+        .filter(|spec| available.iter().any(|c| spec.allows(*c)))
+        .filter_map(|spec| {
+            let at = rules::reminder_time_before(content.start(), spec.before.duration(), &clinic.quiet_hours, clinic.tz())?;
+            let kept = earlier.iter().find(|r| r.before == spec.before && r.at == at);
+            match kept {
+                Some(kept) => Some(*kept),
+                None if at >= now => Some(PlannedReminder {
+                    at,
+                    revision: content.revision,
+                    before: spec.before,
+                }),
+                None => None,
+            }
+        })
+        .collect();
+    planned.sort_by_key(|r| (r.at, r.before));
+    planned
 }

@@ -40,6 +40,9 @@ impl Rappel {
         code: TypeCode,
         settings: TypeSettings,
     ) -> Result<(bool, AppointmentType), ServiceError> {
+        settings
+            .check()
+            .map_err(|(field, message)| ServiceError::invalid(field, message))?;
         let appointment_type = AppointmentType { code, settings };
         let created = self.store.put_type(&clinic.id, &appointment_type).await?;
         Ok((created, appointment_type))

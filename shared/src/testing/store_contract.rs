@@ -26,7 +26,19 @@ fn record(clinic: &ClinicId, id: &str, revision: u64, version: u64) -> Appointme
         content: appointment(revision, t0() + Duration::days(3), "FU"),
         patient_status: PatientStatus::Pending,
         token: format!("tok-{}-{id}-{}", clinic, "x".repeat(8)),
-        reminder: None,
+        // Two reminders, one of them not the 36-h one: every store keeps the list as written.
+        reminders: vec![
+            PlannedReminder {
+                at: t0() + Duration::days(1),
+                revision,
+                before: ReminderOffset::parse("2d").unwrap(),
+            },
+            PlannedReminder {
+                at: t0() + Duration::hours(36),
+                revision,
+                before: ReminderOffset::DEFAULT,
+            },
+        ],
         notified: false,
         created_at: t0(),
         updated_at: t0(),
@@ -437,6 +449,7 @@ async fn completion_writes_status_event_and_ledger_together<S: Store>(store: S) 
             kind: Some(m.kind),
             channel: Some(m.channel),
             reason: None,
+            before: None,
         },
         ledger: Some(entry.clone()),
     };

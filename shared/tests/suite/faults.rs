@@ -134,7 +134,7 @@ async fn a_reminder_whose_email_fails_is_retried_by_the_scheduler_and_sent_once(
         .await
         .unwrap()
         .unwrap()
-        .reminder
+        .reminder(ReminderOffset::DEFAULT)
         .unwrap()
         .at;
     h.mailer.failures.store(1, Ordering::SeqCst);
@@ -224,7 +224,7 @@ async fn the_reminder_function_asks_lambda_to_retry_a_failed_reminder_and_the_re
         .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
         .await
         .unwrap();
-    let reminder = h.record("F1").await.reminder.expect("a planned reminder");
+    let reminder = h.record("F1").await.reminder(ReminderOffset::DEFAULT).expect("a planned reminder");
     h.clock.set(reminder.at);
     let payload = rappel::ports::SchedulePayload {
         clinic_id: h.clinic.id.clone(),
@@ -232,6 +232,7 @@ async fn the_reminder_function_asks_lambda_to_retry_a_failed_reminder_and_the_re
         revision: reminder.revision,
         kind: rappel::ports::ScheduleKind::Reminder,
         type_code: None,
+        before: None,
     };
     h.mailer.failures.store(1, Ordering::SeqCst);
     // WHEN the scheduler invokes the function,

@@ -31,7 +31,7 @@ fn record(modality: Modality) -> AppointmentRecord {
         content,
         patient_status: PatientStatus::Pending,
         token: "abcdefghijklmnopqrstuvwx".to_owned(),
-        reminder: None,
+        reminders: Vec::new(),
         notified: true,
         created_at: start(),
         updated_at: start(),

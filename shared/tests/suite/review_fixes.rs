@@ -48,7 +48,7 @@ fn reminder_emails(h: &Harness) -> Vec<String> {
 
 /// Asserts the scheduler holds exactly the reminder schedule `record` plans.
 fn assert_schedule_matches(h: &Harness, record: &AppointmentRecord) {
-    let reminder = record.reminder.expect("a planned reminder");
+    let reminder = record.reminder(ReminderOffset::DEFAULT).expect("a planned reminder");
     let pending = h.scheduler.pending().unwrap();
     let (name, at, revision, kind): (Vec<_>, Vec<_>, Vec<_>, Vec<_>) = (
         pending.iter().map(|s| s.name.clone()).collect(),
@@ -284,7 +284,7 @@ async fn a_schedule_lost_to_a_503_is_put_by_the_next_revision_even_when_the_time
     assert_eq!(outcome, SaveOutcome::Updated);
     // THEN the scheduler holds the reminder as the record plans it,
     assert_eq!(
-        record.reminder.map(|r| r.revision),
+        record.reminder(ReminderOffset::DEFAULT).map(|r| r.revision),
         Some(1),
         "the reminder stays as planned"
     );
@@ -328,8 +328,8 @@ async fn when_an_older_save_puts_its_schedule_last_the_newer_revision_still_wins
     }
     // THEN the pending schedule is revision 2's, for the new time,
     let record = h.record("A1").await;
-    assert_eq!(record.reminder.map(|r| r.revision), Some(2));
-    assert_eq!(record.reminder.map(|r| r.at), Some(local(2026, 12, 9, 20, 59)));
+    assert_eq!(record.reminder(ReminderOffset::DEFAULT).map(|r| r.revision), Some(2));
+    assert_eq!(record.reminder(ReminderOffset::DEFAULT).map(|r| r.at), Some(local(2026, 12, 9, 20, 59)));
     assert_schedule_matches(&h, &record);
     // AND exactly one reminder goes, for the new time.
     h.advance_to(next_day()).await;
@@ -536,7 +536,7 @@ async fn a_fired_schedule_does_not_take_along_the_one_a_concurrent_move_replanne
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
         .await
         .unwrap();
-    let first_reminder = record.reminder.unwrap().at;
+    let first_reminder = record.reminder(ReminderOffset::DEFAULT).unwrap().at;
     // WHEN the EMR moves the appointment a day later while the reminder is being sent (the move
     // re-puts the schedule under the same name), then the send completes,
     let (fired, moved) = tokio::join!(h.scheduler.run_due(&rappel, Some(&h.clock), first_reminder), async {
@@ -571,7 +571,7 @@ async fn a_fired_schedule_does_not_take_along_the_one_a_concurrent_move_replanne
     }
     // THEN the move's schedule is still pending,
     let record = h.record("A1").await;
-    assert_eq!(record.reminder.map(|r| r.revision), Some(2));
+    assert_eq!(record.reminder(ReminderOffset::DEFAULT).map(|r| r.revision), Some(2));
     assert_schedule_matches(&h, &record);
     // AND at the new time the new reminder goes.
     h.advance_to(next_day()).await;

@@ -18,7 +18,7 @@ async fn first_save_sends_one_confirmation_and_plans_the_reminder() {
         .await
         .unwrap();
     assert_eq!(outcome, SaveOutcome::Created);
-    assert_eq!(record.reminder.map(|r| r.at), Some(local(2026, 12, 8, 20, 59)));
+    assert_eq!(record.reminder(ReminderOffset::DEFAULT).map(|r| r.at), Some(local(2026, 12, 8, 20, 59)));
     let sent = h.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(
@@ -53,7 +53,7 @@ async fn types_left_at_none_or_unknown_send_nothing() {
         .save_appointment(&h.clinic, id("A2"), appointment(1, t(), "NEVER-CONFIGURED"))
         .await
         .unwrap();
-    assert_eq!(record.reminder, None);
+    assert_eq!(record.reminder(ReminderOffset::DEFAULT), None);
     h.advance_to(t() + Duration::hours(1)).await;
     assert!(h.sent().is_empty());
 }
@@ -142,9 +142,10 @@ async fn the_reminder_fires_once_at_its_time_and_asks_to_confirm() {
     let payload = rappel::ports::SchedulePayload {
         clinic_id: h.clinic.id.clone(),
         appointment_id: id("A1"),
-        revision: record.reminder.unwrap().revision,
+        revision: record.reminder(ReminderOffset::DEFAULT).unwrap().revision,
         kind: ScheduleKind::Reminder,
         type_code: None,
+        before: None,
     };
     h.rappel.fire(&payload).await.unwrap();
     h.rappel.fire(&payload).await.unwrap();
@@ -166,6 +167,7 @@ async fn twenty_concurrent_fires_of_a_reminder_send_one_text_and_bill_it_once() 
         revision: 1,
         kind: ScheduleKind::Reminder,
         type_code: None,
+        before: None,
     };
     let fires = (0..20).map(|_| {
         let (rappel, payload) = (h.rappel.clone(), payload.clone());
@@ -189,7 +191,7 @@ async fn saved_after_the_reminder_moment_there_is_no_reminder_and_the_confirmati
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "FU"))
         .await
         .unwrap();
-    assert_eq!(record.reminder, None);
+    assert_eq!(record.reminder(ReminderOffset::DEFAULT), None);
     assert!(h.scheduler.pending().unwrap().is_empty());
     assert!(h.sent()[0].text.contains("Merci de confirmer votre présence"));
 }
@@ -217,7 +219,7 @@ async fn a_move_sends_a_change_resets_confirmation_and_replaces_the_reminder() {
     assert_eq!(outcome, SaveOutcome::Updated);
     assert_eq!(record.patient_status, PatientStatus::Pending);
     assert_eq!(
-        record.reminder.map(|r| (r.at, r.revision)),
+        record.reminder(ReminderOffset::DEFAULT).map(|r| (r.at, r.revision)),
         Some((local(2026, 12, 10, 20, 59), 2))
     );
     assert_eq!(h.scheduler.pending().unwrap().len(), 1, "the old schedule is gone");
@@ -244,7 +246,7 @@ async fn a_save_that_changes_nothing_relevant_sends_nothing_and_keeps_the_remind
     let (outcome, record) = h.rappel.save_appointment(&h.clinic, id("A1"), content).await.unwrap();
     assert_eq!(outcome, SaveOutcome::Updated);
     assert_eq!(
-        record.reminder.map(|r| r.revision),
+        record.reminder(ReminderOffset::DEFAULT).map(|r| r.revision),
         Some(1),
         "the reminder stays as planned"
     );
@@ -262,7 +264,7 @@ async fn an_emr_cancellation_is_announced_and_the_reminder_never_fires() {
     let mut cancelled = appointment(2, t(), "FU");
     cancelled.status = AppointmentStatus::Cancelled;
     let (_, record) = h.rappel.save_appointment(&h.clinic, id("A1"), cancelled).await.unwrap();
-    assert_eq!(record.reminder, None);
+    assert_eq!(record.reminder(ReminderOffset::DEFAULT), None);
     assert!(h.scheduler.pending().unwrap().is_empty());
     h.advance_to(t()).await;
     assert_eq!(h.sent_kinds("email"), vec!["confirmation", "cancellation"]);
@@ -293,6 +295,7 @@ async fn a_stale_reminder_schedule_sends_nothing() {
         revision: 1,
         kind: ScheduleKind::Reminder,
         type_code: None,
+        before: None,
     };
     let outcome = h.rappel.fire(&stale).await.unwrap();
     // THEN nothing is sent.
@@ -312,7 +315,7 @@ async fn re_typing_to_notices_cancels_the_reminder() {
         .save_appointment(&h.clinic, id("A1"), appointment(2, t(), "NOTE"))
         .await
         .unwrap();
-    assert_eq!(record.reminder, None);
+    assert_eq!(record.reminder(ReminderOffset::DEFAULT), None);
     h.advance_to(t()).await;
     assert_eq!(h.sent_kinds("email"), vec!["confirmation"]);
 }
@@ -754,6 +757,7 @@ async fn a_move_while_the_reminder_fires_never_reminds_of_the_old_time() {
             revision: 1,
             kind: ScheduleKind::Reminder,
             type_code: None,
+            before: None,
         };
         let moved = t() + Duration::days(3);
         let (r1, r2, c) = (h.rappel.clone(), h.rappel.clone(), h.clinic.clone());
