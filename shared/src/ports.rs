@@ -459,4 +459,22 @@ mod tests {
         let written = serde_json::to_value(ScheduleKind::Texts).unwrap();
         assert_eq!(written, "texts");
     }
+
+    #[test]
+    fn a_reminder_payload_names_its_offset_or_is_the_36_hour_one() {
+        let default: SchedulePayload =
+            serde_json::from_str(include_str!("../../events/reminder/reminder.json")).unwrap();
+        assert_eq!(default.before, None);
+        let week: SchedulePayload =
+            serde_json::from_str(include_str!("../../events/reminder/reminder-7d.json")).unwrap();
+        assert_eq!(week.before, Some(ReminderOffset::parse("7d").unwrap()));
+        assert_eq!(week.type_code.as_ref().map(TypeCode::as_str), Some("SUIVI"));
+        // Written back without `before` when it is the default, as Scheduler inputs always were.
+        let written = serde_json::to_value(&default).unwrap();
+        assert!(written.get("before").is_none());
+        assert!(serde_json::from_str::<SchedulePayload>(
+            r#"{"clinic_id":"c","appointment_id":"a","revision":1,"kind":"reminder","before":"3w"}"#
+        )
+        .is_err());
+    }
 }

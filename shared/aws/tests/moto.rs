@@ -290,3 +290,154 @@ async fn a_save_carried_out_in_full_is_found_settled() {
     assert_eq!(stored.len(), 2);
     assert_eq!(found.settled, Some(stored));
 }
+
+/// A type with three reminders over AWS: one EventBridge schedule each (the 36-h one under the
+/// name it always had), moved in place by a move, each fired once from the input Scheduler
+/// holds, the text-only one on SNS alone; a cancellation deletes what is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_reminders_are_three_schedules_each_fired_once_over_aws() {
+    let AwsRig {
+        moto,
+        sdk,
+        rappel,
+        clock,
+        clinic,
+    } = rig().await;
+    let emr = rappel::http::emr::router(rappel.clone());
+    let reminders = json!({"communications": "full",
+        "reminders": [{"before": "7d"}, {"before": "36h"}, {"before": "2h", "channels": ["sms"]}]});
+    let (status, _) = call(&emr, Method::PUT, "/v1/appointment-types/PROC", Some(reminders), false).await;
+    assert_eq!(status, StatusCode::CREATED);
+    // Thursday 2030-01-17 14:00 local (19:00 UTC), ten days after the rig's clock.
+    let start = Utc.with_ymd_and_hms(2030, 1, 17, 19, 0, 0).unwrap();
+    let mut body = appointment_json(1, start, "PROC");
+    body["patient"]["mobile"] = json!("514 555-0123");
+    let (status, view) = call(&emr, Method::PUT, "/v1/appointments/AWS-3", Some(body), false).await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    assert_eq!(
+        view["reminders"],
+        json!([
+            {"before": "7d", "at": "2030-01-10T14:00:00-05:00", "status": "planned"},
+            {"before": "36h", "at": "2030-01-15T20:59:00-05:00", "status": "planned"},
+            {"before": "2h", "at": "2030-01-17T12:00:00-05:00", "status": "planned"},
+        ])
+    );
+    let id = rappel::domain::AppointmentId::parse("AWS-3").unwrap();
+    let by_expression = |schedules: &[Value]| {
+        let mut found: Vec<(String, String)> = schedules
+            .iter()
+            .map(|s| {
+                (
+                    s["schedule_expression"].as_str().unwrap().to_owned(),
+                    s["name"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    let placed = by_expression(&schedules(&moto, &sdk).await);
+    let week = rappel::domain::ReminderOffset::parse("7d").unwrap();
+    let two_hours = rappel::domain::ReminderOffset::parse("2h").unwrap();
+    let name = |before| rappel::services::reminder_schedule_name(&clinic.id, &id, before);
+    assert_eq!(
+        placed,
+        [
+            ("at(2030-01-10T19:00:00)".to_owned(), name(week)),
+            ("at(2030-01-16T01:59:00)".to_owned(), schedule_name(&clinic.id, &id)),
+            ("at(2030-01-17T17:00:00)".to_owned(), name(two_hours)),
+        ]
+    );
+
+    // A move of one hour: each schedule moves in place, under the same three names.
+    let moved = start + chrono::Duration::hours(1);
+    let mut body = appointment_json(2, moved, "PROC");
+    body["patient"]["mobile"] = json!("514 555-0123");
+    assert_eq!(
+        call(&emr, Method::PUT, "/v1/appointments/AWS-3", Some(body), false)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let live = schedules(&moto, &sdk).await;
+    let after_move = by_expression(&live);
+    assert_eq!(
+        after_move.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>(),
+        [
+            "at(2030-01-10T20:00:00)",
+            "at(2030-01-16T13:00:00)",
+            "at(2030-01-17T18:00:00)"
+        ],
+        "36 h before 15:00 is 03:00, quiet: 08:00 (5 h away) is nearer than 20:59 (6 h)"
+    );
+    let names_before: Vec<&String> = placed.iter().map(|(_, n)| n).collect();
+    let names_after: Vec<&String> = after_move.iter().map(|(_, n)| n).collect();
+    assert_eq!(names_before, names_after);
+
+    // Each fired twice (Scheduler delivers at least once) at its time, from the input it holds.
+    let texts_before = moto.data().await["sns"]["SMS"].as_array().map_or(0, Vec::len);
+    let mut inputs: Vec<(chrono::DateTime<Utc>, SchedulePayload)> = live
+        .iter()
+        .map(|s| {
+            let expression = s["schedule_expression"].as_str().unwrap();
+            let at = chrono::NaiveDateTime::parse_from_str(&expression[3..expression.len() - 1], "%Y-%m-%dT%H:%M:%S")
+                .unwrap()
+                .and_utc();
+            (
+                at,
+                serde_json::from_str(s["target"]["Input"].as_str().unwrap()).unwrap(),
+            )
+        })
+        .collect();
+    inputs.sort_by_key(|(at, _)| *at);
+    for (at, payload) in &inputs {
+        clock.set(*at);
+        rappel.fire(payload).await.unwrap();
+        rappel.fire(payload).await.unwrap();
+    }
+    let data = moto.data().await;
+    let reminder_emails = sent_emails(&data)
+        .iter()
+        .filter(|(_, s)| s.starts_with("Rappel"))
+        .count();
+    assert_eq!(
+        reminder_emails, 2,
+        "the week and 36-h reminders; the 2-h one is a text only"
+    );
+    let texts_after = data["sns"]["SMS"].as_array().map_or(0, Vec::len);
+    assert_eq!(texts_after - texts_before, 3, "one text per reminder");
+    let (_, view) = call(&emr, Method::GET, "/v1/appointments/AWS-3", None, false).await;
+    let statuses: Vec<&str> = view["reminders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["sent", "sent", "sent"]);
+    let (_, events) = call(&emr, Method::GET, "/v1/events?limit=1000", None, false).await;
+    let mut befores: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "reminder" && e["type"] == "message_sent")
+        .map(|e| e["before"].as_str().unwrap())
+        .collect();
+    befores.sort();
+    assert_eq!(befores, ["2h", "36h", "36h", "7d", "7d"]);
+
+    // Saved again for a later date, then cancelled: every schedule it had is deleted.
+    let later = start + chrono::Duration::days(7);
+    let mut body = appointment_json(3, later, "PROC");
+    body["patient"]["mobile"] = json!("514 555-0123");
+    call(&emr, Method::PUT, "/v1/appointments/AWS-3", Some(body.clone()), false).await;
+    assert_eq!(schedules(&moto, &sdk).await.len(), 3);
+    body["revision"] = json!(4);
+    body["status"] = json!("cancelled");
+    assert_eq!(
+        call(&emr, Method::PUT, "/v1/appointments/AWS-3", Some(body), false)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert!(schedules(&moto, &sdk).await.is_empty());
+}

@@ -1,8 +1,6 @@
 //! Appointments: the content the EMR saves, and the record Rappel keeps around it.
 
-use super::{
-    AppointmentId, ClinicId, Email, InvalidValue, Language, Mobile, ReminderOffset, Text, TypeCode, WebLink,
-};
+use super::{AppointmentId, ClinicId, Email, InvalidValue, Language, Mobile, ReminderOffset, Text, TypeCode, WebLink};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -255,5 +253,66 @@ impl AppointmentRecord {
     /// When the patient link stops working: 30 days after the appointment.
     pub fn token_expires_at(&self) -> DateTime<Utc> {
         self.content.start() + chrono::Duration::days(30)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(reminder_part: serde_json::Value) -> serde_json::Value {
+        let mut record = serde_json::json!({
+            "clinic_id": "c1", "id": "A1",
+            "content": crate::testing::appointment_json(1, "2026-12-10T19:00:00Z".parse().unwrap(), "FU"),
+            "patient_status": "pending", "token": "t", "notified": true,
+            "created_at": "2026-12-01T15:00:00Z", "updated_at": "2026-12-01T15:00:00Z", "version": 1
+        });
+        record
+            .as_object_mut()
+            .unwrap()
+            .extend(reminder_part.as_object().unwrap().clone());
+        record
+    }
+
+    #[test]
+    fn records_written_with_one_reminder_read_as_the_36_hour_one() {
+        let old = stored(serde_json::json!({"reminder": {"at": "2026-12-09T01:59:00Z", "revision": 1}}));
+        let record: AppointmentRecord = serde_json::from_value(old).unwrap();
+        assert_eq!(
+            record.reminders,
+            vec![PlannedReminder {
+                at: "2026-12-09T01:59:00Z".parse().unwrap(),
+                revision: 1,
+                before: ReminderOffset::DEFAULT,
+            }]
+        );
+        let none: AppointmentRecord = serde_json::from_value(stored(serde_json::json!({"reminder": null}))).unwrap();
+        assert!(none.reminders.is_empty());
+        let missing: AppointmentRecord = serde_json::from_value(stored(serde_json::json!({}))).unwrap();
+        assert!(missing.reminders.is_empty());
+        // Written back as a list, which reads the same.
+        let written = serde_json::to_value(&record).unwrap();
+        assert!(written.get("reminder").is_none());
+        assert_eq!(serde_json::from_value::<AppointmentRecord>(written).unwrap(), record);
+    }
+
+    #[test]
+    fn the_next_reminder_is_the_first_still_due_else_the_last() {
+        let at = |h: i64| DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::hours(h);
+        let planned = |h: i64, before: &str| PlannedReminder {
+            at: at(h),
+            revision: 1,
+            before: ReminderOffset::parse(before).unwrap(),
+        };
+        let mut record: AppointmentRecord = serde_json::from_value(stored(serde_json::json!({}))).unwrap();
+        record.reminders = vec![planned(30, "2h"), planned(10, "1d")];
+        assert_eq!(record.next_reminder(at(5)).map(|r| r.at), Some(at(10)));
+        assert_eq!(record.next_reminder(at(11)).map(|r| r.at), Some(at(30)));
+        assert_eq!(record.next_reminder(at(31)).map(|r| r.at), Some(at(30)));
+        assert_eq!(
+            record.reminder(ReminderOffset::parse("1d").unwrap()).map(|r| r.at),
+            Some(at(10))
+        );
+        assert_eq!(record.reminder(ReminderOffset::DEFAULT), None);
     }
 }

@@ -106,7 +106,10 @@ pub const MAX_REMINDERS: usize = 6;
 /// named at least once and at most once each. The error names the field (`reminders[2].before`).
 pub fn check_reminders(reminders: &[ReminderSpec]) -> Result<(), (String, String)> {
     if reminders.len() > MAX_REMINDERS {
-        return Err(("reminders".to_owned(), format!("at most {MAX_REMINDERS} reminders per type")));
+        return Err((
+            "reminders".to_owned(),
+            format!("at most {MAX_REMINDERS} reminders per type"),
+        ));
     }
     for (i, spec) in reminders.iter().enumerate() {
         if let Some(j) = reminders[..i].iter().position(|other| other.before == spec.before) {
@@ -118,7 +121,10 @@ pub fn check_reminders(reminders: &[ReminderSpec]) -> Result<(), (String, String
         if let Some(channels) = &spec.channels {
             let field = format!("reminders[{i}].channels");
             if channels.is_empty() {
-                return Err((field, "must name at least one channel (email, sms), or be left out".to_owned()));
+                return Err((
+                    field,
+                    "must name at least one channel (email, sms), or be left out".to_owned(),
+                ));
             }
             if channels.iter().enumerate().any(|(k, c)| channels[..k].contains(c)) {
                 return Err((field, "names the same channel twice".to_owned()));
@@ -142,7 +148,19 @@ mod tests {
         assert_eq!(ReminderOffset::parse("60m").unwrap().to_string(), "1h");
         assert_eq!(ReminderOffset::parse("24h").unwrap().to_string(), "1d");
         assert_eq!(ReminderOffset::parse("90m").unwrap().to_string(), "90m");
-        for bad in ["", "h", "36", "36 h", "-2h", "2.5h", "3w", "59m", "15d", "336h1", "99999999999d"] {
+        for bad in [
+            "",
+            "h",
+            "36",
+            "36 h",
+            "-2h",
+            "2.5h",
+            "3w",
+            "59m",
+            "15d",
+            "336h1",
+            "99999999999d",
+        ] {
             assert!(ReminderOffset::parse(bad).is_err(), "{bad:?}");
         }
         assert!(ReminderOffset::parse("14d").is_ok() && ReminderOffset::parse("1h").is_ok());
@@ -154,7 +172,10 @@ mod tests {
             before: ReminderOffset::parse(before).unwrap(),
             channels,
         };
-        assert_eq!(check_reminders(&[spec("7d", None), spec("2h", Some(vec![Channel::Sms]))]), Ok(()));
+        assert_eq!(
+            check_reminders(&[spec("7d", None), spec("2h", Some(vec![Channel::Sms]))]),
+            Ok(())
+        );
         let (field, _) = check_reminders(&[spec("1d", None), spec("2h", None), spec("24h", None)]).unwrap_err();
         assert_eq!(field, "reminders[2].before");
         let (field, _) = check_reminders(&[spec("2h", Some(vec![]))]).unwrap_err();

@@ -147,30 +147,36 @@ impl Rappel {
         budget: &Budget,
     ) -> Result<Option<(SaveOutcome, AppointmentRecord, Vec<MessageRecord>)>, ServiceError> {
         let now = self.clock.now();
-        let (mut write, created, previous_reminders) =
-            match plan_save(clinic, type_settings.as_ref(), stored.record.as_ref(), id, content.clone(), now)? {
-                SavePlan::Unchanged(record) => {
-                    if let Some(messages) = stored.settled {
-                        // A replay of a save whose effects were all carried out: nothing to do.
-                        return Ok(Some((SaveOutcome::Unchanged, record, messages)));
-                    }
-                    // A replay: whatever the first try left undone is done now.
-                    let known = Known {
-                        type_settings: Some(type_settings),
-                        settle: true,
-                        ..Known::default()
-                    };
-                    let messages = self
-                        .carry_out(clinic, &record, record.reminders.clone(), known, budget)
-                        .await?;
+        let (mut write, created, previous_reminders) = match plan_save(
+            clinic,
+            type_settings.as_ref(),
+            stored.record.as_ref(),
+            id,
+            content.clone(),
+            now,
+        )? {
+            SavePlan::Unchanged(record) => {
+                if let Some(messages) = stored.settled {
+                    // A replay of a save whose effects were all carried out: nothing to do.
                     return Ok(Some((SaveOutcome::Unchanged, record, messages)));
                 }
-                SavePlan::Write {
-                    write,
-                    created,
-                    previous_reminders,
-                } => (write, created, previous_reminders),
-            };
+                // A replay: whatever the first try left undone is done now.
+                let known = Known {
+                    type_settings: Some(type_settings),
+                    settle: true,
+                    ..Known::default()
+                };
+                let messages = self
+                    .carry_out(clinic, &record, record.reminders.clone(), known, budget)
+                    .await?;
+                return Ok(Some((SaveOutcome::Unchanged, record, messages)));
+            }
+            SavePlan::Write {
+                write,
+                created,
+                previous_reminders,
+            } => (write, created, previous_reminders),
+        };
         claim_on_write(&mut write.messages, &clinic.settings, now);
         let recorded = match self.store.write_appointment(&write).await {
             Ok(recorded) => recorded,
@@ -283,7 +289,10 @@ impl Rappel {
                 Some(fresh) if fresh.version != record.version => {
                     // Whatever either planned may hold a schedule the fresh record no longer wants.
                     for planned in &record.reminders {
-                        if !previous.iter().any(|p| p.before == planned.before && p.at == planned.at) {
+                        if !previous
+                            .iter()
+                            .any(|p| p.before == planned.before && p.at == planned.at)
+                        {
                             previous.push(*planned);
                         }
                     }

@@ -222,7 +222,12 @@ fn planned_reminders(
         .iter()
         .filter(|spec| available.iter().any(|c| spec.allows(*c)))
         .filter_map(|spec| {
-            let at = rules::reminder_time_before(content.start(), spec.before.duration(), &clinic.quiet_hours, clinic.tz())?;
+            let at = rules::reminder_time_before(
+                content.start(),
+                spec.before.duration(),
+                &clinic.quiet_hours,
+                clinic.tz(),
+            )?;
             let kept = earlier.iter().find(|r| r.before == spec.before && r.at == at);
             match kept {
                 Some(kept) => Some(*kept),

@@ -74,7 +74,12 @@ fn payload(clinic: &ClinicId, record: &AppointmentRecord, revision: u64, kind: S
 }
 
 /// A reminder's payload: the 36-h one's reads as it always did (no `before`).
-fn reminder_payload(clinic: &ClinicId, record: &AppointmentRecord, revision: u64, before: ReminderOffset) -> SchedulePayload {
+fn reminder_payload(
+    clinic: &ClinicId,
+    record: &AppointmentRecord,
+    revision: u64,
+    before: ReminderOffset,
+) -> SchedulePayload {
     SchedulePayload {
         before: (before != ReminderOffset::DEFAULT).then_some(before),
         ..payload(clinic, record, revision, ScheduleKind::Reminder)

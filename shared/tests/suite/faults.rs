@@ -224,7 +224,11 @@ async fn the_reminder_function_asks_lambda_to_retry_a_failed_reminder_and_the_re
         .save_appointment(&h.clinic, id(), appointment(1, t(), "FU"))
         .await
         .unwrap();
-    let reminder = h.record("F1").await.reminder(ReminderOffset::DEFAULT).expect("a planned reminder");
+    let reminder = h
+        .record("F1")
+        .await
+        .reminder(ReminderOffset::DEFAULT)
+        .expect("a planned reminder");
     h.clock.set(reminder.at);
     let payload = rappel::ports::SchedulePayload {
         clinic_id: h.clinic.id.clone(),

@@ -7,6 +7,7 @@ mod faults;
 mod http;
 mod messages;
 mod properties;
+mod reminders;
 mod review_fixes;
 mod security;
 mod services;

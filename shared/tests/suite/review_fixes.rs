@@ -329,7 +329,10 @@ async fn when_an_older_save_puts_its_schedule_last_the_newer_revision_still_wins
     // THEN the pending schedule is revision 2's, for the new time,
     let record = h.record("A1").await;
     assert_eq!(record.reminder(ReminderOffset::DEFAULT).map(|r| r.revision), Some(2));
-    assert_eq!(record.reminder(ReminderOffset::DEFAULT).map(|r| r.at), Some(local(2026, 12, 9, 20, 59)));
+    assert_eq!(
+        record.reminder(ReminderOffset::DEFAULT).map(|r| r.at),
+        Some(local(2026, 12, 9, 20, 59))
+    );
     assert_schedule_matches(&h, &record);
     // AND exactly one reminder goes, for the new time.
     h.advance_to(next_day()).await;

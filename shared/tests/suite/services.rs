@@ -18,7 +18,10 @@ async fn first_save_sends_one_confirmation_and_plans_the_reminder() {
         .await
         .unwrap();
     assert_eq!(outcome, SaveOutcome::Created);
-    assert_eq!(record.reminder(ReminderOffset::DEFAULT).map(|r| r.at), Some(local(2026, 12, 8, 20, 59)));
+    assert_eq!(
+        record.reminder(ReminderOffset::DEFAULT).map(|r| r.at),
+        Some(local(2026, 12, 8, 20, 59))
+    );
     let sent = h.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(
