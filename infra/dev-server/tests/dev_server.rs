@@ -278,3 +278,73 @@ async fn twenty_parallel_identical_puts_give_one_201_and_one_confirmation() {
     drop(server);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The README's walkthrough with its two reminders (36 h, and a text 2 h before) and a preview,
+/// through the real binary: the reminders listed on save, each fired at its own time by the
+/// manual clock, the 2-h one as a text only.
+#[tokio::test]
+async fn the_readme_walkthrough_with_two_reminders_and_a_preview() {
+    let dir = data_dir("reminders");
+    let server = DevServer::start(&dir);
+    setup(&server, json!({"sms_enabled": true})).await;
+    let (status, _) = server
+        .put(
+            "/v1/appointment-types/SUIVI",
+            &json!({"communications": "full",
+                    "reminders": [{"before": "36h"}, {"before": "2h", "channels": ["sms"]}],
+                    "instructions": {"fr": "Apportez votre carte d’assurance maladie.", "en": "Bring your health card."}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, preview) = server.get("/v1/previews/reminder?type_code=SUIVI&language=en").await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert!(preview["email"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("Bring your health card."));
+    assert!(server.outbox().await.is_empty(), "a preview sends nothing");
+
+    let mut body = appointment(1, T, "marc@example.ca");
+    body["patient"]["mobile"] = json!("514 555-0123");
+    let (status, view) = server.put("/v1/appointments/W2", &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    assert_eq!(
+        view["reminders"],
+        json!([
+            {"before": "36h", "at": "2030-01-08T20:59:00-05:00", "status": "planned"},
+            {"before": "2h", "at": "2030-01-10T12:00:00-05:00", "status": "planned"},
+        ])
+    );
+    assert_eq!(view["reminder_at"], "2030-01-08T20:59:00-05:00");
+
+    let moved = server.set_clock("2030-01-10T18:00:00Z").await;
+    assert_eq!(moved["fired"], 2, "{moved}");
+    let reminders: Vec<(String, String)> = server
+        .outbox()
+        .await
+        .iter()
+        .filter(|m| m["kind"] == "reminder")
+        .map(|m| {
+            (
+                m["channel"].as_str().unwrap().to_owned(),
+                m["at"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reminders,
+        [
+            ("email".to_owned(), "2030-01-09T01:59:00Z".to_owned()),
+            ("sms".to_owned(), "2030-01-09T01:59:00Z".to_owned()),
+            ("sms".to_owned(), "2030-01-10T17:00:00Z".to_owned()),
+        ]
+    );
+    let view = server.get("/v1/appointments/W2").await.1;
+    assert_eq!(view["reminders"][1]["status"], "sent");
+    assert_eq!(
+        view["reminder_at"], "2030-01-10T12:00:00-05:00",
+        "the last one, once all are past"
+    );
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
