@@ -87,7 +87,7 @@ fn rendering(c: &mut Criterion) {
         b.iter(|| render_email(MessageKind::Confirmation, black_box(&details), true))
     });
     c.bench_function("render a text message", |b| {
-        b.iter(|| render_text(MessageKind::Reminder, black_box(&details)))
+        b.iter(|| render_text(MessageKind::Reminder, black_box(&details), true))
     });
 }
 

@@ -83,7 +83,10 @@ pub fn render_messages(out: &Path) -> Result<Vec<PathBuf>, String> {
                     &dir.join(format!("{name}.txt")),
                     format!("Subject: {}\n\n{}", email.subject, email.text),
                 )?;
-                write(&dir.join(format!("{name}.sms.txt")), render_text(kind, &details))?;
+                write(
+                    &dir.join(format!("{name}.sms.txt")),
+                    render_text(kind, &details, kind == MessageKind::Reminder),
+                )?;
                 html_files.push(html);
             }
         }

@@ -219,12 +219,13 @@ struct EmailText<'a> {
     show_details: bool,
 }
 
-/// Renders an email of `kind`. `confirm_open` adds the request to confirm (reminders, and
-/// confirmations saved once confirmation is already open).
+/// Renders an email of `kind`. `confirm_open` (confirming is open and the patient has not
+/// confirmed) adds the request to confirm to confirmations, changes and reminders: a reminder a
+/// week ahead, or one after the patient confirmed, does not ask.
 pub fn render_email(kind: MessageKind, d: &Details, confirm_open: bool) -> RenderedEmail {
     let lead = phrases::lead(kind, d.lang, &d.clinic_name);
     let live = !matches!(kind, MessageKind::Cancellation | MessageKind::CancellationReceipt);
-    let ask_confirm = live && (kind == MessageKind::Reminder || confirm_open);
+    let ask_confirm = live && confirm_open;
     let show_questionnaire = live
         && d.questionnaire_url.is_some()
         && matches!(
@@ -256,8 +257,16 @@ pub fn render_email(kind: MessageKind, d: &Details, confirm_open: bool) -> Rende
 /// Longest clinic name a text carries; a longer one is cut so no text needs a third segment.
 const SMS_CLINIC_NAME_MAX: usize = 40;
 
-/// Renders the text message of `kind`.
-pub fn render_text(kind: MessageKind, d: &Details) -> String {
+/// Renders the text message of `kind`; `confirm_open` as for [`render_email`].
+pub fn render_text(kind: MessageKind, d: &Details, confirm_open: bool) -> String {
     let name: String = d.clinic_name.chars().take(SMS_CLINIC_NAME_MAX).collect();
-    phrases::sms(kind, d.lang, name.trim_end(), &d.short_date, &d.time, &d.patient_url)
+    phrases::sms(
+        kind,
+        d.lang,
+        name.trim_end(),
+        &d.short_date,
+        &d.time,
+        &d.patient_url,
+        confirm_open,
+    )
 }

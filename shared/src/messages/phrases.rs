@@ -295,8 +295,23 @@ pub fn refusal(
 }
 
 /// The text message (no health information: clinic, date, time, link). French stays in GSM-7.
-pub fn sms(kind: MessageKind, lang: Language, clinic: &str, date: &str, time: &str, link: &str) -> String {
+/// A reminder asks to confirm only when `ask_confirm` (confirming is open and not done yet).
+pub fn sms(
+    kind: MessageKind,
+    lang: Language,
+    clinic: &str,
+    date: &str,
+    time: &str,
+    link: &str,
+    ask_confirm: bool,
+) -> String {
     match (lang, kind) {
+        (Language::Fr, MessageKind::Reminder) if !ask_confirm => {
+            format!("{clinic} : rappel, rendez-vous le {date} à {time}. Détails : {link}")
+        }
+        (Language::En, MessageKind::Reminder) if !ask_confirm => {
+            format!("{clinic}: reminder, appointment on {date} at {time}. Details: {link}")
+        }
         (Language::Fr, MessageKind::Confirmation) => {
             format!("{clinic} : rendez-vous le {date} à {time}. Détails et confirmation : {link}")
         }

@@ -668,6 +668,13 @@ impl Rappel {
         }
     }
 
+    /// Whether a message going out now may ask the patient to confirm: confirming is open and
+    /// they have not.
+    fn confirm_open(&self, record: &AppointmentRecord) -> bool {
+        record.patient_status == PatientStatus::Pending
+            && rules::check_confirm(self.clock.now(), record.content.start()).is_ok()
+    }
+
     /// The record of a finished attempt: status, event and, for a text sent, its ledger entry.
     fn outcome(
         &self,
@@ -844,9 +851,7 @@ impl Rappel {
         if let Err(why) = clinic.settings.check_sender() {
             return Attempt::Undeliverable(format!("sender_not_bound: {why}"));
         }
-        let confirm_open = record.patient_status == PatientStatus::Pending
-            && rules::check_confirm(self.clock.now(), record.content.start()).is_ok();
-        let rendered = messages::render_email(message.kind, details, confirm_open);
+        let rendered = messages::render_email(message.kind, details, self.confirm_open(record));
         let email = OutgoingEmail {
             from: from.as_str().to_owned(),
             reply_to: clinic.settings.reply_to.as_ref().map(|r| r.as_str().to_owned()),
@@ -880,7 +885,7 @@ impl Rappel {
             Ok(false) => {}
             Err(e) => return Attempt::provider_error("sms provider", e),
         }
-        let body = messages::render_text(message.kind, details);
+        let body = messages::render_text(message.kind, details, self.confirm_open(record));
         let (encoding, segments) = sms::segments(&body);
         match self.over_sms_cap(clinic, segments).await {
             Ok(false) => {}

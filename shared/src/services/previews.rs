@@ -97,8 +97,10 @@ impl Rappel {
         let now = self.clock.now();
         let record = sample_record(clinic, &type_code, language, modality, now)?;
         let details = self.details(&clinic.settings, type_settings.as_ref(), &record, language);
-        let email = messages::render_email(kind, &details, kind == MessageKind::Reminder);
-        let text = messages::render_text(kind, &details);
+        // As the 36-h reminder reads to a patient who has not confirmed: asking to.
+        let asks = kind == MessageKind::Reminder;
+        let email = messages::render_email(kind, &details, asks);
+        let text = messages::render_text(kind, &details, asks);
         let (encoding, segments) = sms::segments(&text);
         let unit_price_cents = self.config.sms_prices.cents_at(now);
         Ok(Preview {

@@ -105,8 +105,8 @@ fn texts_fit_one_segment_with_typical_data_and_french_stays_in_gsm7() {
         for modality in MODALITIES {
             let record = record(modality);
             let d = Details::new(&settings, None, &record, format!("{base}/p/{}", record.token), lang);
-            for kind in MessageKind::ALL {
-                let text = render_text(kind, &d);
+            for (kind, asks) in MessageKind::ALL.into_iter().flat_map(|k| [(k, true), (k, false)]) {
+                let text = render_text(kind, &d, asks);
                 let (encoding, parts) = segments(&text);
                 assert_eq!(encoding, Encoding::Gsm7, "{kind:?} {lang:?}: {text}");
                 assert_eq!(parts, 1, "{kind:?} {lang:?} ({} chars): {text}", text.chars().count());
@@ -137,8 +137,8 @@ fn texts_never_need_more_than_two_segments_even_with_long_names() {
             format!("https://{}.example.ca/p/{}", "x".repeat(40), record.token),
             lang,
         );
-        for kind in MessageKind::ALL {
-            let text = render_text(kind, &d);
+        for (kind, asks) in MessageKind::ALL.into_iter().flat_map(|k| [(k, true), (k, false)]) {
+            let text = render_text(kind, &d, asks);
             assert!(segments(&text).1 <= 2, "{kind:?} {lang:?}: {text}");
         }
     }

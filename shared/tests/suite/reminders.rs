@@ -139,6 +139,26 @@ async fn three_reminders_are_planned_each_at_its_own_time_and_each_fires_once() 
     );
     assert_eq!(h.sent_kinds("email").iter().filter(|k| *k == "reminder").count(), 2);
     assert_eq!(h.sent_kinds("sms").iter().filter(|k| *k == "reminder").count(), 3);
+    // A week ahead confirming is not open yet: that reminder does not ask; the later ones do.
+    let sent = h.sent();
+    let texts: Vec<&str> = sent
+        .iter()
+        .filter(|m| m.kind == "reminder" && m.channel == "sms")
+        .map(|m| m.text.as_str())
+        .collect();
+    assert!(
+        !texts[0].contains("confirmer") && texts[0].contains("Détails"),
+        "{}",
+        texts[0]
+    );
+    assert!(texts[1].contains("Merci de confirmer") && texts[2].contains("Merci de confirmer"));
+    let emails: Vec<&str> = sent
+        .iter()
+        .filter(|m| m.kind == "reminder" && m.channel == "email")
+        .map(|m| m.text.as_str())
+        .collect();
+    assert!(!emails[0].contains("Merci de confirmer"), "{}", emails[0]);
+    assert!(emails[1].contains("Merci de confirmer"), "{}", emails[1]);
 
     // Each reminder's messages and events say which reminder they are.
     let page = h.rappel.events(&h.clinic, None, Some("100")).await.unwrap();
@@ -333,4 +353,53 @@ async fn bad_reminder_lists_are_refused_naming_the_field() {
         )
         .await;
     assert_eq!(saved.json()["reminders"][0]["before"], "7d");
+}
+
+#[tokio::test]
+async fn a_reminder_delivered_in_quiet_hours_waits_under_a_name_of_its_own() {
+    let h = clinic_with_three_reminders().await;
+    save(&h, 1, t10(), "booked").await;
+    // The week reminder's window is Dec 10 02:00 to Dec 11 02:00; a delivery at 03:00 (quiet)
+    // waits for 08:00.
+    h.advance_to(local(2026, 12, 10, 3, 0)).await;
+    let week = rappel::ports::SchedulePayload {
+        clinic_id: h.clinic.id.clone(),
+        appointment_id: id("R1"),
+        revision: 1,
+        kind: ScheduleKind::Reminder,
+        type_code: None,
+        before: Some(offset("7d")),
+    };
+    let outcome = h.rappel.fire(&week).await.unwrap();
+    assert_eq!(
+        outcome,
+        rappel::services::ReminderOutcome::Deferred(local(2026, 12, 10, 8, 0))
+    );
+    let deferred: Vec<_> = h
+        .scheduler
+        .pending()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.name.starts_with("rappel-later"))
+        .collect();
+    assert_eq!(deferred.len(), 1);
+    assert_eq!(
+        (deferred[0].at, deferred[0].payload.before),
+        (local(2026, 12, 10, 8, 0), Some(offset("7d")))
+    );
+    // At 08:00 it goes; its own schedule at 14:00 then finds it sent.
+    h.advance_to(local(2026, 12, 10, 15, 0)).await;
+    assert_eq!(
+        reminders_sent(&h).await,
+        [
+            ("reminder-7d:1:email".into(), "email".into()),
+            ("reminder-7d:1:sms".into(), "sms".into())
+        ]
+    );
+    let sent: Vec<_> = h.sent().into_iter().filter(|m| m.kind == "reminder").collect();
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent.iter().all(|m| m.at.starts_with("2026-12-10T13:00:00")),
+        "08:00 local: {sent:?}"
+    );
 }
