@@ -270,37 +270,32 @@ async fn reminders_already_past_at_save_are_not_planned() {
     let record = save(&h, 1, local(2026, 12, 10, 14, 0), "booked").await;
     let befores: Vec<_> = record.reminders.iter().map(|r| r.before).collect();
     assert_eq!(befores, [offset("36h"), offset("2h")]);
-    // A type whose list leaves out the 36-h reminder plans none of it.
-    let settings: TypeSettings =
-        serde_json::from_value(json!({"communications": "full", "reminders": [{"before": "3d"}]})).unwrap();
-    h.rappel
-        .put_appointment_type(&h.clinic, TypeCode::parse("PROC").unwrap(), settings)
-        .await
-        .unwrap();
-    let record = h
-        .rappel
-        .save_appointment(&h.clinic, id("R2"), appointment(1, t10(), "PROC"))
-        .await
-        .unwrap()
-        .1;
-    assert_eq!(
-        record.reminders.iter().map(|r| r.before).collect::<Vec<_>>(),
-        [offset("3d")]
-    );
-    // `notices` plans none, whatever its list.
-    let settings: TypeSettings =
-        serde_json::from_value(json!({"communications": "notices", "reminders": [{"before": "3d"}]})).unwrap();
-    h.rappel
-        .put_appointment_type(&h.clinic, TypeCode::parse("PROC").unwrap(), settings)
-        .await
-        .unwrap();
-    let record = h
-        .rappel
-        .save_appointment(&h.clinic, id("R3"), appointment(1, t10(), "PROC"))
-        .await
-        .unwrap()
-        .1;
-    assert!(record.reminders.is_empty());
+    // A type whose list leaves out the 36-h reminder plans none of it; `notices` plans none,
+    // whatever its list.
+    for (settings, appointment_id, expected) in [
+        (
+            json!({"communications": "full", "reminders": [{"before": "3d"}]}),
+            "R2",
+            vec![offset("3d")],
+        ),
+        (
+            json!({"communications": "notices", "reminders": [{"before": "3d"}]}),
+            "R3",
+            vec![],
+        ),
+    ] {
+        let settings: TypeSettings = serde_json::from_value(settings).unwrap();
+        h.rappel
+            .put_appointment_type(&h.clinic, TypeCode::parse("PROC").unwrap(), settings)
+            .await
+            .unwrap();
+        let (_, record) = h
+            .rappel
+            .save_appointment(&h.clinic, id(appointment_id), appointment(1, t10(), "PROC"))
+            .await
+            .unwrap();
+        assert_eq!(record.reminders.iter().map(|r| r.before).collect::<Vec<_>>(), expected);
+    }
 }
 
 #[tokio::test]
