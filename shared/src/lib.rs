@@ -6,6 +6,7 @@
 //! - [`links`]: patient tokens and calendar files.
 //! - [`ports`]: the traits services use to reach the world.
 //! - [`services`]: what Rappel does.
+//! - [`formats`]: HL7 v2 (ER7 messages, SIU mapping, acknowledgements).
 //! - [`http`]: the routers of the three functions.
 //! - [`adapters`]: clocks, the store time limit, and with the `embedded` feature the dev server's
 //!   adapters (SQLite, memory, outbox, in-process scheduler).
@@ -13,6 +14,7 @@
 
 pub mod adapters;
 pub mod domain;
+pub mod formats;
 pub mod http;
 pub mod links;
 pub mod messages;

@@ -130,4 +130,13 @@ async fn every_sample_event_runs_through_its_handler() {
     );
     let (status, ics) = invoke(&patient, &patient_event("patient-action/get-calendar.json")).await;
     assert_eq!((status, ics.starts_with("BEGIN:VCALENDAR")), (StatusCode::OK, true));
+
+    // An HL7 v2 SIU^S13 through API Gateway: acknowledged, and the appointment moved to 15:00.
+    let (status, ack) = invoke(&on_save, &emr_event("on-save/post-hl7-s13.json")).await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    assert!(ack.contains("MSA|AA|MSG-13"), "{ack}");
+    assert!(invoke(&on_save, &emr_event("on-save/get-appointment.json"))
+        .await
+        .1
+        .contains("\"start\":\"2030-01-10T15:00:00-05:00\""));
 }

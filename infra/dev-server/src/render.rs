@@ -49,7 +49,7 @@ pub fn render_messages(out: &Path) -> Result<Vec<PathBuf>, String> {
             ),
             en: Some(Instruction::parse("Bring your health card.\n\nParking at the back.").map_err(|e| e.0)?),
         },
-        reminders: None,
+        ..TypeSettings::default()
     };
     let start = Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).single().ok_or("bad date")?;
     let mut html_files = Vec::new();

@@ -1,6 +1,6 @@
 //! Appointment types: what a clinic wants sent for each EMR type code.
 
-use super::{check_reminders, InvalidValue, Language, ReminderSpec, TypeCode, WebLink};
+use super::{check_reminders, InvalidValue, Language, Modality, ReminderSpec, TypeCode, WebLink};
 use serde::{Deserialize, Serialize};
 
 /// How much Rappel says for a type. `None` is the default for every type, known or not.
@@ -38,6 +38,10 @@ pub struct TypeSettings {
     /// The reminders of a `full` type; left out: one, 36 h before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reminders: Option<Vec<ReminderSpec>>,
+    /// How appointments of this type happen when a message in an EMR format does not say
+    /// (HL7 v2 has no field for it); left out: in person. The JSON API always says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modality: Option<Modality>,
 }
 
 impl TypeSettings {

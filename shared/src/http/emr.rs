@@ -43,6 +43,7 @@ pub fn router(rappel: Arc<Rappel>) -> Router {
         .route("/v1/events", get(events))
         .route("/v1/ledger", get(ledger))
         .route("/v1/previews/{kind}", get(preview))
+        .route("/hl7/v2", axum::routing::post(hl7_message))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(rappel)
@@ -195,4 +196,28 @@ async fn preview(
         modality: q.get("modality").map(String::as_str),
     };
     Ok(Json(rappel.preview(&clinic, wanted).await?).into_response())
+}
+
+/// `POST /hl7/v2`: one ER7 message; the answer is its acknowledgement.
+async fn hl7_message(
+    State(rappel): State<Arc<Rappel>>,
+    AuthClinic(clinic): AuthClinic,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let length = declared_length(request.headers());
+    let bytes = read_capped(request.into_body(), length).await?;
+    let answer = rappel.receive_hl7(&clinic, &bytes).await;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "x-application/hl7-v2+er7; charset=utf-8")],
+        answer.ack,
+    )
+        .into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("30"));
+    }
+    Ok(response)
 }

@@ -1,0 +1,5 @@
+//! The formats EMRs already speak, read into Rappel's own save: HL7 v2 SIU messages.
+
+pub mod ack;
+pub mod er7;
+pub mod siu;
