@@ -341,7 +341,7 @@ impl Rappel {
                 .map(|r| ReminderView {
                     before: r.before,
                     at: show(r.at),
-                    status: reminder_status(r, messages),
+                    status: reminder_status(r, record.content.start(), self.clock.now(), messages),
                 })
                 .collect(),
             patient_url: self.patient_url(record),
@@ -359,16 +359,25 @@ impl Rappel {
     }
 }
 
-/// Where a planned reminder stands, from its messages (those of its offset and revision).
-fn reminder_status(reminder: &PlannedReminder, messages: &[MessageRecord]) -> &'static str {
+/// Where a planned reminder stands, from its messages (those of its offset and revision) and,
+/// when it has none, whether its window is over.
+fn reminder_status(
+    reminder: &PlannedReminder,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+    messages: &[MessageRecord],
+) -> &'static str {
+    let window_over = now > crate::rules::reminder_window(start, reminder.before.duration()).1;
     let mine: Vec<&MessageRecord> = messages
         .iter()
         .filter(|m| m.before() == Some(reminder.before) && m.revision == reminder.revision)
         .collect();
     if mine.iter().any(|m| m.status == MessageStatus::Sent) {
         "sent"
-    } else if mine.is_empty() {
+    } else if mine.is_empty() && !window_over {
         "planned"
+    } else if mine.is_empty() {
+        "not_sent"
     } else if mine.iter().all(|m| m.status.is_final()) {
         "not_sent"
     } else {

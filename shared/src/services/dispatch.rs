@@ -66,8 +66,17 @@ fn still_applies(
         }
         MessageKind::CancellationReceipt => patient_cancelled && content.is_booked(),
         MessageKind::Reminder => {
-            let planned = message.before().and_then(|before| record.reminder(before));
-            planned.map(|r| r.revision) == Some(message.revision) && content.is_booked() && !patient_cancelled
+            let Some(before) = message.before() else {
+                return false;
+            };
+            let planned = record.reminder(before);
+            // Past its window (a send that kept failing, retried by a later save), a reminder
+            // no longer goes: days late, or at night, it would say the wrong thing.
+            let in_window = now <= rules::reminder_window(content.start(), before.duration()).1;
+            planned.map(|r| r.revision) == Some(message.revision)
+                && in_window
+                && content.is_booked()
+                && !patient_cancelled
         }
     }
 }

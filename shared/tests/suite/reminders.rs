@@ -200,6 +200,17 @@ async fn three_reminders_are_planned_each_at_its_own_time_and_each_fires_once() 
 async fn a_move_replans_every_reminder_and_one_whose_time_has_passed_is_dropped() {
     let h = clinic_with_three_reminders().await;
     save(&h, 1, t10(), "booked").await;
+    // A save that moves nothing keeps each reminder as planned (revision 1, same schedules).
+    let schedules = reminder_schedules(&h);
+    let mut renamed = appointment(2, t10(), "PROC");
+    renamed.patient.last_name = Text::parse("Roy-Tremblay").unwrap();
+    let (_, record) = h.rappel.save_appointment(&h.clinic, id("R1"), renamed).await.unwrap();
+    assert!(
+        record.reminders.iter().all(|r| r.revision == 1),
+        "{:?}",
+        record.reminders
+    );
+    assert_eq!(reminder_schedules(&h), schedules);
     // The week-before reminder goes out on the 10th.
     h.advance_to(local(2026, 12, 10, 15, 0)).await;
     assert_eq!(reminders_sent(&h).await.len(), 2);
@@ -207,14 +218,14 @@ async fn a_move_replans_every_reminder_and_one_whose_time_has_passed_is_dropped(
     // Moved four days later, across the week reminder's new time: all three are planned again
     // for the new date, the week one too (on the 14th).
     let later = local(2026, 12, 21, 14, 0);
-    let record = save(&h, 2, later, "booked").await;
+    let record = save(&h, 3, later, "booked").await;
     let planned: Vec<_> = record.reminders.iter().map(|r| (r.before, r.at, r.revision)).collect();
     assert_eq!(
         planned,
         [
-            (offset("7d"), local(2026, 12, 14, 14, 0), 2),
-            (offset("36h"), local(2026, 12, 19, 20, 59), 2),
-            (offset("2h"), local(2026, 12, 21, 12, 0), 2),
+            (offset("7d"), local(2026, 12, 14, 14, 0), 3),
+            (offset("36h"), local(2026, 12, 19, 20, 59), 3),
+            (offset("2h"), local(2026, 12, 21, 12, 0), 3),
         ]
     );
     assert_eq!(reminder_schedules(&h).len(), 3, "moved in place, not added");
@@ -222,7 +233,7 @@ async fn a_move_replans_every_reminder_and_one_whose_time_has_passed_is_dropped(
     // Moved to two days from now: a week before is past (dropped, its schedule deleted); 36 h
     // before is 02:00 on the 11th, so 20:59 tonight.
     let soon = local(2026, 12, 12, 14, 0);
-    let record = save(&h, 3, soon, "booked").await;
+    let record = save(&h, 4, soon, "booked").await;
     let planned: Vec<_> = record.reminders.iter().map(|r| (r.before, r.at)).collect();
     assert_eq!(
         planned,
@@ -234,19 +245,19 @@ async fn a_move_replans_every_reminder_and_one_whose_time_has_passed_is_dropped(
     let schedules = reminder_schedules(&h);
     assert_eq!(
         schedules.iter().map(|(b, _, r)| (*b, *r)).collect::<Vec<_>>(),
-        [(offset("2h"), 3), (offset("36h"), 3)]
+        [(offset("2h"), 4), (offset("36h"), 4)]
     );
     h.advance_to(soon + Duration::hours(1)).await;
     assert_eq!(
         reminders_sent(&h).await,
         [
-            ("reminder-2h:3:sms".into(), "sms".into()),
+            ("reminder-2h:4:sms".into(), "sms".into()),
             ("reminder-7d:1:email".into(), "email".into()),
             ("reminder-7d:1:sms".into(), "sms".into()),
-            ("reminder:3:email".into(), "email".into()),
-            ("reminder:3:sms".into(), "sms".into()),
+            ("reminder:4:email".into(), "email".into()),
+            ("reminder:4:sms".into(), "sms".into()),
         ],
-        "nothing for revision 2; the week reminder of revision 1 stays sent once"
+        "nothing for revision 3; the week reminder of revision 1 stays sent once"
     );
 }
 
@@ -397,4 +408,51 @@ async fn a_reminder_delivered_in_quiet_hours_waits_under_a_name_of_its_own() {
         sent.iter().all(|m| m.at.starts_with("2026-12-10T13:00:00")),
         "08:00 local: {sent:?}"
     );
+}
+
+#[tokio::test]
+async fn a_reminder_that_kept_failing_is_dropped_once_its_window_is_over() {
+    let h = clinic_with_three_reminders().await;
+    save(&h, 1, t10(), "booked").await;
+    // Every email fails from here until after the week reminder's window (Dec 10 02:00 to Dec 11
+    // 02:00); its text goes.
+    h.mailer.failures.store(1_000_000, std::sync::atomic::Ordering::SeqCst);
+    h.advance_to(local(2026, 12, 11, 3, 0)).await;
+    h.mailer.failures.store(0, std::sync::atomic::Ordering::SeqCst);
+    // The retries that come after, and a later save, do not send it days late.
+    h.advance_to(local(2026, 12, 11, 9, 0)).await;
+    let mut content = appointment(2, t10(), "PROC");
+    content.patient.last_name = Text::parse("Roy-Tremblay").unwrap();
+    h.rappel.save_appointment(&h.clinic, id("R1"), content).await.unwrap();
+    assert_eq!(
+        reminders_sent(&h).await,
+        [("reminder-7d:1:sms".into(), "sms".into())],
+        "the text only"
+    );
+    let messages = h.messages("R1").await;
+    let email = messages.iter().find(|m| m.key == "reminder-7d:1:email").unwrap();
+    assert_eq!(email.status, MessageStatus::Dropped, "{email:?}");
+    assert!(h.sent().iter().all(|m| !(m.kind == "reminder" && m.channel == "email")));
+}
+
+#[tokio::test]
+async fn a_reminder_after_the_patient_confirmed_does_not_ask_again() {
+    let h = Harness::with_standard_types(now0()).await;
+    let (_, record) = h
+        .rappel
+        .save_appointment(&h.clinic, id("C1"), appointment(1, crate::support::t(), "FU"))
+        .await
+        .unwrap();
+    // Confirming opens at T − 48 h (Tuesday 14:00); the reminder is at 20:59 that evening.
+    h.advance_to(local(2026, 12, 8, 15, 0)).await;
+    let status = h
+        .rappel
+        .patient_act(&record.token, rappel::services::PatientAction::Confirm)
+        .await
+        .unwrap();
+    assert_eq!(status, PatientStatus::Confirmed);
+    h.advance_to(local(2026, 12, 9, 9, 0)).await;
+    let reminder = h.sent().into_iter().find(|m| m.kind == "reminder").expect("the reminder");
+    assert!(!reminder.text.contains("Merci de confirmer"), "{}", reminder.text);
+    assert!(!reminder.html.unwrap().contains("Merci de confirmer"));
 }

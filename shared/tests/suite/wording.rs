@@ -97,6 +97,8 @@ async fn a_cancellation_carries_no_instructions() {
         .find(|e| e.channel == "email" && e.kind == "cancellation")
         .expect("a cancellation email");
     assert!(!cancellation.text.contains("jeun"), "{}", cancellation.text);
+    let html = cancellation.html.clone().unwrap();
+    assert!(!html.contains("jeun") && !html.contains("Consignes"), "{html}");
     let page = api
         .patient(Method::GET, &api.patient_path("FR1").await, false)
         .await
@@ -181,7 +183,19 @@ async fn a_preview_renders_any_kind_with_sample_data_and_its_price_and_sends_not
             .await;
         assert_eq!(p.status, StatusCode::OK, "{kind}");
         assert_eq!(p.json()["communications"], "none");
-        assert!(!p.json()["email"]["html"].as_str().unwrap().contains("Consignes"));
+        // In English, `FU`'s French-only instructions never show either.
+        let fu = api
+            .get(&format!("/v1/previews/{kind}?type_code=FU&language=en"))
+            .await
+            .json();
+        assert_eq!(fu["communications"], "full");
+        for part in [&fu["email"]["html"], &fu["email"]["text"]] {
+            let part = part.as_str().unwrap();
+            assert!(
+                !part.contains("jeun") && !part.contains("Instructions from the clinic"),
+                "{kind}: {part}"
+            );
+        }
     }
     // Defaults: the clinic's language, in person.
     let p = api.get("/v1/previews/confirmation").await.json();
