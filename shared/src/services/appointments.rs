@@ -376,9 +376,8 @@ fn reminder_status(
         "sent"
     } else if mine.is_empty() && !window_over {
         "planned"
-    } else if mine.is_empty() {
-        "not_sent"
     } else if mine.iter().all(|m| m.status.is_final()) {
+        // None at all once its window is over, or every one ended unsent.
         "not_sent"
     } else {
         "sending"

@@ -452,7 +452,11 @@ async fn a_reminder_after_the_patient_confirmed_does_not_ask_again() {
         .unwrap();
     assert_eq!(status, PatientStatus::Confirmed);
     h.advance_to(local(2026, 12, 9, 9, 0)).await;
-    let reminder = h.sent().into_iter().find(|m| m.kind == "reminder").expect("the reminder");
+    let reminder = h
+        .sent()
+        .into_iter()
+        .find(|m| m.kind == "reminder")
+        .expect("the reminder");
     assert!(!reminder.text.contains("Merci de confirmer"), "{}", reminder.text);
     assert!(!reminder.html.unwrap().contains("Merci de confirmer"));
 }
