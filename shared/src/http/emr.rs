@@ -44,6 +44,8 @@ pub fn router(rappel: Arc<Rappel>) -> Router {
         .route("/v1/ledger", get(ledger))
         .route("/v1/previews/{kind}", get(preview))
         .route("/hl7/v2", axum::routing::post(hl7_message))
+        .route("/fhir/r4", axum::routing::post(fhir_bundle))
+        .route("/fhir/r4/Appointment/{id}", axum::routing::put(fhir_appointment))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(rappel)
@@ -220,4 +222,44 @@ async fn hl7_message(
             .insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("30"));
     }
     Ok(response)
+}
+
+fn fhir_response(answer: crate::services::FhirAnswer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/fhir+json")],
+        answer.body.to_string(),
+    )
+        .into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("30"));
+    }
+    response
+}
+
+/// `PUT /fhir/r4/Appointment/{id}`: an Appointment with its Patient, Practitioner and Location
+/// contained.
+async fn fhir_appointment(
+    State(rappel): State<Arc<Rappel>>,
+    AuthClinic(clinic): AuthClinic,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let length = declared_length(request.headers());
+    let bytes = read_capped(request.into_body(), length).await?;
+    Ok(fhir_response(rappel.put_fhir_appointment(&clinic, &id, &bytes).await))
+}
+
+/// `POST /fhir/r4`: a transaction or batch Bundle.
+async fn fhir_bundle(
+    State(rappel): State<Arc<Rappel>>,
+    AuthClinic(clinic): AuthClinic,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let length = declared_length(request.headers());
+    let bytes = read_capped(request.into_body(), length).await?;
+    Ok(fhir_response(rappel.post_fhir_bundle(&clinic, &bytes).await))
 }

@@ -20,7 +20,7 @@ pub(crate) struct Api {
 
 pub(crate) struct Answer {
     pub(crate) status: StatusCode,
-    headers: axum::http::HeaderMap,
+    pub(crate) headers: axum::http::HeaderMap,
     body: Vec<u8>,
 }
 

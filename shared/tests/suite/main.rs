@@ -4,6 +4,7 @@
 //! `logs.rs` stays in a binary of its own (see its comment).
 
 mod faults;
+mod fhir;
 mod hl7;
 mod http;
 mod messages;
