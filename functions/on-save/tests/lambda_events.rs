@@ -139,4 +139,9 @@ async fn every_sample_event_runs_through_its_handler() {
         .await
         .1
         .contains("\"start\":\"2030-01-10T15:00:00-05:00\""));
+
+    // A FHIR R4 Appointment through API Gateway: created, answered in FHIR.
+    let (status, saved) = invoke(&on_save, &emr_event("on-save/put-fhir-appointment.json")).await;
+    assert_eq!(status, StatusCode::CREATED, "{saved}");
+    assert!(saved.contains("\"versionId\":\"1\""), "{saved}");
 }
