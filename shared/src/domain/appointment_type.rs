@@ -38,8 +38,9 @@ pub struct TypeSettings {
     /// The reminders of a `full` type; left out: one, 36 h before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reminders: Option<Vec<ReminderSpec>>,
-    /// How appointments of this type happen when a message in an EMR format does not say
-    /// (HL7 v2 has no field for it); left out: in person. The JSON API always says.
+    /// How appointments of this type happen when a message in an EMR format does not say (HL7 v2
+    /// without a video link, FHIR without the modality extension); left out: in person. The JSON
+    /// API always says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modality: Option<Modality>,
 }

@@ -102,6 +102,16 @@ impl Message {
         self.value(segment, field, 1, comp, 1)
     }
 
+    /// The value at `segment`-`field`, component `comp` (first repetition and subcomponent), in
+    /// every segment of that name, in order.
+    pub fn components_of_all(&self, segment: &str, field: usize, comp: usize) -> Vec<String> {
+        self.segments
+            .iter()
+            .filter(|s| s.name == segment)
+            .filter_map(|s| s.value(self.separators, field, 1, comp, 1))
+            .collect()
+    }
+
     /// How many repetitions `segment`-`field` has.
     pub fn repetitions(&self, segment: &str, field: usize) -> usize {
         self.segment(segment)

@@ -192,7 +192,24 @@ fn content(m: &Message, event: SiuEvent, zone: Tz) -> Result<Value, FieldError> 
     if let Some(location) = m.component("AIL", 3, 9).or_else(|| m.component("AIL", 3, 1)) {
         content["location"] = json!({"name": location});
     }
+    if let Some(url) = video_link(m) {
+        content["telemedicine_url"] = json!(url);
+        content["modality"] = json!("telemedicine");
+    }
     Ok(content)
+}
+
+/// A video link: SIU has no field for one, so the first `https://` link in an AIL-3.9
+/// description or an NTE-3 comment (as EMRs that book video visits write it).
+fn video_link(m: &Message) -> Option<String> {
+    m.components_of_all("AIL", 3, 9)
+        .into_iter()
+        .chain(m.components_of_all("NTE", 3, 1))
+        .find_map(|text| {
+            text.split_whitespace()
+                .find(|word| word.starts_with("https://"))
+                .map(|word| word.trim_end_matches(['.', ',', ';', ')']).to_owned())
+        })
 }
 
 /// TQ1-7, else SCH-11.4, else AIS-4.

@@ -406,3 +406,51 @@ async fn what_does_not_fit_is_answered_ae_or_ar_naming_the_field() {
         .unwrap();
     assert_eq!(api.send(request).await.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_video_link_in_a_note_makes_a_telemedicine_visit() {
+    let api = api().await;
+    let message = format!(
+        "{}\rNTE|1||Rejoindre la visite : https://video.example.ca/salle/9?code=a\\T\\b.",
+        s12_v251("FIL-V1", "20261207100000", "20261210140000", "20261210143000")
+    );
+    let (_, ack) = post(&api, message).await;
+    assert_eq!(msa(&ack).0, "AA", "{:?}", ack.component("ERR", 8, 1));
+    let record = api.h.record("FIL-V1").await;
+    assert_eq!(record.content.modality, rappel::domain::Modality::Telemedicine);
+    assert_eq!(
+        record
+            .content
+            .telemedicine_url
+            .map(|u| u.as_str().to_owned())
+            .as_deref(),
+        Some("https://video.example.ca/salle/9?code=a&b")
+    );
+    // Without one, the type's modality setting (here none: in person).
+    post(
+        &api,
+        s12_v251("FIL-V2", "20261207100000", "20261210140000", "20261210143000"),
+    )
+    .await;
+    assert_eq!(
+        api.h.record("FIL-V2").await.content.modality,
+        rappel::domain::Modality::InPerson
+    );
+    // A type whose visits happen by phone.
+    let put = api
+        .put(
+            "/v1/appointment-types/FU",
+            &serde_json::json!({"communications": "full", "modality": "phone"}),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text());
+    post(
+        &api,
+        s12_v251("FIL-V3", "20261207100000", "20261210140000", "20261210143000"),
+    )
+    .await;
+    assert_eq!(
+        api.h.record("FIL-V3").await.content.modality,
+        rappel::domain::Modality::Phone
+    );
+}
