@@ -349,3 +349,28 @@ async fn a_save_through_fhir_changed_through_hl7() {
     );
     assert_eq!(api.h.sent_kinds("email"), ["confirmation", "change"]);
 }
+
+#[tokio::test]
+async fn without_a_version_or_lastupdated_each_request_counts_as_the_newest() {
+    let api = api().await;
+    let mut appointment = contained_example();
+    let (status, first) = fhir(&api, Method::PUT, "/fhir/r4/Appointment/example", &appointment).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(first["meta"]["versionId"], "1");
+    appointment["start"] = json!("2013-12-10T10:00:00Z");
+    appointment["end"] = json!("2013-12-10T12:00:00Z");
+    let (status, second) = fhir(&api, Method::PUT, "/fhir/r4/Appointment/example", &appointment).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(second["meta"]["versionId"], "2");
+    // The same again: a replay, nothing new.
+    let (_, third) = fhir(&api, Method::PUT, "/fhir/r4/Appointment/example", &appointment).await;
+    assert_eq!(third["meta"]["versionId"], "2");
+    assert_eq!(api.h.sent_kinds("email"), ["confirmation", "change"]);
+    // `lastUpdated` orders as milliseconds: later than any small version.
+    appointment["meta"] = json!({"lastUpdated": "2013-12-02T08:00:00Z"});
+    appointment["start"] = json!("2013-12-10T11:00:00Z");
+    appointment["end"] = json!("2013-12-10T13:00:00Z");
+    let (status, fourth) = fhir(&api, Method::PUT, "/fhir/r4/Appointment/example", &appointment).await;
+    assert_eq!(status, StatusCode::OK, "{fourth}");
+    assert_eq!(fourth["meta"]["versionId"], "1385971200000000");
+}
