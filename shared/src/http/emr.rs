@@ -200,44 +200,41 @@ async fn preview(
     Ok(Json(rappel.preview(&clinic, wanted).await?).into_response())
 }
 
-/// `POST /hl7/v2`: one ER7 message; the answer is its acknowledgement.
-async fn hl7_message(
-    State(rappel): State<Arc<Rappel>>,
-    AuthClinic(clinic): AuthClinic,
-    request: Request,
-) -> Result<Response, ApiError> {
+/// The body of a request in an EMR format, at most `MAX_BODY` bytes.
+async fn format_body(request: Request) -> Result<axum::body::Bytes, ApiError> {
     let length = declared_length(request.headers());
-    let bytes = read_capped(request.into_body(), length).await?;
-    let answer = rappel.receive_hl7(&clinic, &bytes).await;
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
-    let mut response = (
-        status,
-        [(header::CONTENT_TYPE, "x-application/hl7-v2+er7; charset=utf-8")],
-        answer.ack,
-    )
-        .into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("30"));
-    }
-    Ok(response)
+    read_capped(request.into_body(), length).await
 }
 
-fn fhir_response(answer: crate::services::FhirAnswer) -> Response {
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
-    let mut response = (
-        status,
-        [(header::CONTENT_TYPE, "application/fhir+json")],
-        answer.body.to_string(),
-    )
-        .into_response();
+/// An answer in an EMR format: its status, its media type, and `Retry-After` with a 503.
+fn format_answer(status: u16, content_type: &'static str, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut response = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("30"));
     }
     response
+}
+
+/// `POST /hl7/v2`: one ER7 message; the answer is its acknowledgement.
+async fn hl7_message(
+    State(rappel): State<Arc<Rappel>>,
+    AuthClinic(clinic): AuthClinic,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let bytes = format_body(request).await?;
+    let answer = rappel.receive_hl7(&clinic, &bytes).await;
+    Ok(format_answer(
+        answer.status,
+        "x-application/hl7-v2+er7; charset=utf-8",
+        answer.ack,
+    ))
+}
+
+fn fhir_response(answer: crate::services::FhirAnswer) -> Response {
+    format_answer(answer.status, "application/fhir+json", answer.body.to_string())
 }
 
 /// `PUT /fhir/r4/Appointment/{id}`: an Appointment with its Patient, Practitioner and Location
@@ -248,8 +245,7 @@ async fn fhir_appointment(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let length = declared_length(request.headers());
-    let bytes = read_capped(request.into_body(), length).await?;
+    let bytes = format_body(request).await?;
     Ok(fhir_response(rappel.put_fhir_appointment(&clinic, &id, &bytes).await))
 }
 
@@ -259,7 +255,6 @@ async fn fhir_bundle(
     AuthClinic(clinic): AuthClinic,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let length = declared_length(request.headers());
-    let bytes = read_capped(request.into_body(), length).await?;
+    let bytes = format_body(request).await?;
     Ok(fhir_response(rappel.post_fhir_bundle(&clinic, &bytes).await))
 }

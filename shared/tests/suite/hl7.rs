@@ -92,6 +92,11 @@ fn s12_v251(id: &str, sent: &str, start: &str, end: &str) -> String {
     .join("\r")
 }
 
+/// A message naming only the appointment (MSH and SCH-2), as cancellations often are.
+fn only_sch(event: &str, sent: &str, control: &str, id: &str) -> String {
+    [msh(event, sent, control, "2.5.1"), segment("SCH", &[(2, id)])].join("\r")
+}
+
 async fn post(api: &Api, message: impl Into<Vec<u8>>) -> (StatusCode, Message) {
     let answer = api.call(Method::POST, "/hl7/v2", Some(message.into())).await;
     let ack = Message::parse(answer.text().as_bytes()).unwrap_or_else(|e| panic!("{e}: {}", answer.text()));
@@ -114,16 +119,13 @@ async fn api() -> Api {
 #[tokio::test]
 async fn a_v2_5_1_booking_is_saved_and_acknowledged() {
     let api = api().await;
-    let (status, ack) = post(
-        &api,
-        s12_v251(
-            "FIL-1",
-            "20261207100000-0500",
-            "20261210140000-0500",
-            "20261210143000-0500",
-        ),
-    )
-    .await;
+    let booking = s12_v251(
+        "FIL-1",
+        "20261207100000-0500",
+        "20261210140000-0500",
+        "20261210143000-0500",
+    );
+    let (status, ack) = post(&api, booking.clone()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(msa(&ack), ("AA".to_owned(), "MSG-12".to_owned()));
     assert_eq!(ack.component("MSH", 9, 1).as_deref(), Some("ACK"));
@@ -153,16 +155,7 @@ async fn a_v2_5_1_booking_is_saved_and_acknowledged() {
     assert_eq!(c.modality, rappel::domain::Modality::InPerson);
     assert_eq!(api.h.sent_kinds("email"), ["confirmation"]);
     // The same message again: acknowledged, nothing sent twice.
-    let (_, ack) = post(
-        &api,
-        s12_v251(
-            "FIL-1",
-            "20261207100000-0500",
-            "20261210140000-0500",
-            "20261210143000-0500",
-        ),
-    )
-    .await;
+    let (_, ack) = post(&api, booking).await;
     assert_eq!(msa(&ack).0, "AA");
     assert_eq!(api.h.sent_kinds("email"), ["confirmation"]);
 }
@@ -263,15 +256,7 @@ async fn cancellations_discontinuations_deletions_and_no_shows() {
         3
     );
     // A cancellation of an appointment never seen: nothing to do.
-    let (_, ack) = post(
-        &api,
-        [
-            msh("S15", "20261207110000", "C-X", "2.5.1"),
-            segment("SCH", &[(2, "NEVER")]),
-        ]
-        .join("\r"),
-    )
-    .await;
+    let (_, ack) = post(&api, only_sch("S15", "20261207110000", "C-X", "NEVER")).await;
     assert_eq!(msa(&ack).0, "AA");
     assert_eq!(api.get("/v1/appointments/NEVER").await.status, StatusCode::NOT_FOUND);
     // A no-show, after the appointment's time: recorded, nothing sent.
@@ -283,15 +268,7 @@ async fn cancellations_discontinuations_deletions_and_no_shows() {
     let sent_before = api.h.sent().len();
     api.h.advance_to(t() + chrono::Duration::hours(2)).await;
     let sent_by_then = api.h.sent().len();
-    let (_, ack) = post(
-        &api,
-        [
-            msh("S26", "20261210160000", "NS-1", "2.5.1"),
-            segment("SCH", &[(2, "FIL-26")]),
-        ]
-        .join("\r"),
-    )
-    .await;
+    let (_, ack) = post(&api, only_sch("S26", "20261210160000", "NS-1", "FIL-26")).await;
     assert_eq!(msa(&ack).0, "AA");
     assert_eq!(api.get("/v1/appointments/FIL-26").await.json()["status"], "cancelled");
     assert_eq!(api.h.sent().len(), sent_by_then, "nothing sent for a no-show");
