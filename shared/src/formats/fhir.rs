@@ -182,11 +182,20 @@ pub struct FhirAppointment {
     pub last_updated: Option<DateTime<Utc>>,
     /// The save, without `revision`.
     pub content: Value,
+    /// `proposed`, `pending` or `waitlist`: a request, which never unbooks an appointment.
+    pub request_only: bool,
 }
 
 /// Reads an Appointment; `others` are the resources a Bundle holds beside it (references are
 /// looked up in `contained` first).
 pub fn read_appointment(resource: &Value, url_id: Option<&str>, others: &[Value]) -> Result<FhirAppointment, Invalid> {
+    // serde reads a struct from an array too; a resource (and its meta) is a JSON object.
+    if !resource.is_object() {
+        return Err(invalid("resourceType", "a JSON object (an Appointment) is expected"));
+    }
+    if resource.get("meta").is_some_and(|m| !m.is_object()) {
+        return Err(invalid("Appointment.meta", "must be an object"));
+    }
     let a: AppointmentResource = serde_path_to_error::deserialize(resource.clone()).map_err(|e| {
         invalid(
             format!("Appointment.{}", e.path()),
@@ -208,10 +217,12 @@ pub fn read_appointment(resource: &Value, url_id: Option<&str>, others: &[Value]
     };
     let version = match a.meta.version_id.as_deref() {
         None => None,
-        Some(v) => Some(
-            v.parse::<u64>()
-                .map_err(|_| invalid("Appointment.meta.versionId", "must be a whole number to order saves"))?,
-        ),
+        Some(v) => Some(v.parse::<u64>().ok().filter(|v| *v <= MAX_VERSION).ok_or_else(|| {
+            invalid(
+                "Appointment.meta.versionId",
+                "must be a whole number (at most 2^53) to order saves",
+            )
+        })?),
     };
     let last_updated = match a.meta.last_updated.as_deref() {
         None => None,
@@ -222,6 +233,7 @@ pub fn read_appointment(resource: &Value, url_id: Option<&str>, others: &[Value]
         version,
         last_updated,
         content: content(&a, others)?,
+        request_only: matches!(a.status.as_deref(), Some("proposed" | "pending" | "waitlist")),
     })
 }
 
@@ -346,6 +358,9 @@ fn content(a: &AppointmentResource, others: &[Value]) -> Result<Value, Invalid> 
     Ok(content)
 }
 
+/// The largest `meta.versionId` taken (JSON's safe integers): room above it for later saves.
+pub const MAX_VERSION: u64 = 1 << 53;
+
 /// The professional of an appointment not booked yet that names none.
 pub const UNASSIGNED: &str = "—";
 
@@ -360,18 +375,24 @@ fn resolve(reference: &str, contained: &[Value], others: &[Value]) -> Option<Par
             .filter_map(parse)
             .find(|p| p.id.as_deref() == Some(local));
     }
-    let (kind, id) = reference
+    // A Bundle entry's fullUrl (`urn:uuid:…` in most transactions, or an absolute URL).
+    let by_url = others
+        .iter()
+        .find(|v| v.get("fullUrl").and_then(Value::as_str) == Some(reference))
+        .and_then(parse);
+    if by_url.is_some() {
+        return by_url;
+    }
+    // `Type/id`, possibly absolute and versioned (`…/Patient/1/_history/2`).
+    let unversioned = reference.split("/_history/").next().unwrap_or(reference);
+    let (kind, id) = unversioned
         .rsplit_once('/')
         .map(|(k, id)| (k.rsplit('/').next().unwrap_or(k), id))?;
     contained
         .iter()
         .chain(others)
-        .filter_map(|v| parse(v).map(|p| (v, p)))
-        .find(|(v, p)| {
-            (p.resource_type == kind && p.id.as_deref() == Some(id))
-                || v.get("fullUrl").and_then(Value::as_str) == Some(reference)
-        })
-        .map(|(_, p)| p)
+        .filter_map(parse)
+        .find(|p| p.resource_type == kind && p.id.as_deref() == Some(id))
 }
 
 fn person_name(party: &Party) -> Option<String> {

@@ -207,8 +207,11 @@ fn video_link(m: &Message) -> Option<String> {
         .chain(m.components_of_all("NTE", 3, 1))
         .find_map(|text| {
             text.split_whitespace()
-                .find(|word| word.starts_with("https://"))
-                .map(|word| word.trim_end_matches(['.', ',', ';', ')']).to_owned())
+                .filter(|word| word.starts_with("https://"))
+                .map(|word| word.trim_end_matches(['.', ',', ';', ')']))
+                // Only a link that is one: a bad one is left out, never a reason to refuse.
+                .find_map(|word| crate::domain::WebLink::parse(word).ok())
+                .map(|link| link.as_str().to_owned())
         })
 }
 
@@ -342,14 +345,21 @@ pub fn instant(text: &str, zone: Tz) -> Option<DateTime<Utc>> {
         Some(i) => (&text[..i], Some(&text[i..])),
         None => (text, None),
     };
-    let stamp = stamp.split('.').next()?;
+    let (stamp, fraction) = stamp.split_once('.').unwrap_or((stamp, ""));
+    let millis: i64 = if fraction.is_empty() {
+        0
+    } else if fraction.len() <= 4 && fraction.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{fraction:0<3}")[..3].parse().ok()?
+    } else {
+        return None;
+    };
     if stamp.len() < 8 || stamp.len() % 2 != 0 || !stamp.bytes().all(|b| b.is_ascii_digit()) || stamp.len() > 14 {
         return None;
     }
     let n = |range: std::ops::Range<usize>| stamp.get(range).map_or(Some(0), |s| s.parse::<u32>().ok());
     let date = NaiveDate::from_ymd_opt(stamp[..4].parse().ok()?, n(4..6)?, n(6..8)?)?;
     let time = NaiveTime::from_hms_opt(n(8..10)?, n(10..12)?, n(12..14)?)?;
-    let local = NaiveDateTime::new(date, time);
+    let local = NaiveDateTime::new(date, time) + chrono::Duration::milliseconds(millis);
     match offset {
         Some(offset) => {
             let sign = if offset.starts_with('-') { -1 } else { 1 };

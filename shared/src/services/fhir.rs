@@ -4,6 +4,7 @@
 //! Ordering: `meta.versionId` is the revision; else `meta.lastUpdated` (milliseconds × 1000, as
 //! HL7's MSH-7); with neither, each request counts as the newest.
 
+use super::ordering::{next_revision, revision_at};
 use super::{Rappel, SaveOutcome, ServiceError};
 use crate::domain::*;
 use crate::formats::fhir::{operation_outcome, read_appointment, FhirAppointment, Invalid};
@@ -30,10 +31,15 @@ impl FhirAnswer {
         FhirAnswer::outcome(422, "invalid", &e.message, Some(&e.expression))
     }
 
-    fn from_service(e: &ServiceError) -> FhirAnswer {
+    /// The answer to a failed save; `prefix` places the element inside a Bundle.
+    fn from_service(e: &ServiceError, prefix: &str) -> FhirAnswer {
         match e {
             ServiceError::Invalid { field, message } => {
-                FhirAnswer::outcome(422, "invalid", message, Some(fhir_path(field)))
+                let path = match prefix {
+                    "" => fhir_path(field).to_owned(),
+                    prefix => format!("{prefix}{}", fhir_path(field).trim_start_matches("Appointment.")),
+                };
+                FhirAnswer::outcome(422, "invalid", message, Some(&path))
             }
             ServiceError::StaleRevision { .. } | ServiceError::RevisionConflict(_) => {
                 FhirAnswer::outcome(409, "conflict", &e.to_string(), Some("Appointment.meta.versionId"))
@@ -44,8 +50,13 @@ impl FhirAnswer {
     }
 }
 
-/// Milliseconds × 1000, as for HL7 v2: room for saves within the same millisecond.
-const PER_MILLISECOND: u64 = 1000;
+/// What an Appointment becomes once ordered against what is stored.
+enum Prepared {
+    /// A save of this content.
+    Save(AppointmentId, AppointmentContent),
+    /// Nothing to write: a request (`proposed`, …) for an appointment already booked.
+    Keep(AppointmentRecord),
+}
 
 impl Rappel {
     /// `PUT /fhir/r4/Appointment/{id}`.
@@ -54,21 +65,19 @@ impl Rappel {
             Ok(v) => v,
             Err(e) => return FhirAnswer::outcome(400, "structure", &format!("not JSON: {e}"), None),
         };
-        let appointment = match read_appointment(&resource, Some(id), &[]) {
-            Ok(a) => a,
-            Err(e) => return FhirAnswer::invalid(&e),
-        };
-        match self.save_fhir(clinic, appointment).await {
-            Ok((outcome, record)) => FhirAnswer {
-                status: if outcome == SaveOutcome::Created { 201 } else { 200 },
-                body: saved(resource, &record),
+        let answer = match read_appointment(&resource, Some(id), &[]) {
+            Err(e) => FhirAnswer::invalid(&e),
+            Ok(appointment) => match self.prepare_fhir(clinic, appointment).await {
+                Ok(prepared) => self.commit_fhir(clinic, prepared, resource).await,
+                Err(e) => FhirAnswer::from_service(&e, ""),
             },
-            Err(e) => FhirAnswer::from_service(&e),
-        }
+        };
+        log_failure(clinic, &answer);
+        answer
     }
 
-    /// `POST /fhir/r4` with a `transaction` (every Appointment checked before any is saved) or
-    /// `batch` (each on its own) Bundle.
+    /// `POST /fhir/r4` with a `transaction` (every Appointment ordered and checked before any is
+    /// saved) or `batch` (each on its own) Bundle.
     pub async fn post_fhir_bundle(&self, clinic: &Clinic, body: &[u8]) -> FhirAnswer {
         let bundle: Value = match serde_json::from_slice(body) {
             Ok(v) => v,
@@ -98,7 +107,8 @@ impl Rappel {
                 r
             })
             .collect();
-        let mut read: Vec<(usize, Result<FhirAppointment, Invalid>)> = Vec::new();
+        let mut response_entries: Vec<Value> = entries.iter().map(other_entry).collect();
+        let mut prepared = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
             if entry["resource"]["resourceType"] != "Appointment" {
                 continue;
@@ -107,32 +117,32 @@ impl Rappel {
                 .as_str()
                 .and_then(|u| u.strip_prefix("Appointment/"))
                 .filter(|id| !id.is_empty());
-            let result = read_appointment(&entry["resource"], url_id, &resources).map_err(|e| Invalid {
-                expression: format!(
-                    "Bundle.entry[{i}].resource.{}",
-                    e.expression.trim_start_matches("Appointment.")
-                ),
-                message: e.message,
-            });
-            read.push((i, result));
-        }
-        if kind == "transaction" {
-            if let Some((_, Err(e))) = read.iter().find(|(_, r)| r.is_err()) {
-                return FhirAnswer::invalid(e);
+            let in_entry = format!("Bundle.entry[{i}].resource.");
+            let outcome = match read_appointment(&entry["resource"], url_id, &resources) {
+                Err(e) => Err(FhirAnswer::invalid(&Invalid {
+                    expression: format!("{in_entry}{}", e.expression.trim_start_matches("Appointment.")),
+                    message: e.message,
+                })),
+                Ok(appointment) => self
+                    .prepare_fhir(clinic, appointment)
+                    .await
+                    .map_err(|e| FhirAnswer::from_service(&e, &in_entry)),
+            };
+            match outcome {
+                Ok(p) => prepared.push((i, p)),
+                Err(answer) if kind == "transaction" => {
+                    log_failure(clinic, &answer);
+                    return answer;
+                }
+                Err(answer) => {
+                    log_failure(clinic, &answer);
+                    response_entries[i] = response_entry(&answer);
+                }
             }
         }
-        let mut response_entries = vec![json!({"response": {"status": "200 OK"}}); entries.len()];
-        for (i, result) in read {
-            let answer = match result {
-                Err(e) => FhirAnswer::invalid(&e),
-                Ok(appointment) => match self.save_fhir(clinic, appointment).await {
-                    Ok((outcome, record)) => FhirAnswer {
-                        status: if outcome == SaveOutcome::Created { 201 } else { 200 },
-                        body: saved(entries[i]["resource"].clone(), &record),
-                    },
-                    Err(e) => FhirAnswer::from_service(&e),
-                },
-            };
+        for (i, p) in prepared {
+            let answer = self.commit_fhir(clinic, p, entries[i]["resource"].clone()).await;
+            log_failure(clinic, &answer);
             if kind == "transaction" && answer.status >= 400 {
                 // Entries before it stand (saving them again is a replay); say which failed.
                 return answer;
@@ -145,13 +155,16 @@ impl Rappel {
         }
     }
 
-    /// Orders the appointment against what is stored and saves it.
-    async fn save_fhir(
-        &self,
-        clinic: &Clinic,
-        appointment: FhirAppointment,
-    ) -> Result<(SaveOutcome, AppointmentRecord), ServiceError> {
+    /// Orders the appointment against what is stored and checks it in full, writing nothing.
+    async fn prepare_fhir(&self, clinic: &Clinic, appointment: FhirAppointment) -> Result<Prepared, ServiceError> {
         let id = AppointmentId::parse(&appointment.id).map_err(|e| ServiceError::invalid("id", e.0))?;
+        let stored = self.store.appointment(&clinic.id, &id).await?;
+        if let Some(record) = stored
+            .as_ref()
+            .filter(|r| appointment.request_only && r.content.is_booked())
+        {
+            return Ok(Prepared::Keep(record.clone()));
+        }
         let mut content = appointment.content;
         if content.get("modality").is_none() {
             let code = TypeCode::parse(content["type_code"].as_str().unwrap_or_default())
@@ -160,32 +173,72 @@ impl Rappel {
             let modality = settings.and_then(|t| t.modality).unwrap_or(Modality::InPerson);
             content["modality"] = serde_json::to_value(modality).unwrap_or(Value::Null);
         }
-        let revision = match (appointment.version, appointment.last_updated) {
-            (Some(version), _) => version,
-            (None, Some(at)) => u64::try_from(at.timestamp_millis())
-                .unwrap_or(0)
-                .saturating_mul(PER_MILLISECOND),
-            (None, None) => match self.store.appointment(&clinic.id, &id).await? {
-                None => 1,
-                Some(stored) => {
-                    content["revision"] = json!(stored.content.revision);
-                    let same = serde_json::from_value::<AppointmentContent>(content.clone())
-                        .is_ok_and(|c| c == stored.content);
-                    stored.content.revision + u64::from(!same)
-                }
-            },
+        let revision = match (appointment.version, appointment.last_updated, stored.as_ref()) {
+            (Some(version), _, _) => version,
+            (None, Some(at), _) => revision_at(
+                stored.as_ref(),
+                u64::try_from(at.timestamp_millis()).unwrap_or(0),
+                &content,
+            ),
+            (None, None, Some(record)) => next_revision(record, &content),
+            (None, None, None) => 1,
         };
         content["revision"] = json!(revision);
         let content: AppointmentContent = serde_path_to_error::deserialize(content)
             .map_err(|e| ServiceError::invalid(e.path().to_string(), e.inner().to_string()))?;
-        self.save_appointment(clinic, id, content).await
+        content
+            .check()
+            .map_err(|(field, message)| ServiceError::invalid(field, message))?;
+        Ok(Prepared::Save(id, content))
+    }
+
+    /// Saves what `prepare_fhir` made of `resource`, and answers with the resource as kept.
+    async fn commit_fhir(&self, clinic: &Clinic, prepared: Prepared, resource: Value) -> FhirAnswer {
+        let result = match prepared {
+            Prepared::Keep(record) => Ok((SaveOutcome::Unchanged, record)),
+            Prepared::Save(id, content) => self.save_appointment(clinic, id, content).await,
+        };
+        match result {
+            Ok((outcome, record)) => FhirAnswer {
+                status: if outcome == SaveOutcome::Created { 201 } else { 200 },
+                body: saved(resource, &record),
+            },
+            Err(e) => FhirAnswer::from_service(&e, ""),
+        }
+    }
+}
+
+/// Logs a FHIR request that was not applied: the issue's code and element, never its content.
+fn log_failure(clinic: &Clinic, answer: &FhirAnswer) {
+    if answer.status >= 400 {
+        let issue = &answer.body["issue"][0];
+        tracing::warn!(clinic = %clinic.id, status = answer.status, code = %issue["code"], expression = %issue["expression"][0], "FHIR request not applied");
+    }
+}
+
+/// The answer to a Bundle entry that is not an Appointment: a resource an Appointment
+/// references is taken (`200 OK`); a request to delete or read is not supported.
+fn other_entry(entry: &Value) -> Value {
+    match entry["request"]["method"].as_str() {
+        None | Some("PUT" | "POST") => json!({"response": {"status": "200 OK"}}),
+        Some(_) => response_entry(&FhirAnswer::outcome(
+            405,
+            "not-supported",
+            "only PUT and POST entries are taken; cancel an appointment by saving it with status cancelled",
+            Some("Bundle.entry.request.method"),
+        )),
     }
 }
 
 /// The resource as received, with the id and version Rappel keeps.
 fn saved(mut resource: Value, record: &AppointmentRecord) -> Value {
-    resource["id"] = json!(record.id.as_str());
-    resource["meta"]["versionId"] = json!(record.content.revision.to_string());
+    if let Some(fields) = resource.as_object_mut() {
+        fields.insert("id".to_owned(), json!(record.id.as_str()));
+        let meta = fields.entry("meta").or_insert_with(|| json!({}));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert("versionId".to_owned(), json!(record.content.revision.to_string()));
+        }
+    }
     resource
 }
 

@@ -6,6 +6,7 @@
 //! (revision + 1, or a replay when nothing differs); an older one is acknowledged and changes
 //! nothing.
 
+use super::ordering::{revision_at, PER_MILLISECOND};
 use super::{Rappel, ServiceError};
 use crate::domain::*;
 use crate::formats::ack::{acknowledgement, AckCode, AckError};
@@ -24,9 +25,6 @@ pub struct Hl7Answer {
     /// MSA-1, for logs and tests.
     pub code: AckCode,
 }
-
-/// Revisions of HL7 saves: MSH-7's milliseconds, times 1000 (room for saves with the same MSH-7).
-const PER_MILLISECOND: u64 = 1000;
 
 /// How a message ended, before it is written as an acknowledgement.
 enum Outcome {
@@ -109,7 +107,6 @@ impl Rappel {
             Err(e) => return later(&ServiceError::from(e)),
         };
         let millis = u64::try_from(siu.ordered_at.timestamp_millis()).unwrap_or(0);
-        let ordered = millis.saturating_mul(PER_MILLISECOND);
         let content = match (&siu.content, &stored) {
             (Ok(content), _) => content.clone(),
             // A cancellation that names only the appointment: the stored one, cancelled.
@@ -134,26 +131,14 @@ impl Rappel {
             let modality = type_settings.and_then(|t| t.modality).unwrap_or(Modality::InPerson);
             content["modality"] = serde_json::to_value(modality).unwrap_or(Value::Null);
         }
-        let revision = match &stored {
-            None => ordered,
-            Some(record) => {
-                let stored_revision = record.content.revision;
-                match (stored_revision / PER_MILLISECOND).cmp(&millis) {
-                    std::cmp::Ordering::Greater => return Outcome::Accepted,
-                    std::cmp::Ordering::Less => ordered,
-                    std::cmp::Ordering::Equal => {
-                        content["revision"] = Value::from(stored_revision);
-                        let same = serde_json::from_value::<AppointmentContent>(content.clone())
-                            .is_ok_and(|c| c == record.content);
-                        if same {
-                            stored_revision
-                        } else {
-                            stored_revision + 1
-                        }
-                    }
-                }
-            }
-        };
+        if stored
+            .as_ref()
+            .is_some_and(|r| r.content.revision / PER_MILLISECOND > millis)
+        {
+            // Older than the stored save: acknowledged, no effect.
+            return Outcome::Accepted;
+        }
+        let revision = revision_at(stored.as_ref(), millis, &content);
         content["revision"] = Value::from(revision);
         let content: AppointmentContent = match serde_path_to_error::deserialize(content) {
             Ok(content) => content,

@@ -8,6 +8,7 @@ mod dispatch;
 mod feeds;
 mod fhir;
 mod hl7;
+mod ordering;
 mod patient;
 mod previews;
 mod reminder;

@@ -374,3 +374,93 @@ async fn without_a_version_or_lastupdated_each_request_counts_as_the_newest() {
     assert_eq!(status, StatusCode::OK, "{fourth}");
     assert_eq!(fourth["meta"]["versionId"], "1385971200000000");
 }
+
+/// Review fixes: each of these failed (or panicked) before.
+#[tokio::test]
+async fn arrays_uuid_references_deep_checks_requests_and_huge_versions() {
+    let api = api().await;
+    // Arrays where objects belong: refused, never a panic.
+    for body in [json!([1, 2, 3]), {
+        let mut a = contained_example();
+        a["meta"] = json!([null, null]);
+        a
+    }] {
+        let (status, outcome) = fhir(&api, Method::PUT, "/fhir/r4/Appointment/example", &body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+    }
+    // A transaction whose references are urn:uuid fullUrls, as most are.
+    let mut appointment = fixture("Appointment-example");
+    let names = ["Patient-example", "Practitioner-example", "Location-1"];
+    let mut entries: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| json!({"fullUrl": format!("urn:uuid:0000000{i}-0000-4000-8000-000000000000"), "resource": fixture(n)}))
+        .collect();
+    for (i, participant) in appointment["participant"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        participant["actor"]["reference"] = json!(format!("urn:uuid:0000000{i}-0000-4000-8000-000000000000"));
+    }
+    // A second appointment whose patient email does not fit: the transaction saves neither.
+    let mut bad = contained_example();
+    bad["id"] = json!("bad");
+    bad["contained"][0]["telecom"] = json!([{"system": "email", "value": "not an address"}]);
+    entries.push(json!({"resource": appointment, "request": {"method": "PUT", "url": "Appointment/example"}}));
+    entries.push(json!({"resource": bad, "request": {"method": "PUT", "url": "Appointment/bad"}}));
+    let transaction = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries.clone()});
+    let (status, outcome) = fhir(&api, Method::POST, "/fhir/r4", &transaction).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+    assert_eq!(
+        outcome["issue"][0]["expression"][0],
+        "Bundle.entry[4].resource.Patient.telecom"
+    );
+    assert_eq!(
+        api.get("/v1/appointments/example").await.status,
+        StatusCode::NOT_FOUND,
+        "nothing saved"
+    );
+    entries.pop();
+    entries.push(json!({"request": {"method": "DELETE", "url": "Appointment/other"}}));
+    let (status, answer) = fhir(
+        &api,
+        Method::POST,
+        "/fhir/r4",
+        &json!({"resourceType": "Bundle", "type": "batch", "entry": entries}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        answer["entry"][3]["response"]["status"], "201 Created",
+        "urn:uuid references resolved"
+    );
+    assert_eq!(answer["entry"][4]["response"]["status"], "405", "a delete is not done");
+    // A request (`proposed`) for an appointment already booked does not unbook it.
+    let mut booked = contained_example();
+    booked["id"] = json!("held");
+    fhir(&api, Method::PUT, "/fhir/r4/Appointment/held", &booked).await;
+    booked["status"] = json!("proposed");
+    let (status, _) = fhir(&api, Method::PUT, "/fhir/r4/Appointment/held", &booked).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(api.h.record("held").await.content.is_booked());
+    assert!(api.h.sent().iter().all(|m| m.kind != "cancellation"));
+    // A version past 2^53 is refused rather than locking the appointment.
+    booked["meta"] = json!({"versionId": "18446744073709551615"});
+    let (status, outcome) = fhir(&api, Method::PUT, "/fhir/r4/Appointment/held", &booked).await;
+    assert_eq!(
+        (status, outcome["issue"][0]["expression"][0].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("Appointment.meta.versionId"))
+    );
+    // Two saves with the same lastUpdated apply in arrival order, as HL7's MSH-7 does.
+    let mut timed = contained_example();
+    timed["id"] = json!("timed");
+    timed["meta"] = json!({"lastUpdated": "2013-12-02T08:00:00.250Z"});
+    fhir(&api, Method::PUT, "/fhir/r4/Appointment/timed", &timed).await;
+    timed["start"] = json!("2013-12-10T10:00:00Z");
+    timed["end"] = json!("2013-12-10T12:00:00Z");
+    let (status, saved) = fhir(&api, Method::PUT, "/fhir/r4/Appointment/timed", &timed).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["meta"]["versionId"], "1385971200250001");
+}

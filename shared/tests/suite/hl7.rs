@@ -431,3 +431,34 @@ async fn a_video_link_in_a_note_makes_a_telemedicine_visit() {
         rappel::domain::Modality::Phone
     );
 }
+
+#[tokio::test]
+async fn a_bad_link_in_a_note_is_left_out_and_fractions_of_seconds_order_messages() {
+    let api = api().await;
+    let message = format!(
+        "{}\rNTE|1||Lien : https:// (invalide)",
+        s12_v251("FIL-B1", "20261207100000.1", "20261210140000", "20261210143000")
+    );
+    let (_, ack) = post(&api, message).await;
+    assert_eq!(msa(&ack).0, "AA", "{:?}", ack.component("ERR", 8, 1));
+    assert_eq!(
+        api.h.record("FIL-B1").await.content.modality,
+        rappel::domain::Modality::InPerson
+    );
+    // 0.5 s later in the same second: newer, so applied.
+    let later =
+        s12_v251("FIL-B1", "20261207100000.6", "20261210150000", "20261210153000").replace("SIU^S12", "SIU^S13");
+    post(&api, later).await;
+    assert_eq!(
+        api.get("/v1/appointments/FIL-B1").await.json()["start"],
+        "2026-12-10T15:00:00-05:00"
+    );
+    // 0.3 s: older than the stored 0.6 s, so no effect.
+    let older =
+        s12_v251("FIL-B1", "20261207100000.3", "20261210160000", "20261210163000").replace("SIU^S12", "SIU^S14");
+    post(&api, older).await;
+    assert_eq!(
+        api.get("/v1/appointments/FIL-B1").await.json()["start"],
+        "2026-12-10T15:00:00-05:00"
+    );
+}
