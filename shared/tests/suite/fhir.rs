@@ -35,6 +35,12 @@ async fn fhir(api: &Api, method: Method, uri: &str, body: &Value) -> (StatusCode
     (answer.status, answer.json())
 }
 
+/// POSTs a Bundle of `kind` holding `entries`.
+async fn post_bundle(api: &Api, kind: &str, entries: &Value) -> (StatusCode, Value) {
+    let bundle = json!({"resourceType": "Bundle", "type": kind, "entry": entries});
+    fhir(api, Method::POST, "/fhir/r4", &bundle).await
+}
+
 fn entry(resource: Value, put: bool) -> Value {
     let kind = resource["resourceType"].as_str().unwrap().to_owned();
     let id = resource["id"].as_str().unwrap().to_owned();
@@ -295,26 +301,14 @@ async fn a_batch_saves_what_fits_and_a_transaction_saves_nothing_unless_all_fit(
         {"resource": good, "request": {"method": "PUT", "url": "Appointment/example"}},
         {"resource": bad, "request": {"method": "PUT", "url": "Appointment/bad"}}
     ]);
-    let (status, answer) = fhir(
-        &api,
-        Method::POST,
-        "/fhir/r4",
-        &json!({"resourceType": "Bundle", "type": "transaction", "entry": entries}),
-    )
-    .await;
+    let (status, answer) = post_bundle(&api, "transaction", &entries).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         answer["issue"][0]["expression"][0],
         "Bundle.entry[1].resource.participant"
     );
     assert_eq!(api.get("/v1/appointments/example").await.status, StatusCode::NOT_FOUND);
-    let (status, answer) = fhir(
-        &api,
-        Method::POST,
-        "/fhir/r4",
-        &json!({"resourceType": "Bundle", "type": "batch", "entry": entries}),
-    )
-    .await;
+    let (status, answer) = post_bundle(&api, "batch", &entries).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(answer["type"], "batch-response");
     assert_eq!(answer["entry"][0]["response"]["status"], "201 Created");
@@ -424,13 +418,7 @@ async fn arrays_uuid_references_deep_checks_requests_and_huge_versions() {
     );
     entries.pop();
     entries.push(json!({"request": {"method": "DELETE", "url": "Appointment/other"}}));
-    let (status, answer) = fhir(
-        &api,
-        Method::POST,
-        "/fhir/r4",
-        &json!({"resourceType": "Bundle", "type": "batch", "entry": entries}),
-    )
-    .await;
+    let (status, answer) = post_bundle(&api, "batch", &json!(entries)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         answer["entry"][3]["response"]["status"], "201 Created",
