@@ -196,6 +196,7 @@ async fn preview(
         type_code: q.get("type_code").map(String::as_str),
         language: q.get("language").map(String::as_str),
         modality: q.get("modality").map(String::as_str),
+        before: q.get("before").map(String::as_str),
     };
     Ok(Json(rappel.preview(&clinic, wanted).await?).into_response())
 }

@@ -18,6 +18,8 @@ pub struct PreviewQuery<'a> {
     pub language: Option<&'a str>,
     /// The modality; none: in person.
     pub modality: Option<&'a str>,
+    /// For a reminder: which one (`7d`, `2h`); none: the 36-h one.
+    pub before: Option<&'a str>,
 }
 
 /// A message as a patient would get it, with sample patient and appointment.
@@ -97,8 +99,13 @@ impl Rappel {
         let now = self.clock.now();
         let record = sample_record(clinic, &type_code, language, modality, now)?;
         let details = self.details(&clinic.settings, type_settings.as_ref(), &record, language);
-        // As the 36-h reminder reads to a patient who has not confirmed: asking to.
-        let asks = kind == MessageKind::Reminder;
+        let before = match query.before {
+            None => ReminderOffset::DEFAULT,
+            Some(text) => ReminderOffset::parse(text).map_err(|e| ServiceError::invalid("before", e.0))?,
+        };
+        // A reminder reads as it would to a patient who has not confirmed: asking to once
+        // confirming is open (48 h before), so a week-ahead one does not.
+        let asks = kind == MessageKind::Reminder && before <= ReminderOffset::parse("48h").unwrap_or(before);
         let email = messages::render_email(kind, &details, asks);
         let text = messages::render_text(kind, &details, asks);
         let (encoding, segments) = sms::segments(&text);

@@ -197,6 +197,16 @@ async fn a_preview_renders_any_kind_with_sample_data_and_its_price_and_sends_not
             );
         }
     }
+    // A week-ahead reminder does not ask to confirm yet; the 36-h one does; a bad offset is 422.
+    let week = api.get("/v1/previews/reminder?type_code=FU&before=7d").await.json();
+    assert!(!week["sms"]["text"].as_str().unwrap().contains("confirmer"), "{week}");
+    let default = api.get("/v1/previews/reminder?type_code=FU").await.json();
+    assert!(default["sms"]["text"].as_str().unwrap().contains("Merci de confirmer"));
+    let (status, _, field) = api.get("/v1/previews/reminder?before=3w").await.error_field();
+    assert_eq!(
+        (status, field.as_deref()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("before"))
+    );
     // Defaults: the clinic's language, in person.
     let p = api.get("/v1/previews/confirmation").await.json();
     assert_eq!(
