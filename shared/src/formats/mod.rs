@@ -1,7 +1,8 @@
-//! The formats EMRs already speak, read into Rappel's own save: HL7 v2 SIU messages and FHIR R4
-//! Appointments.
+//! Formats from outside: what EMRs already speak, read into Rappel's own save (HL7 v2 SIU
+//! messages, FHIR R4 Appointments), and patients' text replies.
 
 pub mod ack;
 pub mod er7;
 pub mod fhir;
 pub mod siu;
+pub mod sms_reply;
