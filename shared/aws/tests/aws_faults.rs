@@ -442,3 +442,113 @@ fn rand_seed() -> u64 {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| Utc::now().timestamp_subsec_nanos() as u64)
 }
+
+/// Several reminders under Scheduler faults: a put whose answer was lost, throttling, a delete
+/// that failed before running. The EMR retries its 503s; in the end each reminder has exactly one
+/// schedule at its time (none left over from before a move), and each fires once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_reminders_end_with_one_schedule_each_through_scheduler_faults() {
+    let (rig, proxy) = faulty_rig().await;
+    let emr = rappel::http::emr::router(rig.rappel.clone());
+    let reminders = json!({"communications": "full",
+        "reminders": [{"before": "7d"}, {"before": "36h"}, {"before": "2h", "channels": ["sms"]}]});
+    call(&emr, Method::PUT, "/v1/appointment-types/FU", Some(reminders), false).await;
+    let put_until_done = |body: Value| {
+        let emr = emr.clone();
+        async move {
+            for _ in 0..6 {
+                let (status, view) = call(&emr, Method::PUT, "/v1/appointments/R-1", Some(body.clone()), false).await;
+                if status != StatusCode::SERVICE_UNAVAILABLE {
+                    return (status, view);
+                }
+            }
+            panic!("still 503 after six tries");
+        }
+    };
+    // Thursday 2030-01-17 14:00 local, ten days after the rig's clock.
+    let start = Utc.with_ymd_and_hms(2030, 1, 17, 19, 0, 0).unwrap();
+    let mut first = appointment_json(1, start, "FU");
+    first["patient"]["mobile"] = json!("514 555-0123");
+    proxy.force(
+        Rule::new(Service::Scheduler, Fault::ErrorAfter)
+            .operation("CreateSchedule")
+            .times(1),
+    );
+    proxy.force(
+        Rule::new(Service::Scheduler, Fault::Throttle)
+            .operation("CreateSchedule")
+            .times(2),
+    );
+    let (status, view) = put_until_done(first).await;
+    assert!(status.is_success(), "{view} {}", proxy.stats());
+    assert!(
+        proxy.pending_rules().is_empty(),
+        "every forced fault was met: {:?}",
+        proxy.pending_rules()
+    );
+    let expressions = |live: &[Value]| {
+        let mut e: Vec<String> = live
+            .iter()
+            .map(|s| s["schedule_expression"].as_str().unwrap().to_owned())
+            .collect();
+        e.sort();
+        e
+    };
+    assert_eq!(
+        expressions(&support::schedules(&rig.moto, &rig.sdk).await),
+        [
+            "at(2030-01-10T19:00:00)",
+            "at(2030-01-16T01:59:00)",
+            "at(2030-01-17T17:00:00)"
+        ]
+    );
+    // Moved four days earlier: the week reminder's time has passed, so its schedule goes; the
+    // delete fails once before running, and the update of another is throttled.
+    let mut moved = appointment_json(2, start - Duration::days(4), "FU");
+    moved["patient"]["mobile"] = json!("514 555-0123");
+    proxy.force(
+        Rule::new(Service::Scheduler, Fault::ErrorBefore)
+            .operation("DeleteSchedule")
+            .times(1),
+    );
+    proxy.force(
+        Rule::new(Service::Scheduler, Fault::Throttle)
+            .operation("UpdateSchedule")
+            .times(1),
+    );
+    let (status, view) = put_until_done(moved).await;
+    assert!(status.is_success(), "{view} {}", proxy.stats());
+    assert!(
+        proxy.pending_rules().is_empty(),
+        "every forced fault was met: {:?}",
+        proxy.pending_rules()
+    );
+    let live = support::schedules(&rig.moto, &rig.sdk).await;
+    assert_eq!(
+        expressions(&live),
+        ["at(2030-01-12T01:59:00)", "at(2030-01-13T17:00:00)"],
+        "{view}"
+    );
+    // Each fired twice from its input: sent once.
+    let texts_before = texts(&rig.moto.data().await);
+    for schedule in &live {
+        let payload: rappel::ports::SchedulePayload =
+            serde_json::from_str(schedule["target"]["Input"].as_str().unwrap()).unwrap();
+        let expression = schedule["schedule_expression"].as_str().unwrap();
+        let at = chrono::NaiveDateTime::parse_from_str(&expression[3..expression.len() - 1], "%Y-%m-%dT%H:%M:%S")
+            .unwrap()
+            .and_utc();
+        rig.clock.set(at);
+        rig.rappel.fire(&payload).await.unwrap();
+        rig.rappel.fire(&payload).await.unwrap();
+    }
+    assert_eq!(texts(&rig.moto.data().await) - texts_before, 2, "one text per reminder");
+    let (_, view) = call(&emr, Method::GET, "/v1/appointments/R-1", None, false).await;
+    let statuses: Vec<&str> = view["reminders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["sent", "sent"], "{view}");
+}

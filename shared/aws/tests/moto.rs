@@ -14,7 +14,7 @@ use rappel_aws::local::create_table;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use support::rig::{call, rig, AwsRig};
-use support::{sdk_at, Moto};
+use support::{schedules, sdk_at, Moto};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dynamodb_meets_the_store_contract() {
@@ -47,30 +47,6 @@ fn sent_emails(data: &Value) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Schedules as moto recorded them (data.json keeps deleted ones too, so filter by what
-/// ListSchedules still returns in the group).
-async fn schedules(moto: &Moto, sdk: &aws_config::SdkConfig) -> Vec<Value> {
-    let live = aws_sdk_scheduler::Client::new(sdk)
-        .list_schedules()
-        .group_name("rappel")
-        .send()
-        .await
-        .unwrap();
-    let live: Vec<String> = live
-        .schedules()
-        .iter()
-        .filter_map(|s| s.name().map(str::to_owned))
-        .collect();
-    let data = moto.data().await;
-    data["scheduler"]["Schedule"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|s| live.iter().any(|name| s["name"] == name.as_str()))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@
 pub mod rig;
 
 pub use rappel_aws_faults::moto::Moto;
+use serde_json::Value;
 
 /// An SDK configuration for an endpoint on loopback (moto, or a fault proxy in front of it).
 pub async fn sdk_at(endpoint: &str) -> aws_config::SdkConfig {
@@ -21,4 +22,28 @@ pub async fn sdk_at(endpoint: &str) -> aws_config::SdkConfig {
         ))
         .load()
         .await
+}
+
+/// Schedules as moto recorded them (data.json keeps deleted ones too, so filter by what
+/// ListSchedules still returns in the group).
+pub async fn schedules(moto: &Moto, sdk: &aws_config::SdkConfig) -> Vec<Value> {
+    let live = aws_sdk_scheduler::Client::new(sdk)
+        .list_schedules()
+        .group_name("rappel")
+        .send()
+        .await
+        .unwrap();
+    let live: Vec<String> = live
+        .schedules()
+        .iter()
+        .filter_map(|s| s.name().map(str::to_owned))
+        .collect();
+    let data = moto.data().await;
+    data["scheduler"]["Schedule"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| live.iter().any(|name| s["name"] == name.as_str()))
+        .collect()
 }
