@@ -462,3 +462,25 @@ async fn a_bad_link_in_a_note_is_left_out_and_fractions_of_seconds_order_message
         "2026-12-10T15:00:00-05:00"
     );
 }
+
+#[tokio::test]
+async fn a_store_failure_answers_503_with_an_ar_and_the_same_message_again_completes_once() {
+    let api = api().await;
+    let booking = s12_v251("FIL-503", "20261207100000", "20261210140000", "20261210143000");
+    api.h.store.failures.store(1, std::sync::atomic::Ordering::SeqCst);
+    let answer = api
+        .call(Method::POST, "/hl7/v2", Some(booking.clone().into_bytes()))
+        .await;
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        answer.headers.get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("30")
+    );
+    let ack = Message::parse(answer.text().as_bytes()).unwrap();
+    assert_eq!(msa(&ack), ("AR".to_owned(), "MSG-12".to_owned()));
+    assert_eq!(ack.component("ERR", 3, 1).as_deref(), Some("207"));
+    // The sender sends it again: saved, one confirmation.
+    let (status, ack) = post(&api, booking).await;
+    assert_eq!((status, msa(&ack).0.as_str()), (StatusCode::OK, "AA"));
+    assert_eq!(api.h.sent_kinds("email"), ["confirmation"]);
+}
