@@ -112,22 +112,45 @@ pub fn build_with(settings: &AwsSettings, sdk: &aws_config::SdkConfig, clock: Ar
     }
 }
 
+/// The level `RUST_LOG` names; `info` when it names none.
+fn log_level(value: Option<&str>) -> tracing_subscriber::filter::LevelFilter {
+    value
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO)
+}
+
 /// Sends are not retried inside the SDK: a retry after a lost answer would deliver a second copy
 /// nobody counts. The services retry them instead (see `messaging::send_error`).
 fn single_attempt() -> aws_config::retry::RetryConfig {
     aws_config::retry::RetryConfig::standard().with_max_attempts(1)
 }
 
-/// Structured JSON logs with the level from `RUST_LOG` (default `info`), as every function starts.
+/// Structured JSON logs at the level `RUST_LOG` names (`error`, `warn`, `info`, `debug`, `trace`;
+/// anything else, or nothing: `info`), as every function starts. One level, not `EnvFilter`'s
+/// directives: those bring a regex compiler into every function for a setting the template
+/// limits to a level anyway.
 pub fn init_logging() {
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_max_level(log_level(std::env::var("RUST_LOG").ok().as_deref()))
         .with_current_span(false)
         // CloudWatch stamps every line itself.
         .without_time()
         .init();
+}
+
+#[cfg(test)]
+mod log_level_tests {
+    use super::log_level;
+    use tracing_subscriber::filter::LevelFilter;
+
+    #[test]
+    fn rust_log_names_one_level_else_info() {
+        assert_eq!(log_level(Some("debug")), LevelFilter::DEBUG);
+        assert_eq!(log_level(Some(" WARN ")), LevelFilter::WARN);
+        assert_eq!(log_level(Some("error")), LevelFilter::ERROR);
+        assert_eq!(log_level(Some("rappel=debug")), LevelFilter::INFO);
+        assert_eq!(log_level(Some("")), LevelFilter::INFO);
+        assert_eq!(log_level(None), LevelFilter::INFO);
+    }
 }
