@@ -114,8 +114,11 @@ pub fn build_with(settings: &AwsSettings, sdk: &aws_config::SdkConfig, clock: Ar
 
 /// The level `RUST_LOG` names; `info` when it names none.
 fn log_level(value: Option<&str>) -> tracing_subscriber::filter::LevelFilter {
+    // tracing reads an empty string as `error`; unset or empty here means the default.
     value
-        .and_then(|v| v.trim().parse().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .and_then(|v| v.parse().ok())
         .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO)
 }
 
