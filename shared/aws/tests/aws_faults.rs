@@ -531,13 +531,7 @@ async fn several_reminders_end_with_one_schedule_each_through_scheduler_faults()
     );
     // Each fired twice from its input: sent once.
     let texts_before = texts(&rig.moto.data().await);
-    for schedule in &live {
-        let payload: rappel::ports::SchedulePayload =
-            serde_json::from_str(schedule["target"]["Input"].as_str().unwrap()).unwrap();
-        let expression = schedule["schedule_expression"].as_str().unwrap();
-        let at = chrono::NaiveDateTime::parse_from_str(&expression[3..expression.len() - 1], "%Y-%m-%dT%H:%M:%S")
-            .unwrap()
-            .and_utc();
+    for (at, payload) in support::due_inputs(&live) {
         rig.clock.set(at);
         rig.rappel.fire(&payload).await.unwrap();
         rig.rappel.fire(&payload).await.unwrap();

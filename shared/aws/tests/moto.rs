@@ -352,20 +352,7 @@ async fn three_reminders_are_three_schedules_each_fired_once_over_aws() {
 
     // Each fired twice (Scheduler delivers at least once) at its time, from the input it holds.
     let texts_before = moto.data().await["sns"]["SMS"].as_array().map_or(0, Vec::len);
-    let mut inputs: Vec<(chrono::DateTime<Utc>, SchedulePayload)> = live
-        .iter()
-        .map(|s| {
-            let expression = s["schedule_expression"].as_str().unwrap();
-            let at = chrono::NaiveDateTime::parse_from_str(&expression[3..expression.len() - 1], "%Y-%m-%dT%H:%M:%S")
-                .unwrap()
-                .and_utc();
-            (
-                at,
-                serde_json::from_str(s["target"]["Input"].as_str().unwrap()).unwrap(),
-            )
-        })
-        .collect();
-    inputs.sort_by_key(|(at, _)| *at);
+    let inputs = support::due_inputs(&live);
     for (at, payload) in &inputs {
         clock.set(*at);
         rappel.fire(payload).await.unwrap();

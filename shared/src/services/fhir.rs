@@ -167,11 +167,10 @@ impl Rappel {
         }
         let mut content = appointment.content;
         if content.get("modality").is_none() {
-            let code = TypeCode::parse(content["type_code"].as_str().unwrap_or_default())
-                .map_err(|e| ServiceError::invalid("type_code", e.0))?;
-            let settings = self.store.type_settings(&clinic.id, &code).await?;
-            let modality = settings.and_then(|t| t.modality).unwrap_or(Modality::InPerson);
-            content["modality"] = serde_json::to_value(modality).unwrap_or(Value::Null);
+            let modality = self
+                .type_modality(clinic, content["type_code"].as_str().unwrap_or_default())
+                .await?;
+            content["modality"] = json!(modality);
         }
         let revision = match (appointment.version, appointment.last_updated, stored.as_ref()) {
             (Some(version), _, _) => version,

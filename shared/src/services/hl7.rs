@@ -122,14 +122,15 @@ impl Rappel {
             // A no-show of an appointment never seen: nothing to record against.
             return Outcome::Accepted;
         }
-        let type_settings = match TypeCode::parse(content["type_code"].as_str().unwrap_or_default()) {
-            Ok(code) => self.store.type_settings(&clinic.id, &code).await.ok().flatten(),
-            Err(_) => None,
-        };
         let mut content = content;
         if content.get("modality").is_none() {
-            let modality = type_settings.and_then(|t| t.modality).unwrap_or(Modality::InPerson);
-            content["modality"] = serde_json::to_value(modality).unwrap_or(Value::Null);
+            match self
+                .type_modality(clinic, content["type_code"].as_str().unwrap_or_default())
+                .await
+            {
+                Ok(modality) => content["modality"] = serde_json::json!(modality),
+                Err(e) => return not_applied(e),
+            }
         }
         if stored
             .as_ref()
@@ -154,17 +155,25 @@ impl Rappel {
         };
         match self.save_appointment(clinic, id, content).await {
             Ok(_) | Err(ServiceError::StaleRevision { .. }) => Outcome::Accepted,
-            Err(ServiceError::Invalid { field, message }) => {
-                let (segment, number) = hl7_location(&field);
-                Outcome::Error(AckError {
-                    segment: segment.to_owned(),
-                    field: number,
-                    code: 102,
-                    message,
-                })
-            }
-            Err(e) => later(&e),
+            Err(e) => not_applied(e),
         }
+    }
+}
+
+/// A save that failed: a field that does not fit (`AE` naming where it comes from), else `AR`
+/// asking for the message again later.
+fn not_applied(e: ServiceError) -> Outcome {
+    match e {
+        ServiceError::Invalid { field, message } => {
+            let (segment, number) = hl7_location(&field);
+            Outcome::Error(AckError {
+                segment: segment.to_owned(),
+                field: number,
+                code: 102,
+                message,
+            })
+        }
+        e => later(&e),
     }
 }
 

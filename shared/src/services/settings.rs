@@ -1,7 +1,7 @@
 //! Clinic and appointment-type settings.
 
 use super::{Rappel, ServiceError};
-use crate::domain::{AppointmentType, Clinic, ClinicSettings, TypeCode, TypeSettings};
+use crate::domain::{AppointmentType, Clinic, ClinicSettings, Modality, TypeCode, TypeSettings};
 
 impl Rappel {
     /// Replaces the clinic's settings; returns them as `GET /v1/clinic` will.
@@ -46,6 +46,14 @@ impl Rappel {
         let appointment_type = AppointmentType { code, settings };
         let created = self.store.put_type(&clinic.id, &appointment_type).await?;
         Ok((created, appointment_type))
+    }
+
+    /// How appointments of type `code` happen when a message in an EMR format does not say: the
+    /// type's `modality` setting, else in person.
+    pub(super) async fn type_modality(&self, clinic: &Clinic, code: &str) -> Result<Modality, ServiceError> {
+        let code = TypeCode::parse(code).map_err(|e| ServiceError::invalid("type_code", e.0))?;
+        let settings = self.store.type_settings(&clinic.id, &code).await?;
+        Ok(settings.and_then(|t| t.modality).unwrap_or(Modality::InPerson))
     }
 
     /// The clinic's types, by code.

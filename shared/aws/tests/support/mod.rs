@@ -47,3 +47,23 @@ pub async fn schedules(moto: &Moto, sdk: &aws_config::SdkConfig) -> Vec<Value> {
         .filter(|s| live.iter().any(|name| s["name"] == name.as_str()))
         .collect()
 }
+
+/// Each schedule's due instant (its `at(…)` expression, UTC) and the input Scheduler would deliver,
+/// earliest first.
+pub fn due_inputs(schedules: &[Value]) -> Vec<(chrono::DateTime<chrono::Utc>, rappel::ports::SchedulePayload)> {
+    let mut due: Vec<_> = schedules
+        .iter()
+        .map(|s| {
+            let expression = s["schedule_expression"].as_str().unwrap();
+            let at = chrono::NaiveDateTime::parse_from_str(&expression[3..expression.len() - 1], "%Y-%m-%dT%H:%M:%S")
+                .unwrap()
+                .and_utc();
+            (
+                at,
+                serde_json::from_str(s["target"]["Input"].as_str().unwrap()).unwrap(),
+            )
+        })
+        .collect();
+    due.sort_by_key(|(at, _)| *at);
+    due
+}
