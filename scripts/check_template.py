@@ -9,23 +9,24 @@ template = cfn_yaml.load(sys.argv[1] if len(sys.argv) > 1 else "template.yaml")
 resources = template["Resources"]
 problems = []
 
-invoke = resources["ReminderFunction"]["Properties"].get("EventInvokeConfig", {})
-on_failure = invoke.get("DestinationConfig", {}).get("OnFailure", {})
-if on_failure.get("Destination") != {"Fn::GetAtt": ["ReminderDeadLetterQueue", "Arn"]}:
-    problems.append("the reminder's failed invocations do not go to ReminderDeadLetterQueue")
-if invoke.get("MaximumRetryAttempts") != 2:
-    problems.append("the reminder is not retried twice by Lambda")
+# Functions invoked asynchronously, each with the queue its failed invocations land in.
+for function, queue in (("ReminderFunction", "ReminderDeadLetterQueue"), ("InboundSmsFunction", "InboundSmsDeadLetterQueue")):
+    invoke = resources[function]["Properties"].get("EventInvokeConfig", {})
+    on_failure = invoke.get("DestinationConfig", {}).get("OnFailure", {})
+    if on_failure.get("Destination") != {"Fn::GetAtt": [queue, "Arn"]}:
+        problems.append(f"{function}'s failed invocations do not go to {queue}")
+    if invoke.get("MaximumRetryAttempts") != 2:
+        problems.append(f"{function} is not retried twice by Lambda")
+    alarmed = [
+        name for name, r in resources.items()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        and {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}
+        in r["Properties"].get("Dimensions", [])
+    ]
+    if not alarmed:
+        problems.append(f"no alarm watches {queue}")
 
-alarmed = [
-    name for name, r in resources.items()
-    if r["Type"] == "AWS::CloudWatch::Alarm"
-    and {"Name": "QueueName", "Value": {"Fn::GetAtt": ["ReminderDeadLetterQueue", "QueueName"]}}
-    in r["Properties"].get("Dimensions", [])
-]
-if not alarmed:
-    problems.append("no alarm watches the dead-letter queue")
-
-for function in ("OnSaveFunction", "PatientActionFunction", "ReminderFunction"):
+for function in ("OnSaveFunction", "PatientActionFunction", "ReminderFunction", "InboundSmsFunction"):
     statements = resources[function]["Properties"]["Policies"][0]["Statement"]
     for s in statements:
         actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
@@ -38,4 +39,4 @@ for function in ("OnSaveFunction", "PatientActionFunction", "ReminderFunction"):
 if problems:
     print("template.yaml:", *problems, sep="\n  ")
     sys.exit(1)
-print("template.yaml keeps the dead-letter queue, its alarm and the sender-identity condition")
+print("template.yaml keeps the dead-letter queues, their alarms and the sender-identity condition")

@@ -7,7 +7,7 @@ use axum::http::Request;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use rappel::domain::*;
-use rappel::messages::{render_email, render_text, Details};
+use rappel::messages::{render_email, render_text, Details, ReplyInvite};
 use rappel::testing::{appointment, appointment_json, Harness, API_KEY};
 use std::hint::black_box;
 use tower::ServiceExt;
@@ -87,7 +87,7 @@ fn rendering(c: &mut Criterion) {
         b.iter(|| render_email(MessageKind::Confirmation, black_box(&details), true))
     });
     c.bench_function("render a text message", |b| {
-        b.iter(|| render_text(MessageKind::Reminder, black_box(&details), true))
+        b.iter(|| render_text(MessageKind::Reminder, black_box(&details), true, ReplyInvite::NONE))
     });
 }
 

@@ -77,6 +77,27 @@ pub struct MessageOutcome {
     pub event: NewEvent,
     /// For an accepted text: what the clinic is billed.
     pub ledger: Option<LedgerEntry>,
+    /// For an accepted text: the number it went to (E.164), so that a reply from it finds the
+    /// appointment ([`AppointmentStore::latest_text_to`]).
+    pub texted_to: Option<String>,
+}
+
+/// Where a patient's text reply leads: the latest text this deployment sent to the number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextRoute {
+    /// The clinic that sent it.
+    pub clinic_id: ClinicId,
+    /// The appointment it spoke of.
+    pub appointment_id: AppointmentId,
+    /// When it was accepted by the provider.
+    pub sent_at: DateTime<Utc>,
+}
+
+/// The key a number's [`TextRoute`] is kept under: its SHA-256 in hex, so no store key (which
+/// metrics and traces may show) names the number.
+pub fn number_key(e164: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(e164.as_bytes()))
 }
 
 /// One claimed message's outcome, for [`AppointmentStore::complete_messages`].
@@ -154,6 +175,9 @@ pub trait AppointmentStore: Send + Sync {
         key: &str,
         outcome: &MessageOutcome,
     ) -> StoreResult<()>;
+    /// Where a text reply from `number` (E.164) leads: the route of the latest text completed as
+    /// sent to it (`MessageOutcome::texted_to`), whatever its age; `None` if none is kept.
+    async fn latest_text_to(&self, number: &str) -> StoreResult<Option<TextRoute>>;
     /// Gives back claims their holder did not use (it ran out of time before sending): each
     /// message still `Sending` under its claim (key, claim's instant) is `Pending` again, so
     /// the next caller sends it at once, and as never attempted.
@@ -382,6 +406,9 @@ pub trait Texter: Send + Sync {
     async fn send_text(&self, text: &OutgoingText) -> Result<String, SendError>;
     /// Whether the number asked the provider to stop texts.
     async fn is_opted_out(&self, to: &str) -> Result<bool, SendError>;
+    /// Records that the number replied an opt-out word, so it gets no more texts (a provider
+    /// that keeps its own opt-out list from the same replies, as SNS does, has nothing to do).
+    async fn honour_opt_out(&self, to: &str) -> Result<(), SendError>;
 }
 
 /// What a schedule fires for: its payload's `kind` (docs/BEHAVIOUR.md §6).

@@ -72,6 +72,9 @@ impl Texter for FlakyTexter {
     async fn is_opted_out(&self, to: &str) -> Result<bool, SendError> {
         self.inner.is_opted_out(to).await
     }
+    async fn honour_opt_out(&self, to: &str) -> Result<(), SendError> {
+        self.inner.honour_opt_out(to).await
+    }
 }
 
 /// A store whose writes fail, or hang, while its counters are above zero; reads always work.
@@ -169,6 +172,9 @@ impl AppointmentStore for FlakyStore {
     ) -> StoreResult<()> {
         self.check().await?;
         self.inner.complete_message(clinic, id, key, outcome).await
+    }
+    async fn latest_text_to(&self, number: &str) -> StoreResult<Option<TextRoute>> {
+        self.inner.latest_text_to(number).await
     }
     async fn release_messages(
         &self,

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::{Method, Request};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rappel::domain::*;
-use rappel::messages::{render_email, render_text, Details};
+use rappel::messages::{render_email, render_text, Details, ReplyInvite};
 use rappel::services::PatientAction;
 use rappel::testing::{appointment, Harness};
 use std::path::{Path, PathBuf};
@@ -63,6 +63,7 @@ pub fn render_messages(out: &Path) -> Result<Vec<PathBuf>, String> {
                 token: "abcdefghijklmnopqrstuvwx".to_owned(),
                 reminders: Vec::new(),
                 notified: true,
+                reschedule_request: None,
                 created_at: start,
                 updated_at: start,
                 version: 1,
@@ -85,7 +86,7 @@ pub fn render_messages(out: &Path) -> Result<Vec<PathBuf>, String> {
                 )?;
                 write(
                     &dir.join(format!("{name}.sms.txt")),
-                    render_text(kind, &details, kind == MessageKind::Reminder),
+                    render_text(kind, &details, kind == MessageKind::Reminder, ReplyInvite::NONE),
                 )?;
                 html_files.push(html);
             }

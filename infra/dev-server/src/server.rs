@@ -123,6 +123,7 @@ impl DevServer {
             .route("/_dev/outbox", get(outbox_page))
             .route("/_dev/outbox.json", get(outbox_json))
             .route("/_dev/clock", get(get_clock).post(move_clock))
+            .route("/_dev/sms-in", axum::routing::post(text_in))
             .with_state(self.clone())
             .merge(patient::router(self.rappel.clone()))
             .merge(emr::router(self.rappel.clone()))
@@ -244,6 +245,27 @@ async fn move_clock(
         .await
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()))?;
     Ok(Json(clock_json(&server, Some(fired))))
+}
+
+#[derive(serde::Deserialize)]
+struct TextIn {
+    from: String,
+    text: String,
+}
+
+/// Plays a patient's text reply, as the two-way number would deliver it to `inbound-sms`;
+/// answers land in the outbox. The answer says what Rappel made of it.
+async fn text_in(
+    State(server): State<Arc<DevServer>>,
+    request: axum::extract::Request,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let bytes = body::read_capped(request.into_body(), None).await?;
+    let TextIn { from, text } = body::parse_json(&bytes)?;
+    if rappel::domain::Mobile::parse(&from).is_err() {
+        return Err(ApiError::invalid("from", "not a valid phone number"));
+    }
+    let outcome = server.rappel.text_reply(&from, &text).await?;
+    Ok(Json(serde_json::json!({ "outcome": outcome.as_str() })))
 }
 
 /// Reads the configuration, opens everything, serves until Ctrl-C.

@@ -34,6 +34,10 @@ pub struct AwsSettings {
     pub sms_prices: rappel::pricing::PriceSchedule,
     /// `RAPPEL_SMS_MAX_PRICE_USD`: SNS `MaxPrice` per text (default `0.50`).
     pub sms_max_price_usd: String,
+    /// `RAPPEL_SMS_ORIGINATION_NUMBER`: the two-way number texts are sent from (E.164,
+    /// optional). With it, patients' replies reach `inbound-sms` and texts invite them (for
+    /// clinics with `sms_replies`); without it, SNS picks the number and no reply is invited.
+    pub sms_origination_number: Option<String>,
     /// `RAPPEL_TLS_ROOTS`: the certificates the HTTPS client trusts (`amazon`, the default, or `system`).
     pub tls_roots: sdk::Roots,
 }
@@ -58,6 +62,7 @@ impl AwsSettings {
                 }
             },
             sms_max_price_usd: optional("RAPPEL_SMS_MAX_PRICE_USD").unwrap_or_else(|| "0.50".to_owned()),
+            sms_origination_number: optional("RAPPEL_SMS_ORIGINATION_NUMBER"),
             tls_roots: sdk::Roots::from_env()?,
         })
     }
@@ -91,7 +96,7 @@ pub fn build_with(settings: &AwsSettings, sdk: &aws_config::SdkConfig, clock: Ar
                     .build(),
             ),
             settings.sms_max_price_usd.clone(),
-            None,
+            settings.sms_origination_number.clone(),
         )),
         scheduler: Arc::new(scheduler::EventBridgeScheduler::new(
             aws_sdk_scheduler::Client::new(sdk),
@@ -107,6 +112,7 @@ pub fn build_with(settings: &AwsSettings, sdk: &aws_config::SdkConfig, clock: Ar
         config: Config {
             public_base_url: settings.public_base_url.clone(),
             sms_prices: settings.sms_prices.clone(),
+            text_replies: settings.sms_origination_number.is_some(),
             ..Config::default()
         },
     }

@@ -135,21 +135,23 @@ impl Mailer for SesMailer {
     }
 }
 
-/// Sends transactional texts through SNS with a maximum price per message.
+/// Sends transactional texts through SNS with a maximum price per message, from the deployment's
+/// two-way number when it has one (so that patients' replies reach it).
 #[derive(Clone)]
 pub struct SnsTexter {
     client: aws_sdk_sns::Client,
     max_price_usd: String,
-    sender_id: Option<String>,
+    origination_number: Option<String>,
 }
 
 impl SnsTexter {
-    /// A texter refusing to pay more than `max_price_usd` (e.g. `"0.10"`) per text.
-    pub fn new(client: aws_sdk_sns::Client, max_price_usd: String, sender_id: Option<String>) -> Self {
+    /// A texter refusing to pay more than `max_price_usd` (e.g. `"0.10"`) per text, sending from
+    /// `origination_number` (E.164) when given, else from whatever number SNS picks.
+    pub fn new(client: aws_sdk_sns::Client, max_price_usd: String, origination_number: Option<String>) -> Self {
         SnsTexter {
             client,
             max_price_usd,
-            sender_id,
+            origination_number,
         }
     }
 }
@@ -172,8 +174,8 @@ impl Texter for SnsTexter {
             .message(&text.body)
             .message_attributes("AWS.SNS.SMS.SMSType", string_attribute("Transactional")?)
             .message_attributes("AWS.SNS.SMS.MaxPrice", string_attribute(&self.max_price_usd)?);
-        if let Some(sender) = &self.sender_id {
-            publish = publish.message_attributes("AWS.SNS.SMS.SenderID", string_attribute(sender)?);
+        if let Some(number) = &self.origination_number {
+            publish = publish.message_attributes("AWS.MM.SMS.OriginationNumber", string_attribute(number)?);
         }
         let out = publish.send().await.map_err(|e| send_error("sns", &e))?;
         Ok(out.message_id.unwrap_or_default())
@@ -188,5 +190,12 @@ impl Texter for SnsTexter {
             .await
             .map_err(|e| send_error("sns", &e))?;
         Ok(out.is_opted_out)
+    }
+
+    /// Nothing to do: with AWS-managed opt-outs (the default for an origination number), the
+    /// reply that carried the word already put the number on the account's opt-out list, which
+    /// `is_opted_out` reads before every text.
+    async fn honour_opt_out(&self, _to: &str) -> Result<(), SendError> {
+        Ok(())
     }
 }

@@ -286,6 +286,7 @@ async fn append_events(store: Arc<DynamoStore>, clinic: &ClinicId, appointments:
                     token: format!("token-{i}-{}", "x".repeat(24)),
                     reminders: Vec::new(),
                     notified: false,
+                    reschedule_request: None,
                     created_at: now0(),
                     updated_at: now0(),
                     version: 1,

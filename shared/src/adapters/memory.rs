@@ -24,6 +24,8 @@ struct State {
     ledger: HashMap<ClinicId, Vec<LedgerEntry>>,
     /// The (clinic, appointment, message key) of every ledger entry, so a message is billed once.
     billed: HashSet<(ClinicId, AppointmentId, String)>,
+    /// The latest text to each number, by [`number_key`].
+    texted: HashMap<String, TextRoute>,
 }
 
 impl State {
@@ -257,7 +259,22 @@ impl AppointmentStore for MemoryStore {
                 state.ledger.entry(clinic.clone()).or_default().push(entry.clone());
             }
         }
+        if let Some(number) = &outcome.texted_to {
+            let route = TextRoute {
+                clinic_id: clinic.clone(),
+                appointment_id: id.clone(),
+                sent_at: outcome.at,
+            };
+            let latest = state.texted.entry(number_key(number)).or_insert_with(|| route.clone());
+            if latest.sent_at <= route.sent_at {
+                *latest = route;
+            }
+        }
         Ok(())
+    }
+
+    async fn latest_text_to(&self, number: &str) -> StoreResult<Option<TextRoute>> {
+        Ok(self.state().texted.get(&number_key(number)).cloned())
     }
 }
 

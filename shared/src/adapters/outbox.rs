@@ -145,4 +145,9 @@ impl Texter for Outbox {
     async fn is_opted_out(&self, to: &str) -> Result<bool, SendError> {
         Ok(self.opted_out.lock().unwrap_or_else(|p| p.into_inner()).contains(to))
     }
+
+    async fn honour_opt_out(&self, to: &str) -> Result<(), SendError> {
+        self.opt_out(to);
+        Ok(())
+    }
 }

@@ -58,6 +58,12 @@ CREATE TABLE IF NOT EXISTS ledger (
     PRIMARY KEY (clinic_id, appointment_id, message_key)
 );
 CREATE INDEX IF NOT EXISTS ledger_by_time ON ledger (clinic_id, sent_at);
+CREATE TABLE IF NOT EXISTS texted (
+    number_key TEXT PRIMARY KEY,
+    clinic_id TEXT NOT NULL,
+    appointment_id TEXT NOT NULL,
+    sent_at TEXT NOT NULL
+);
 ";
 
 /// SQLite-backed store.
@@ -426,6 +432,27 @@ impl AppointmentStore for SqliteStore {
         Ok(changed == 1)
     }
 
+    async fn latest_text_to(&self, number: &str) -> StoreResult<Option<TextRoute>> {
+        let conn = self.conn();
+        let row = cached(
+            &conn,
+            "SELECT clinic_id, appointment_id, sent_at FROM texted WHERE number_key = ?1",
+        )?
+        .query_row(params![number_key(number)], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })
+        .optional()
+        .map_err(db("read text route"))?;
+        let Some((clinic, appointment, sent_at)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(TextRoute {
+            clinic_id: ClinicId::parse(&clinic).map_err(|e| StoreError::Corrupt(e.0))?,
+            appointment_id: AppointmentId::parse(&appointment).map_err(|e| StoreError::Corrupt(e.0))?,
+            sent_at: parse_ts(&sent_at)?,
+        }))
+    }
+
     async fn complete_message(
         &self,
         clinic: &ClinicId,
@@ -519,6 +546,23 @@ impl SqliteStore {
             cached(tx, "INSERT OR IGNORE INTO ledger (clinic_id, appointment_id, message_key, sent_at, entry) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![clinic.as_str(), id.as_str(), entry.message_key, ts(entry.sent_at), to_json(entry)?],
             )
             .map_err(db("write ledger"))?;
+        }
+        if let Some(number) = &outcome.texted_to {
+            // The latest text wins, whatever order the completions come in.
+            cached(
+                tx,
+                "INSERT INTO texted (number_key, clinic_id, appointment_id, sent_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (number_key) DO UPDATE SET clinic_id = excluded.clinic_id,
+                     appointment_id = excluded.appointment_id, sent_at = excluded.sent_at
+                 WHERE excluded.sent_at >= texted.sent_at",
+            )?
+            .execute(params![
+                number_key(number),
+                clinic.as_str(),
+                id.as_str(),
+                ts(outcome.at)
+            ])
+            .map_err(db("record text route"))?;
         }
         Ok(())
     }

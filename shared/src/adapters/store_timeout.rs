@@ -101,6 +101,9 @@ impl AppointmentStore for TimeLimitedStore {
     ) -> StoreResult<()> {
         within_store_timeout(self.inner.complete_message(clinic, id, key, outcome)).await
     }
+    async fn latest_text_to(&self, number: &str) -> StoreResult<Option<TextRoute>> {
+        within_store_timeout(self.inner.latest_text_to(number)).await
+    }
     async fn release_messages(
         &self,
         clinic: &ClinicId,

@@ -1,6 +1,9 @@
 //! Appointments: the content the EMR saves, and the record Rappel keeps around it.
 
-use super::{AppointmentId, ClinicId, Email, InvalidValue, Language, Mobile, ReminderOffset, Text, TypeCode, WebLink};
+use super::{
+    AppointmentId, ClinicId, Email, InvalidValue, Language, Mobile, ReminderOffset, RescheduleRequest, Text, TypeCode,
+    WebLink,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -224,6 +227,10 @@ pub struct AppointmentRecord {
     /// saves send `change` rather than a second `confirmation`.
     #[serde(default)]
     pub notified: bool,
+    /// The patient's open request for another time, until the clinic moves or cancels the
+    /// appointment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reschedule_request: Option<RescheduleRequest>,
     /// First save.
     pub created_at: DateTime<Utc>,
     /// Last write.

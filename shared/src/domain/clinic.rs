@@ -124,6 +124,12 @@ pub struct ClinicSettings {
     /// Texts stop (email goes on) once this month's texts cost this much, in cents; none: no cap.
     #[serde(default)]
     pub sms_monthly_cap_cents: Option<u32>,
+    /// Patients may answer texts: `OUI` confirms, `ANNULER` cancels (under the link's rules).
+    #[serde(default)]
+    pub sms_replies: bool,
+    /// The patient page offers to ask for another time until T−24 h.
+    #[serde(default)]
+    pub allow_reschedule_request: bool,
 }
 
 impl ClinicSettings {
@@ -143,6 +149,8 @@ impl ClinicSettings {
             sms_enabled: false,
             quiet_hours: QuietHours::default(),
             sms_monthly_cap_cents: None,
+            sms_replies: false,
+            allow_reschedule_request: false,
         })
     }
 

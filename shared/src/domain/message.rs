@@ -1,10 +1,10 @@
 //! Messages sent to patients, the events the EMR reads, and ledger entries for texts.
 
-use super::{AppointmentId, ClinicId, ReminderOffset};
+use super::{AppointmentId, ClinicId, ReminderOffset, RescheduleRequest};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The five kinds of message (docs/BEHAVIOUR.md §3.1).
+/// The kinds of message (docs/BEHAVIOUR.md §3.1 and §11.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
@@ -18,17 +18,29 @@ pub enum MessageKind {
     CancellationReceipt,
     /// The pre-visit reminder.
     Reminder,
+    /// The answer to a patient who confirmed by text (texts only).
+    ConfirmationReceipt,
+    /// The short answer to a text reply Rappel cannot act on: the link and the clinic's phone
+    /// (texts only, at most one per appointment and clinic-local day).
+    ReplyHelp,
 }
 
 impl MessageKind {
     /// Every kind, in the order a patient may meet them.
-    pub const ALL: [MessageKind; 5] = [
+    pub const ALL: [MessageKind; 7] = [
         MessageKind::Confirmation,
         MessageKind::Change,
         MessageKind::Cancellation,
         MessageKind::CancellationReceipt,
         MessageKind::Reminder,
+        MessageKind::ConfirmationReceipt,
+        MessageKind::ReplyHelp,
     ];
+
+    /// Whether the kind answers a patient's text, and so goes by text only.
+    pub fn is_text_answer(self) -> bool {
+        matches!(self, MessageKind::ConfirmationReceipt | MessageKind::ReplyHelp)
+    }
 
     /// The contract's spelling.
     pub fn as_str(self) -> &'static str {
@@ -38,6 +50,8 @@ impl MessageKind {
             MessageKind::Cancellation => "cancellation",
             MessageKind::CancellationReceipt => "cancellation_receipt",
             MessageKind::Reminder => "reminder",
+            MessageKind::ConfirmationReceipt => "confirmation_receipt",
+            MessageKind::ReplyHelp => "reply_help",
         }
     }
 }
@@ -133,6 +147,14 @@ impl MessageRecord {
         }
     }
 
+    /// The answer to a text reply Rappel cannot act on, sent at most once on each clinic-local
+    /// `day` (`reply_help@2026-12-01:3:sms`): the key is the rate limit.
+    pub fn pending_reply_help(day: chrono::NaiveDate, revision: u64, at: DateTime<Utc>) -> Self {
+        let mut message = MessageRecord::pending(MessageKind::ReplyHelp, Channel::Sms, revision, at);
+        message.key = format!("reply_help@{day}:{revision}:sms");
+        message
+    }
+
     /// A new pending message of `kind` for `revision` on `channel`.
     pub fn pending(kind: MessageKind, channel: Channel, revision: u64, at: DateTime<Utc>) -> Self {
         MessageRecord {
@@ -157,6 +179,8 @@ pub enum EventType {
     PatientCancelled,
     /// The patient arrived.
     PatientArrived,
+    /// The patient asked for another time.
+    PatientRescheduleRequested,
     /// A message was accepted by the provider.
     MessageSent,
     /// A message could not be sent.
@@ -185,6 +209,32 @@ pub struct NewEvent {
     /// For a reminder's messages: which reminder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<ReminderOffset>,
+    /// For a patient's action: how it came (the link or a text reply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<Via>,
+    /// For a reschedule request: what the patient asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RescheduleRequest>,
+}
+
+/// How a patient's action reached Rappel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// A button on the patient page.
+    Link,
+    /// A text reply.
+    Sms,
+}
+
+impl Via {
+    /// The contract's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Link => "link",
+            Via::Sms => "sms",
+        }
+    }
 }
 
 impl NewEvent {
@@ -198,7 +248,14 @@ impl NewEvent {
             channel: None,
             reason: None,
             before: None,
+            via: None,
+            request: None,
         }
+    }
+
+    /// The same event, saying how the patient's action came.
+    pub fn via(self, via: Via) -> Self {
+        NewEvent { via: Some(via), ..self }
     }
 }
 

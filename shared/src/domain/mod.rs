@@ -10,6 +10,7 @@ mod contact;
 mod ids;
 mod message;
 mod reminders;
+mod reschedule;
 
 pub use appointment::*;
 pub use appointment_type::*;
@@ -18,6 +19,7 @@ pub use contact::*;
 pub use ids::*;
 pub use message::*;
 pub use reminders::*;
+pub use reschedule::*;
 
 /// The two languages patients are served in; French first (Quebec).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, Default)]

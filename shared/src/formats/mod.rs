@@ -4,5 +4,6 @@
 pub mod ack;
 pub mod er7;
 pub mod fhir;
+pub mod inbound_sms;
 pub mod siu;
 pub mod sms_reply;

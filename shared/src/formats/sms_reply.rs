@@ -20,8 +20,10 @@ pub enum Reply {
 pub const MAX_REPLY_CHARS: usize = 1600;
 
 /// Carriers' opt-out words in Canada and the US (CTIA, CWTA), in French and English.
-const OPT_OUT: [&str; 11] = [
+const OPT_OUT: [&str; 13] = [
     "STOP",
+    "REMOVE",
+    "TD",
     "ARRET",
     "ARRETER",
     "CANCEL",
@@ -105,6 +107,9 @@ mod tests {
             ("Unsubscribe", Reply::OptOut),
             ("opt out", Reply::OptOut),
             ("END", Reply::OptOut),
+            ("Opt-Out", Reply::OptOut),
+            ("remove", Reply::OptOut),
+            ("TD", Reply::OptOut),
             ("oui merci", Reply::Other),
             ("non", Reply::Other),
             ("12", Reply::Other),

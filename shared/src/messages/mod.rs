@@ -7,7 +7,7 @@ pub mod sms;
 use crate::domain::{AppointmentRecord, ClinicSettings, Language, MessageKind, Modality, TypeSettings};
 use askama::Template;
 use chrono::{DateTime, NaiveDateTime, Utc};
-pub use phrases::Phrases;
+pub use phrases::{Phrases, ReplyInvite};
 
 /// The modality part of a message: a title, a few lines, maybe a link.
 #[derive(Debug, Clone)]
@@ -257,16 +257,41 @@ pub fn render_email(kind: MessageKind, d: &Details, confirm_open: bool) -> Rende
 /// Longest clinic name a text carries; a longer one is cut so no text needs a third segment.
 const SMS_CLINIC_NAME_MAX: usize = 40;
 
-/// Renders the text message of `kind`; `confirm_open` as for [`render_email`].
-pub fn render_text(kind: MessageKind, d: &Details, confirm_open: bool) -> String {
-    let name: String = d.clinic_name.chars().take(SMS_CLINIC_NAME_MAX).collect();
-    phrases::sms(
-        kind,
-        d.lang,
-        name.trim_end(),
-        &d.short_date,
-        &d.time,
-        &d.patient_url,
-        confirm_open,
-    )
+/// The most segments a text may take.
+const SMS_MAX_SEGMENTS: u32 = 2;
+
+/// Renders the text message of `kind`; `confirm_open` as for [`render_email`], `invite` the
+/// answers it invites (docs/BEHAVIOUR.md §11.1). The text is folded to GSM-7 where a letter has
+/// a plain form ("Côté" → "Cote"). Should it still need a third segment (a clinic name in
+/// another script, a very long phone or base URL), it goes without, in turn: the letters of
+/// the name GSM-7 lacks, the invitation, the clinic's phone.
+pub fn render_text(kind: MessageKind, d: &Details, confirm_open: bool, invite: ReplyInvite) -> String {
+    let name: String = sms::fold_to_gsm7(&d.clinic_name.chars().take(SMS_CLINIC_NAME_MAX).collect::<String>());
+    let plain_name = sms::gsm7_only(&name);
+    let render = |clinic: &str, invite: ReplyInvite, phone: Option<&str>| {
+        let parts = phrases::TextParts {
+            clinic: clinic.trim_end(),
+            date: &d.short_date,
+            time: &d.time,
+            link: &d.patient_url,
+            phone,
+        };
+        sms::fold_to_gsm7(&phrases::sms(kind, d.lang, &parts, confirm_open, invite))
+    };
+    let phone = d.clinic_phone.as_deref();
+    let attempts = [
+        (name.as_str(), invite, phone),
+        (plain_name.as_str(), invite, phone),
+        (plain_name.as_str(), ReplyInvite::NONE, phone),
+        (plain_name.as_str(), ReplyInvite::NONE, None),
+    ];
+    let mut text = String::new();
+    for (clinic, invite, phone) in attempts {
+        text = render(clinic, invite, phone);
+        let (encoding, segments) = sms::segments(&text);
+        if encoding == sms::Encoding::Gsm7 && segments <= SMS_MAX_SEGMENTS {
+            break;
+        }
+    }
+    text
 }

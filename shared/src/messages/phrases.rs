@@ -186,6 +186,8 @@ pub fn subject(kind: MessageKind, lang: Language, when: &str) -> String {
             format!("Votre annulation du rendez-vous du {when} est enregistrée")
         }
         (Language::Fr, MessageKind::Reminder) => format!("Rappel : votre rendez-vous du {when}"),
+        (Language::Fr, MessageKind::ConfirmationReceipt) => format!("Présence confirmée : votre rendez-vous du {when}"),
+        (Language::Fr, MessageKind::ReplyHelp) => format!("Votre rendez-vous du {when}"),
         (Language::En, MessageKind::Confirmation) => format!("Confirmation of your appointment on {when}"),
         (Language::En, MessageKind::Change) => format!("Your appointment has changed: {when}"),
         (Language::En, MessageKind::Cancellation) => format!("Your appointment on {when} is cancelled"),
@@ -193,6 +195,8 @@ pub fn subject(kind: MessageKind, lang: Language, when: &str) -> String {
             format!("Your cancellation of the appointment on {when} is recorded")
         }
         (Language::En, MessageKind::Reminder) => format!("Reminder: your appointment on {when}"),
+        (Language::En, MessageKind::ConfirmationReceipt) => format!("Confirmed: your appointment on {when}"),
+        (Language::En, MessageKind::ReplyHelp) => format!("Your appointment on {when}"),
     }
 }
 
@@ -210,6 +214,12 @@ pub fn lead(kind: MessageKind, lang: Language, clinic: &str) -> String {
             format!("Nous avons bien reçu votre annulation. {clinic} en est informée.")
         }
         (Language::Fr, MessageKind::Reminder) => format!("Votre rendez-vous à {clinic} approche."),
+        (Language::Fr, MessageKind::ConfirmationReceipt) => {
+            format!("Merci d'avoir confirmé votre présence. {clinic} en est informée.")
+        }
+        (Language::Fr, MessageKind::ReplyHelp) => {
+            "Votre réponse n'a pas pu être traitée. Utilisez le lien ci-dessous ou appelez la clinique.".to_owned()
+        }
         (Language::En, MessageKind::Confirmation) => format!("Your appointment at {clinic} is booked."),
         (Language::En, MessageKind::Change) => {
             format!("Your appointment at {clinic} has changed. Here are the new details.")
@@ -221,6 +231,12 @@ pub fn lead(kind: MessageKind, lang: Language, clinic: &str) -> String {
             format!("We received your cancellation. {clinic} has been informed.")
         }
         (Language::En, MessageKind::Reminder) => format!("Your appointment at {clinic} is coming up."),
+        (Language::En, MessageKind::ConfirmationReceipt) => {
+            format!("Thank you for confirming. {clinic} has been informed.")
+        }
+        (Language::En, MessageKind::ReplyHelp) => {
+            "Your reply could not be used. Please use the link below or call the clinic.".to_owned()
+        }
     }
 }
 
@@ -294,29 +310,84 @@ pub fn refusal(
     }
 }
 
-/// The text message (no health information: clinic, date, time, link). French stays in GSM-7.
-/// A reminder asks to confirm only when `ask_confirm` (confirming is open and not done yet).
-pub fn sms(
-    kind: MessageKind,
-    lang: Language,
-    clinic: &str,
-    date: &str,
-    time: &str,
-    link: &str,
-    ask_confirm: bool,
-) -> String {
+/// Which answers a text invites (only those Rappel would act on when it goes out).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplyInvite {
+    /// "Reply OUI / YES to confirm".
+    pub confirm: bool,
+    /// "Reply ANNULER / 2 to cancel" (never `CANCEL`: a carrier opt-out word).
+    pub cancel: bool,
+}
+
+impl ReplyInvite {
+    /// No invitation.
+    pub const NONE: ReplyInvite = ReplyInvite {
+        confirm: false,
+        cancel: false,
+    };
+}
+
+/// What a text is made of: no health information (clinic, date, time, link, clinic phone).
+#[derive(Debug, Clone, Copy)]
+pub struct TextParts<'a> {
+    /// The clinic's name, already cut to length.
+    pub clinic: &'a str,
+    /// "mar. 1er déc.".
+    pub date: &'a str,
+    /// "14 h 30".
+    pub time: &'a str,
+    /// The patient page.
+    pub link: &'a str,
+    /// The clinic's phone, for the answer to a reply Rappel cannot act on.
+    pub phone: Option<&'a str>,
+}
+
+/// The sentence inviting replies, with a trailing space; empty when none is invited.
+fn invitation(lang: Language, invite: ReplyInvite) -> &'static str {
+    match (lang, invite.confirm, invite.cancel) {
+        (_, false, false) => "",
+        (Language::Fr, true, true) => "Répondez OUI pour confirmer ou ANNULER pour annuler. ",
+        (Language::Fr, true, false) => "Répondez OUI pour confirmer. ",
+        (Language::Fr, false, true) => "Pour annuler, répondez ANNULER. ",
+        // Never the word "cancel" in English: a patient answering it would opt out of every text.
+        (Language::En, true, true) => "Reply YES to confirm, or 2 if you cannot come. ",
+        (Language::En, true, false) => "Reply YES to confirm. ",
+        (Language::En, false, true) => "If you cannot come, reply 2. ",
+    }
+}
+
+/// The text message. French stays in GSM-7. A reminder asks to confirm only when `ask_confirm`
+/// (confirming is open and not done yet); `invite` adds the answers the patient may text back.
+pub fn sms(kind: MessageKind, lang: Language, p: &TextParts<'_>, ask_confirm: bool, invite: ReplyInvite) -> String {
+    let TextParts {
+        clinic,
+        date,
+        time,
+        link,
+        phone,
+    } = *p;
+    let inv = invitation(lang, invite);
     match (lang, kind) {
+        (Language::Fr, MessageKind::Reminder) if !inv.is_empty() => {
+            format!("{clinic} : rappel, rendez-vous le {date} à {time}. {inv}Détails : {link}")
+        }
+        (Language::En, MessageKind::Reminder) if !inv.is_empty() => {
+            format!("{clinic}: reminder, appointment on {date} at {time}. {inv}Details: {link}")
+        }
         (Language::Fr, MessageKind::Reminder) if !ask_confirm => {
             format!("{clinic} : rappel, rendez-vous le {date} à {time}. Détails : {link}")
         }
         (Language::En, MessageKind::Reminder) if !ask_confirm => {
             format!("{clinic}: reminder, appointment on {date} at {time}. Details: {link}")
         }
+        (Language::Fr, MessageKind::Confirmation) if !inv.is_empty() => {
+            format!("{clinic} : rendez-vous le {date} à {time}. {inv}Détails : {link}")
+        }
         (Language::Fr, MessageKind::Confirmation) => {
             format!("{clinic} : rendez-vous le {date} à {time}. Détails et confirmation : {link}")
         }
         (Language::Fr, MessageKind::Change) => {
-            format!("{clinic} : votre rendez-vous a changé ({date} à {time}). Détails : {link}")
+            format!("{clinic} : votre rendez-vous a changé ({date} à {time}). {inv}Détails : {link}")
         }
         (Language::Fr, MessageKind::Cancellation) => {
             format!("{clinic} : votre rendez-vous du {date} à {time} est annulé. Détails : {link}")
@@ -327,11 +398,21 @@ pub fn sms(
         (Language::Fr, MessageKind::Reminder) => {
             format!("{clinic} : rappel, rendez-vous le {date} à {time}. Merci de confirmer : {link}")
         }
+        (Language::Fr, MessageKind::ConfirmationReceipt) => {
+            format!("{clinic} : présence confirmée, {date} à {time}. Merci! Détails : {link}")
+        }
+        (Language::Fr, MessageKind::ReplyHelp) => {
+            let call = phone.map(|n| format!(" ou appelez le {n}")).unwrap_or_default();
+            format!("{clinic} : nous n'avons pas compris votre réponse (rendez-vous du {date} à {time}). {inv}Lien : {link}{call}.")
+        }
+        (Language::En, MessageKind::Confirmation) if !inv.is_empty() => {
+            format!("{clinic}: appointment on {date} at {time}. {inv}Details: {link}")
+        }
         (Language::En, MessageKind::Confirmation) => {
             format!("{clinic}: appointment on {date} at {time}. Details and confirmation: {link}")
         }
         (Language::En, MessageKind::Change) => {
-            format!("{clinic}: your appointment changed ({date} at {time}). Details: {link}")
+            format!("{clinic}: your appointment changed ({date} at {time}). {inv}Details: {link}")
         }
         (Language::En, MessageKind::Cancellation) => {
             format!("{clinic}: your appointment on {date} at {time} is cancelled. Details: {link}")
@@ -341,6 +422,15 @@ pub fn sms(
         }
         (Language::En, MessageKind::Reminder) => {
             format!("{clinic}: reminder, appointment on {date} at {time}. Please confirm: {link}")
+        }
+        (Language::En, MessageKind::ConfirmationReceipt) => {
+            format!("{clinic}: confirmed, {date} at {time}. Thank you! Details: {link}")
+        }
+        (Language::En, MessageKind::ReplyHelp) => {
+            let call = phone.map(|n| format!(" or call {n}")).unwrap_or_default();
+            format!(
+                "{clinic}: we could not act on your reply (appointment on {date} at {time}). {inv}Link: {link}{call}."
+            )
         }
     }
 }

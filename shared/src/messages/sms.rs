@@ -48,6 +48,49 @@ pub fn segments(text: &str) -> (Encoding, u32) {
     }
 }
 
+/// The text with letters outside GSM-7 replaced by their plain form where they have one
+/// (accented letters, ligatures, typographic quotes and dashes); others are left as they are.
+pub fn fold_to_gsm7(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if GSM7_BASIC.contains(c) || GSM7_EXTENDED.contains(c) {
+            out.push(c);
+            continue;
+        }
+        match c {
+            'â' | 'á' | 'ã' | 'ā' => out.push('a'),
+            'À' | 'Â' | 'Á' | 'Ã' => out.push('A'),
+            'ê' | 'ë' | 'ē' => out.push('e'),
+            'È' | 'Ê' | 'Ë' => out.push('E'),
+            'î' | 'ï' | 'í' => out.push('i'),
+            'Î' | 'Ï' | 'Í' | 'Ì' => out.push('I'),
+            'ô' | 'ó' | 'õ' => out.push('o'),
+            'Ô' | 'Ó' | 'Ò' | 'Õ' => out.push('O'),
+            'û' | 'ú' => out.push('u'),
+            'Û' | 'Ù' | 'Ú' => out.push('U'),
+            'ç' => out.push('c'),
+            'ÿ' => out.push('y'),
+            'Ÿ' => out.push('Y'),
+            'œ' => out.push_str("oe"),
+            'Œ' => out.push_str("OE"),
+            '\u{2018}' | '\u{2019}' | '\u{2032}' => out.push('\''),
+            '\u{201C}' | '\u{201D}' | '«' | '»' => out.push('"'),
+            '\u{2013}' | '\u{2014}' | '\u{2010}' | '\u{2011}' => out.push('-'),
+            '\u{a0}' | '\u{202F}' => out.push(' '),
+            '\u{2026}' => out.push_str("..."),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The text without the characters GSM-7 cannot carry.
+pub fn gsm7_only(text: &str) -> String {
+    text.chars()
+        .filter(|c| GSM7_BASIC.contains(*c) || GSM7_EXTENDED.contains(*c))
+        .collect()
+}
+
 fn parts(units: u32, single: u32, per_part: u32) -> u32 {
     if units <= single {
         1
@@ -73,6 +116,14 @@ mod tests {
     fn extended_characters_count_twice() {
         assert_eq!(segments(&"€".repeat(80)), (Encoding::Gsm7, 1));
         assert_eq!(segments(&"€".repeat(81)), (Encoding::Gsm7, 2));
+    }
+
+    #[test]
+    fn french_letters_fold_to_gsm7_and_the_rest_can_be_dropped() {
+        let folded = fold_to_gsm7("Clinique Côté–Saint-Jérôme « Œuvre » l’été");
+        assert_eq!(folded, "Clinique Coté-Saint-Jérome \" OEuvre \" l'été");
+        assert_eq!(segments(&folded).0, Encoding::Gsm7);
+        assert_eq!(gsm7_only(&fold_to_gsm7("Clinique 😀 中文 Ô")), "Clinique   O");
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //! later caller take over from a sender that died (a killed function, a timeout).
 
 use super::schedules::dispatch_schedule;
+use super::PatientAction;
 use super::{Budget, Dependency, Rappel, ServiceError};
 use crate::domain::*;
-use crate::messages::{self, sms, Details};
+use crate::messages::{self, sms, Details, ReplyInvite};
 use crate::ports::{AfterOutcomes, Completion, MessageOutcome, OutgoingEmail, OutgoingText, SendError};
 use crate::rules;
 use chrono::{DateTime, Duration, SubsecRound as _, Utc};
@@ -48,7 +49,8 @@ fn still_applies(
 ) -> bool {
     let content = &record.content;
     let patient_cancelled = record.patient_status == PatientStatus::CancelledByPatient;
-    if content.start() <= now {
+    // An answer to a text reply may follow the appointment (a "merci" the evening after).
+    if content.start() <= now && message.kind != MessageKind::ReplyHelp {
         return false;
     }
     match message.kind {
@@ -65,6 +67,12 @@ fn still_applies(
             newest && cancellation != content.is_booked() && (cancellation || !patient_cancelled)
         }
         MessageKind::CancellationReceipt => patient_cancelled && content.is_booked(),
+        MessageKind::ConfirmationReceipt => {
+            content.is_booked() && matches!(record.patient_status, PatientStatus::Confirmed | PatientStatus::Arrived)
+        }
+        // Checked before the start like every message: a reply about a past appointment gets
+        // no answer once the appointment began.
+        MessageKind::ReplyHelp => true,
         MessageKind::Reminder => {
             let Some(before) = message.before() else {
                 return false;
@@ -684,6 +692,20 @@ impl Rappel {
             && rules::check_confirm(self.clock.now(), record.content.start()).is_ok()
     }
 
+    /// The answers a text going out now may invite: those a reply would be acted on for, when
+    /// the clinic takes replies and they reach this deployment.
+    fn reply_invite(&self, clinic: &Clinic, record: &AppointmentRecord) -> ReplyInvite {
+        if !(self.config.text_replies && clinic.settings.sms_replies) {
+            return ReplyInvite::NONE;
+        }
+        let now = self.clock.now();
+        let open = |action| super::patient::check_action(&clinic.settings, record, action, now).is_ok();
+        ReplyInvite {
+            confirm: self.confirm_open(record),
+            cancel: open(PatientAction::Cancel),
+        }
+    }
+
     /// The record of a finished attempt: status, event and, for a text sent, its ledger entry.
     fn outcome(
         &self,
@@ -694,6 +716,7 @@ impl Rappel {
         attempt: Attempt,
     ) -> MessageOutcome {
         let at = self.clock.now();
+        let mut texted_to = None;
         let (status, detail, event_type, ledger) = match attempt {
             Attempt::Sent { provider_id, ledger } => {
                 let unit_price_cents = self.config.sms_prices.cents_at(at);
@@ -709,6 +732,9 @@ impl Rappel {
                     unit_price_cents,
                     amount_cents: i64::from(segments) * unit_price_cents,
                 });
+                if ledger.is_some() {
+                    texted_to = record.content.patient.mobile.as_ref().map(|m| m.as_str().to_owned());
+                }
                 (MessageStatus::Sent, None, EventType::MessageSent, ledger)
             }
             Attempt::Failed { reason, maybe_sent } => {
@@ -745,8 +771,11 @@ impl Rappel {
                 channel: Some(message.channel),
                 reason: detail,
                 before: message.before(),
+                via: None,
+                request: None,
             },
             ledger,
+            texted_to,
         }
     }
 
@@ -894,7 +923,8 @@ impl Rappel {
             Ok(false) => {}
             Err(e) => return Attempt::provider_error("sms provider", e),
         }
-        let body = messages::render_text(message.kind, details, self.confirm_open(record));
+        let invite = self.reply_invite(clinic, record);
+        let body = messages::render_text(message.kind, details, self.confirm_open(record), invite);
         let (encoding, segments) = sms::segments(&body);
         match self.over_sms_cap(clinic, segments).await {
             Ok(false) => {}

@@ -12,6 +12,7 @@ mod ordering;
 mod patient;
 mod previews;
 mod reminder;
+mod replies;
 mod save_plan;
 mod schedules;
 mod settings;
@@ -25,6 +26,7 @@ pub use hl7::Hl7Answer;
 pub use patient::{PatientAction, PatientPage};
 pub use previews::{Preview, PreviewEmail, PreviewQuery, PreviewText};
 pub use reminder::{ReminderOutcome, SchedulerAnswer};
+pub use replies::{InboundReport, ReplyOutcome, REPLY_MATCH_WINDOW};
 pub use schedules::{reminder_schedule_name, schedule_name};
 
 use crate::domain::{AppointmentRecord, Clinic, ClinicId, ClinicSettings, Language, TypeSettings};
@@ -43,6 +45,9 @@ pub struct Config {
     pub sms_prices: crate::pricing::PriceSchedule,
     /// Currency of the ledger.
     pub currency: String,
+    /// Patients' text replies reach this deployment (on AWS, the two-way number's topic feeds
+    /// `inbound-sms`): only then do texts invite answers, for clinics that take them.
+    pub text_replies: bool,
 }
 
 impl Default for Config {
@@ -51,6 +56,7 @@ impl Default for Config {
             public_base_url: "http://127.0.0.1:3000".to_owned(),
             sms_prices: crate::pricing::PriceSchedule::default(),
             currency: "CAD".to_owned(),
+            text_replies: true,
         }
     }
 }

@@ -41,7 +41,7 @@ impl PatientPage {
     }
 }
 
-fn check_action(
+pub(super) fn check_action(
     clinic: &ClinicSettings,
     record: &AppointmentRecord,
     action: PatientAction,
@@ -90,27 +90,45 @@ impl Rappel {
     /// the appointment, repeating a confirmation or an arrival is refused like a first one.
     pub async fn patient_act(&self, token: &str, action: PatientAction) -> Result<PatientStatus, ServiceError> {
         let budget = Budget::start();
-        until_not_overtaken("this appointment", || self.patient_act_once(token, action, &budget)).await
+        until_not_overtaken("this appointment", || {
+            self.patient_act_once(token, action, Via::Link, &budget)
+        })
+        .await
     }
 
-    /// One attempt at `action`: `None` when another writer changed the appointment first.
-    async fn patient_act_once(
+    /// One attempt at `action`, come `via` the link or a text: `None` when another writer
+    /// changed the appointment first. A confirmation by text is answered by text (once per
+    /// revision, even when the patient had confirmed already).
+    pub(super) async fn patient_act_once(
         &self,
         token: &str,
         action: PatientAction,
+        via: Via,
         budget: &Budget,
     ) -> Result<Option<PatientStatus>, ServiceError> {
         let page = self.patient_page(token).await?;
         let record = &page.record;
         if already_taken(action, record) {
-            if action == PatientAction::Cancel {
-                self.dispatch_or_retry_later(&page.clinic, record, Known::default(), budget)
-                    .await;
+            match (action, via) {
+                (PatientAction::Cancel, _) => {
+                    self.dispatch_or_retry_later(&page.clinic, record, Known::default(), budget)
+                        .await;
+                }
+                (PatientAction::Confirm, Via::Sms) => {
+                    if self
+                        .answer_by_text(&page, confirmation_receipt(&page), budget)
+                        .await?
+                        .is_none()
+                    {
+                        return Ok(None);
+                    }
+                }
+                _ => {}
             }
             return Ok(Some(record.patient_status));
         }
         page.check(action).map_err(ServiceError::Refused)?;
-        let mut write = action_write(&page, action);
+        let mut write = action_write(&page, action, via);
         claim_on_write(&mut write.messages, &page.clinic.settings, page.now);
         let recorded = match self.store.write_appointment(&write).await {
             Ok(recorded) => recorded,
@@ -157,7 +175,7 @@ fn already_taken(action: PatientAction, record: &AppointmentRecord) -> bool {
 
 /// The write an accepted `action` makes: the patient's new status and its event, and for a
 /// cancellation, no reminder and a receipt on each channel (unless the type sends nothing).
-fn action_write(page: &PatientPage, action: PatientAction) -> AppointmentWrite {
+fn action_write(page: &PatientPage, action: PatientAction, via: Via) -> AppointmentWrite {
     let record = &page.record;
     let now = page.now;
     let (status, event) = match action {
@@ -175,6 +193,8 @@ fn action_write(page: &PatientPage, action: PatientAction) -> AppointmentWrite {
             record.content.revision,
             now,
         )
+    } else if action == PatientAction::Confirm && via == Via::Sms {
+        confirmation_receipt(page)
     } else {
         Vec::new()
     };
@@ -187,6 +207,17 @@ fn action_write(page: &PatientPage, action: PatientAction) -> AppointmentWrite {
             ..record.clone()
         },
         messages,
-        events: vec![NewEvent::patient(now, record.id.clone(), event)],
+        events: vec![NewEvent::patient(now, record.id.clone(), event).via(via)],
     }
+}
+
+/// The text that answers a confirmation by text: one per revision (its key), so a repeated
+/// `OUI`, or a duplicate delivery of one, is answered once.
+fn confirmation_receipt(page: &PatientPage) -> Vec<MessageRecord> {
+    vec![MessageRecord::pending(
+        MessageKind::ConfirmationReceipt,
+        Channel::Sms,
+        page.record.content.revision,
+        page.now,
+    )]
 }

@@ -3,6 +3,7 @@
 
 use super::{Rappel, ServiceError};
 use crate::domain::*;
+use crate::messages::ReplyInvite;
 use crate::messages::{self, sms};
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use serde::Serialize;
@@ -107,7 +108,14 @@ impl Rappel {
         // confirming is open (48 h before), so a week-ahead one does not.
         let asks = kind == MessageKind::Reminder && before <= ReminderOffset::parse("48h").unwrap_or(before);
         let email = messages::render_email(kind, &details, asks);
-        let text = messages::render_text(kind, &details, asks);
+        // Replies are invited as they would be at that moment: a reminder ahead of the 48 h
+        // invites only cancelling, where the clinic allows it.
+        let replies = self.config.text_replies && clinic.settings.sms_replies;
+        let invite = ReplyInvite {
+            confirm: replies && asks,
+            cancel: replies && clinic.settings.allow_patient_cancellation,
+        };
+        let text = messages::render_text(kind, &details, asks, invite);
         let (encoding, segments) = sms::segments(&text);
         let unit_price_cents = self.config.sms_prices.cents_at(now);
         Ok(Preview {
@@ -177,6 +185,7 @@ fn sample_record(
         token: SAMPLE_TOKEN.to_owned(),
         reminders: Vec::new(),
         notified: true,
+        reschedule_request: None,
         created_at: now,
         updated_at: now,
         version: 1,

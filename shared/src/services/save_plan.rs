@@ -13,7 +13,8 @@
 //!
 //! and nothing at all when the type sends nothing (`none`), the appointment has already started,
 //! or the patient cancelled it (until the clinic books it again). A change a patient cares about
-//! also asks them to confirm again; a move asks again whether they have arrived.
+//! also asks them to confirm again; a move asks again whether they have arrived. A move or a
+//! cancellation by the clinic closes the patient's request for another time.
 //!
 //! The reminders: a type set to `full` (its list, else one 36 h before), a booked appointment the
 //! patient has not cancelled, and a channel the reminder may use give each a time
@@ -90,6 +91,7 @@ fn plan_first_save(
         patient_status,
         token: links::new_token(),
         reminders,
+        reschedule_request: None,
         created_at: now,
         updated_at: now,
         version: 1,
@@ -164,11 +166,15 @@ fn plan_later_save(
         now,
     );
 
+    // A move or a cancellation by the clinic answers the patient's request for another time.
+    let answered = content.start() != before.start() || (before.is_booked() && !content.is_booked());
+    let reschedule_request = existing.reschedule_request.clone().filter(|_| !answered);
     let record = AppointmentRecord {
         content,
         patient_status,
         reminders,
         notified,
+        reschedule_request,
         updated_at: now,
         version: existing.version + 1,
         ..existing.clone()

@@ -40,6 +40,7 @@ fn record(clinic: &ClinicId, id: &str, revision: u64, version: u64) -> Appointme
             },
         ],
         notified: false,
+        reschedule_request: None,
         created_at: t0(),
         updated_at: t0(),
         version,
@@ -78,6 +79,7 @@ where
     a_settled_appointment_shows_its_messages_until_anything_changes(make().await).await;
     events_page_in_order_per_clinic(make().await).await;
     ledger_is_cut_by_time(make().await).await;
+    a_reply_finds_the_latest_text_to_its_number(make().await).await;
 }
 
 async fn clinics_are_found_by_key_hash_only<S: Store>(store: S) {
@@ -450,8 +452,11 @@ async fn completion_writes_status_event_and_ledger_together<S: Store>(store: S) 
             channel: Some(m.channel),
             reason: None,
             before: None,
+            via: None,
+            request: None,
         },
         ledger: Some(entry.clone()),
+        texted_to: None,
     };
     store.complete_message(&c, &r.id, &m.key, &outcome).await.unwrap();
     assert!(
@@ -497,6 +502,7 @@ async fn a_sender_whose_claim_was_taken_over_records_nothing<S: Store>(store: S)
         detail: None,
         event: NewEvent::patient(second, r.id.clone(), EventType::MessageSent),
         ledger: None,
+        texted_to: None,
     };
     store
         .complete_message(&c, &r.id, &m.key, &outcome(first, MessageStatus::Failed))
@@ -541,6 +547,7 @@ fn sent(r: &AppointmentRecord, key: &str, claimed_at: DateTime<Utc>) -> Completi
                 unit_price_cents: 5,
                 amount_cents: 5,
             }),
+            texted_to: None,
         },
     }
 }
@@ -833,6 +840,7 @@ async fn ledger_is_cut_by_time<S: Store>(store: S) {
                 unit_price_cents: 5,
                 amount_cents: 5,
             }),
+            texted_to: None,
         };
         store.complete_message(&c, &r.id, key, &outcome).await.unwrap();
     }
@@ -842,4 +850,51 @@ async fn ledger_is_cut_by_time<S: Store>(store: S) {
         vec!["k2"],
         "from included, to excluded"
     );
+}
+
+/// Sends `key` of `r` as a text to `number` at `at`, through `complete_messages`.
+async fn text_sent<S: Store>(store: &S, r: &AppointmentRecord, key: &str, number: &str, at: DateTime<Utc>) {
+    let message = MessageRecord {
+        key: key.to_owned(),
+        ..MessageRecord::pending(MessageKind::Reminder, Channel::Sms, 1, at)
+    };
+    store.add_messages(r, &[message]).await.unwrap();
+    let claimed_at = at - Duration::seconds(1);
+    assert!(store
+        .claim_message(&r.clinic_id, &r.id, key, claimed_at, claimed_at, r.version)
+        .await
+        .unwrap());
+    let mut completion = sent(r, key, claimed_at);
+    completion.outcome.texted_to = Some(number.to_owned());
+    store
+        .complete_messages(&r.clinic_id, &r.id, &[completion], check(r.version))
+        .await
+        .unwrap();
+}
+
+async fn a_reply_finds_the_latest_text_to_its_number<S: Store>(store: S) {
+    let (a, b) = (
+        ClinicId::parse("clinic-a").unwrap(),
+        ClinicId::parse("clinic-b").unwrap(),
+    );
+    let first = record(&a, "A1", 1, 1);
+    let second = record(&b, "B1", 1, 1);
+    for r in [&first, &second] {
+        store.write_appointment(&write(r.clone(), Vec::new())).await.unwrap();
+    }
+    let (number, other) = ("+15145550123", "+15145550124");
+    assert_eq!(store.latest_text_to(number).await.unwrap(), None);
+    text_sent(&store, &first, "k1", number, t0()).await;
+    text_sent(&store, &second, "k2", number, t0() + Duration::hours(1)).await;
+    text_sent(&store, &first, "k3", other, t0() + Duration::hours(2)).await;
+    let route = store.latest_text_to(number).await.unwrap().unwrap();
+    assert_eq!(
+        (route.clinic_id, route.appointment_id.as_str(), route.sent_at),
+        (b.clone(), "B1", t0() + Duration::hours(1)),
+        "the latest text to the number, whichever clinic sent it"
+    );
+    let route = store.latest_text_to(other).await.unwrap().unwrap();
+    assert_eq!((route.clinic_id, route.appointment_id.as_str()), (a, "A1"));
+    // A completion that is not a text's (or not sent) routes nothing.
+    assert_eq!(store.latest_text_to("+15145550125").await.unwrap(), None);
 }

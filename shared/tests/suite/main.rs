@@ -10,6 +10,7 @@ mod http;
 mod messages;
 mod properties;
 mod reminders;
+mod replies;
 mod review_fixes;
 mod security;
 mod services;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use rappel::domain::*;
 use rappel::messages::sms::{segments, Encoding};
-use rappel::messages::{render_email, render_text, Details};
+use rappel::messages::{render_email, render_text, Details, ReplyInvite};
 use rappel::testing::appointment;
 
 const MODALITIES: [Modality; 4] = [
@@ -33,6 +33,7 @@ fn record(modality: Modality) -> AppointmentRecord {
         token: "abcdefghijklmnopqrstuvwx".to_owned(),
         reminders: Vec::new(),
         notified: true,
+        reschedule_request: None,
         created_at: start(),
         updated_at: start(),
         version: 1,
@@ -105,8 +106,10 @@ fn texts_fit_one_segment_with_typical_data_and_french_stays_in_gsm7() {
         for modality in MODALITIES {
             let record = record(modality);
             let d = Details::new(&settings, None, &record, format!("{base}/p/{}", record.token), lang);
-            for (kind, asks) in MessageKind::ALL.into_iter().flat_map(|k| [(k, true), (k, false)]) {
-                let text = render_text(kind, &d, asks);
+            // The short answer to a reply carries the link and the clinic's phone: two segments.
+            let kinds = MessageKind::ALL.into_iter().filter(|k| *k != MessageKind::ReplyHelp);
+            for (kind, asks) in kinds.flat_map(|k| [(k, true), (k, false)]) {
+                let text = render_text(kind, &d, asks, ReplyInvite::NONE);
                 let (encoding, parts) = segments(&text);
                 assert_eq!(encoding, Encoding::Gsm7, "{kind:?} {lang:?}: {text}");
                 assert_eq!(parts, 1, "{kind:?} {lang:?} ({} chars): {text}", text.chars().count());
@@ -125,21 +128,92 @@ fn texts_fit_one_segment_with_typical_data_and_french_stays_in_gsm7() {
     }
 }
 
+/// Every invitation a text may carry.
+const INVITES: [ReplyInvite; 4] = [
+    ReplyInvite::NONE,
+    ReplyInvite {
+        confirm: true,
+        cancel: false,
+    },
+    ReplyInvite {
+        confirm: false,
+        cancel: true,
+    },
+    ReplyInvite {
+        confirm: true,
+        cancel: true,
+    },
+];
+
 #[test]
-fn texts_never_need_more_than_two_segments_even_with_long_names() {
-    let settings = clinic(&"Clinique très longue ".repeat(9));
+fn texts_never_need_more_than_two_segments_even_with_long_names_and_invitations() {
+    // Long names, one with letters outside GSM-7 (folded), one with letters that cannot be
+    // (dropped from the name), and a long clinic phone for the short answer.
+    let names = [
+        "Clinique très longue ".repeat(9),
+        "Clinique Côté-Saint-Jérôme « Œuvre » de l’Île ".repeat(2),
+        "Clinique 😀 中文诊所 Ĳssel ".repeat(3),
+    ];
+    for name in names {
+        let mut settings = clinic(&name);
+        settings.phone = Some(Text::parse("+1 (514) 555-0100 poste 12345").unwrap());
+        for lang in [Language::Fr, Language::En] {
+            let record = record(Modality::InPerson);
+            let d = Details::new(
+                &settings,
+                None,
+                &record,
+                format!("https://{}.example.ca/p/{}", "x".repeat(40), record.token),
+                lang,
+            );
+            for kind in MessageKind::ALL {
+                for (asks, invite) in INVITES.into_iter().flat_map(|i| [(true, i), (false, i)]) {
+                    let text = render_text(kind, &d, asks, invite);
+                    assert_eq!(segments(&text), (Encoding::Gsm7, segments(&text).1), "{text}");
+                    assert!(segments(&text).1 <= 2, "{kind:?} {lang:?}: {text}");
+                    assert!(text.contains(&d.patient_url), "{text}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn invitations_name_only_the_contract_words_and_never_an_opt_out_word() {
+    let settings = clinic("Clinique Test");
     for lang in [Language::Fr, Language::En] {
         let record = record(Modality::InPerson);
-        let d = Details::new(
-            &settings,
-            None,
-            &record,
-            format!("https://{}.example.ca/p/{}", "x".repeat(40), record.token),
-            lang,
-        );
-        for (kind, asks) in MessageKind::ALL.into_iter().flat_map(|k| [(k, true), (k, false)]) {
-            let text = render_text(kind, &d, asks);
-            assert!(segments(&text).1 <= 2, "{kind:?} {lang:?}: {text}");
+        let d = Details::new(&settings, None, &record, "https://r.example.ca/p/x".to_owned(), lang);
+        for kind in [MessageKind::Confirmation, MessageKind::Change, MessageKind::Reminder] {
+            let both = render_text(kind, &d, true, INVITES[3]);
+            let (confirm, cancel) = match lang {
+                Language::Fr => ("Répondez OUI pour confirmer", "ANNULER pour annuler"),
+                Language::En => ("Reply YES to confirm", "2 if you cannot come"),
+            };
+            assert!(both.contains(confirm) && both.contains(cancel), "{both}");
+            let none = render_text(kind, &d, true, ReplyInvite::NONE);
+            assert!(
+                !none.contains(confirm) && !none.contains("ANNULER") && !none.contains(" 2 "),
+                "{none}"
+            );
+            for word in ["STOP", "ARRET", "ARRÊT", "CANCEL", "END", "QUIT", "UNSUBSCRIBE"] {
+                assert!(
+                    !both
+                        .to_uppercase()
+                        .split(|c: char| !c.is_alphanumeric())
+                        .any(|w| w == word),
+                    "{word}: {both}"
+                );
+            }
+        }
+        // Notices that close nothing invite nothing, even when asked.
+        for kind in [
+            MessageKind::Cancellation,
+            MessageKind::CancellationReceipt,
+            MessageKind::ConfirmationReceipt,
+        ] {
+            let text = render_text(kind, &d, true, INVITES[3]);
+            assert!(!text.contains("OUI") && !text.contains("YES"), "{text}");
         }
     }
 }

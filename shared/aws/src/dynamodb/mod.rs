@@ -11,6 +11,7 @@
 //! | event counter | `CLINIC#<clinic>` | `EVENTSEQ` | `n`: the last cursor reserved |
 //! | event | `EVENTS#<clinic>` | `<cursor, 20 digits>` | `event` (JSON) or `void`, `written_at`, `expires_at` |
 //! | ledger entry | `LEDGER#<clinic>` | `<sent_at>#<appointment>#<message key>` | `entry` (JSON) |
+//! | text route | `TEXTED#<sha256 of number>` | `TEXTED` | `clinic_id`, `appointment_id`, `sent_at`, `expires_at` |
 //!
 //! Access patterns: a clinic by API key (1 get: the key's item carries the settings, written with
 //! them in one transaction by `put_clinic` and `set_api_key_hash`, each conditioned on the other's
@@ -48,7 +49,14 @@
 //!
 //! Retention (`expires_at`, the TTL): appointment data goes 30 days after the appointment (when its
 //! link expires); the link item, which holds no personal data, stays a year longer so an expired
-//! link answers 410, not 404; events go after 90 days; the ledger is kept.
+//! link answers 410, not 404; events go after 90 days; the ledger is kept; a text route (where
+//! a patient's reply to a text leads) goes 8 days after its text, a day after replies stop
+//! being matched to it.
+//!
+//! Text routes: the completion of a text puts its number's route in the same transaction,
+//! unconditionally (a condition on it would cancel the completion with it), so of two texts to
+//! one number completed at once by two writers, the later write is kept, which is the later text
+//! but for a race of milliseconds between two appointments of the same patient.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
@@ -75,6 +83,8 @@ const SETTLE: &str = "SET settled = :version, settled_messages = :messages";
 const SETTLE_CONDITION: &str = "version = :version AND attribute_not_exists(added_since)";
 /// How many times a clinic's settings or key are written again when the other changed meanwhile.
 const CLINIC_WRITE_ATTEMPTS: usize = 8;
+/// How long a text route is kept after its text (replies are matched for 7 days).
+const TEXT_ROUTE_KEPT: Duration = Duration::days(8);
 /// How many times a batched read asks again for keys left unprocessed.
 const BATCH_GET_ATTEMPTS: u32 = 6;
 
@@ -687,6 +697,21 @@ impl AppointmentStore for DynamoStore {
             .map(drop)
     }
 
+    async fn latest_text_to(&self, number: &str) -> StoreResult<Option<TextRoute>> {
+        let Some(item) = self.get(format!("TEXTED#{}", number_key(number)), "TEXTED").await? else {
+            return Ok(None);
+        };
+        let sent_at = get_s(&item, "sent_at")?;
+        Ok(Some(TextRoute {
+            clinic_id: ClinicId::parse(get_s(&item, "clinic_id")?).map_err(|e| StoreError::Corrupt(e.0))?,
+            appointment_id: AppointmentId::parse(get_s(&item, "appointment_id")?)
+                .map_err(|e| StoreError::Corrupt(e.0))?,
+            sent_at: DateTime::parse_from_rfc3339(sent_at)
+                .map_err(|e| StoreError::Corrupt(format!("sent_at: {e}")))?
+                .with_timezone(&Utc),
+        }))
+    }
+
     async fn release_messages(
         &self,
         clinic: &ClinicId,
@@ -770,8 +795,9 @@ impl DynamoStore {
         loop {
             let mut items = Vec::new();
             let mut owner = Vec::new();
+            let routed = latest_per_number(&left);
             for (n, completion) in left.iter().enumerate() {
-                for item in self.completion_items(clinic, id, completion)? {
+                for item in self.completion_items(clinic, id, completion, routed.contains(&n))? {
                     items.push(item);
                     owner.push(Some(n));
                 }
@@ -891,12 +917,13 @@ impl DynamoStore {
     }
 
     /// The items of one completion: the message's update, conditional on its claim, and a text's
-    /// ledger entry.
+    /// ledger entry and, when `with_route`, its number's route.
     fn completion_items(
         &self,
         clinic: &ClinicId,
         id: &AppointmentId,
         completion: &Completion,
+        with_route: bool,
     ) -> StoreResult<Vec<TransactWriteItem>> {
         let outcome = &completion.outcome;
         let mut update = Update::builder()
@@ -928,6 +955,15 @@ impl DynamoStore {
             item.insert("entry".to_owned(), s(json(entry)?));
             items.push(TransactWriteItem::builder().put(self.if_absent(item)?).build());
         }
+        if let Some(number) = outcome.texted_to.as_ref().filter(|_| with_route) {
+            let mut item = key(format!("TEXTED#{}", number_key(number)), "TEXTED");
+            item.insert("clinic_id".to_owned(), s(clinic.as_str()));
+            item.insert("appointment_id".to_owned(), s(id.as_str()));
+            item.insert("sent_at".to_owned(), s(ts(outcome.at)));
+            item.insert("expires_at".to_owned(), n((outcome.at + TEXT_ROUTE_KEPT).timestamp()));
+            let put = build(Put::builder().table_name(&self.table).set_item(Some(item)).build())?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
         Ok(items)
     }
 
@@ -943,6 +979,22 @@ impl DynamoStore {
         )?;
         Ok(TransactWriteItem::builder().condition_check(check).build())
     }
+}
+
+/// The positions of the completions that carry their number's route: of several texts to one
+/// number, the latest (a transaction may not write one item twice).
+fn latest_per_number(completions: &[&Completion]) -> Vec<usize> {
+    let mut latest: HashMap<&str, usize> = HashMap::new();
+    for (n, completion) in completions.iter().enumerate() {
+        let Some(number) = &completion.outcome.texted_to else {
+            continue;
+        };
+        let chosen = latest.entry(number).or_insert(n);
+        if completions[*chosen].outcome.at <= completion.outcome.at {
+            *chosen = n;
+        }
+    }
+    latest.into_values().collect()
 }
 
 /// How a conditional write with events ended.

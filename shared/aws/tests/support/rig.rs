@@ -22,6 +22,9 @@ pub fn now0() -> DateTime<Utc> {
 
 pub const KEY: &str = "moto-clinic-key";
 
+/// The deployment's two-way number in the rig.
+pub const TWO_WAY_NUMBER: &str = "+14385550100";
+
 pub async fn call(
     app: &axum::Router,
     method: Method,
@@ -80,6 +83,7 @@ pub async fn rig_on(moto: Moto, sdk: aws_config::SdkConfig) -> AwsRig {
         ses_configuration_set: Some(names.configuration_set.clone()),
         sms_prices: rappel::pricing::PriceSchedule::default(),
         sms_max_price_usd: "0.50".to_owned(),
+        sms_origination_number: Some(TWO_WAY_NUMBER.to_owned()),
         tls_roots: rappel_aws::sdk::Roots::AmazonTrustServices,
     };
     let clock = Arc::new(ManualClock::new(now0()));

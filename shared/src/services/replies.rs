@@ -1,0 +1,205 @@
+//! Patients' text replies (docs/BEHAVIOUR.md §11.1): a reply from a number goes to the
+//! appointment of the latest text sent to it in the last 7 days, and is acted on exactly as the
+//! link's buttons would be (same windows, same clinic options, same receipts).
+
+use super::dispatch::{claim_on_write, Known};
+use super::{concurrency::until_not_overtaken, Budget, PatientAction, PatientPage, Rappel, ServiceError};
+use crate::domain::*;
+use crate::formats::inbound_sms;
+use crate::formats::sms_reply::{self, Reply};
+use crate::ports::{StoreError, TextRoute};
+use chrono::Duration;
+
+/// How long after a text a reply from its number is matched to it.
+pub const REPLY_MATCH_WINDOW: Duration = Duration::days(7);
+
+/// What became of a text reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyOutcome {
+    /// No text went to the number in the last 7 days, or its appointment's data is gone: no
+    /// answer (Rappel does not text numbers it did not text first).
+    Unmatched,
+    /// The clinic does not take replies (or no longer sends texts): no answer.
+    NotTaken,
+    /// An opt-out word: no more texts to the number.
+    OptedOut,
+    /// The appointment is confirmed (now, or it already was).
+    Confirmed,
+    /// The appointment is cancelled by the patient (now, or it already was).
+    Cancelled,
+    /// Not something Rappel can act on now: answered with the link and the clinic's phone,
+    /// unless the appointment had that answer already today (`answered` false).
+    Helped {
+        /// Whether this reply got the answer.
+        answered: bool,
+    },
+}
+
+impl ReplyOutcome {
+    /// A name for logs (never the reply's words).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplyOutcome::Unmatched => "unmatched",
+            ReplyOutcome::NotTaken => "not_taken",
+            ReplyOutcome::OptedOut => "opted_out",
+            ReplyOutcome::Confirmed => "confirmed",
+            ReplyOutcome::Cancelled => "cancelled",
+            ReplyOutcome::Helped { answered: true } => "answered",
+            ReplyOutcome::Helped { answered: false } => "answered_already_today",
+        }
+    }
+}
+
+impl Rappel {
+    /// Takes a patient's text `body` from number `from` (E.164). A store or provider failure is
+    /// `Unavailable`: the same reply delivered again is taken once (a repeated confirmation or
+    /// cancellation changes nothing, and answers are keyed).
+    pub async fn text_reply(&self, from: &str, body: &str) -> Result<ReplyOutcome, ServiceError> {
+        let Ok(number) = Mobile::parse(from) else {
+            return Ok(ReplyOutcome::Unmatched);
+        };
+        let reply = sms_reply::read(body);
+        if reply == Reply::OptOut {
+            // Honoured whoever the number is: carriers require it.
+            self.texter
+                .honour_opt_out(number.as_str())
+                .await
+                .map_err(|e| ServiceError::unavailable(super::Dependency::Texter, e.reason))?;
+            tracing::info!(outcome = "opted_out", "text reply");
+            return Ok(ReplyOutcome::OptedOut);
+        }
+        let Some(route) = self.store.latest_text_to(number.as_str()).await? else {
+            tracing::info!(outcome = "unmatched", "text reply");
+            return Ok(ReplyOutcome::Unmatched);
+        };
+        if self.clock.now() - route.sent_at > REPLY_MATCH_WINDOW {
+            tracing::info!(outcome = "unmatched", "text reply");
+            return Ok(ReplyOutcome::Unmatched);
+        }
+        let budget = Budget::start();
+        let outcome = until_not_overtaken("this appointment", || self.reply_once(&route, reply, &budget)).await?;
+        tracing::info!(clinic = %route.clinic_id, appointment = %route.appointment_id, outcome = outcome.as_str(), "text reply");
+        Ok(outcome)
+    }
+
+    /// One attempt at a reply: `None` when another writer changed the appointment first.
+    async fn reply_once(
+        &self,
+        route: &TextRoute,
+        reply: Reply,
+        budget: &Budget,
+    ) -> Result<Option<ReplyOutcome>, ServiceError> {
+        let Some(record) = self.store.appointment(&route.clinic_id, &route.appointment_id).await? else {
+            return Ok(Some(ReplyOutcome::Unmatched));
+        };
+        let page = match self.patient_page(&record.token).await {
+            Ok(page) => page,
+            Err(ServiceError::NotFound(_) | ServiceError::Gone) => return Ok(Some(ReplyOutcome::Unmatched)),
+            Err(e) => return Err(e),
+        };
+        let settings = &page.clinic.settings;
+        if !(self.config.text_replies && settings.sms_replies && settings.sms_enabled) {
+            return Ok(Some(ReplyOutcome::NotTaken));
+        }
+        let action = match reply {
+            Reply::Confirm => PatientAction::Confirm,
+            Reply::Cancel => PatientAction::Cancel,
+            Reply::OptOut | Reply::Other => return self.answer_help(&page, budget).await,
+        };
+        match self.patient_act_once(&record.token, action, Via::Sms, budget).await {
+            Ok(Some(_)) if action == PatientAction::Confirm => Ok(Some(ReplyOutcome::Confirmed)),
+            Ok(Some(_)) => Ok(Some(ReplyOutcome::Cancelled)),
+            Ok(None) => Ok(None),
+            Err(ServiceError::Refused(_)) => self.answer_help(&page, budget).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The short answer with the link and the clinic's phone, once per appointment and
+    /// clinic-local day (the message's key is the day).
+    async fn answer_help(&self, page: &PatientPage, budget: &Budget) -> Result<Option<ReplyOutcome>, ServiceError> {
+        let day = page.now.with_timezone(&page.clinic.settings.tz()).date_naive();
+        let help = MessageRecord::pending_reply_help(day, page.record.content.revision, page.now);
+        let answered = self.answer_by_text(page, vec![help], budget).await?;
+        Ok(answered.map(|answered| ReplyOutcome::Helped { answered }))
+    }
+
+    /// Records `answers` (texts whose keys make each go once) on the appointment as `page` read
+    /// it, and sends those that were new: `None` when the appointment changed since (read
+    /// again), else whether any was new.
+    pub(super) async fn answer_by_text(
+        &self,
+        page: &PatientPage,
+        mut answers: Vec<MessageRecord>,
+        budget: &Budget,
+    ) -> Result<Option<bool>, ServiceError> {
+        claim_on_write(&mut answers, &page.clinic.settings, page.now);
+        let recorded = match self.store.add_messages(&page.record, &answers).await {
+            Ok(recorded) => recorded,
+            Err(StoreError::Conflict) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        if !recorded.is_empty() {
+            let known = Known::after_write(&page.type_settings, None, &answers, &recorded);
+            self.dispatch_or_retry_later(&page.clinic, &page.record, known, budget)
+                .await;
+        }
+        Ok(Some(!recorded.is_empty()))
+    }
+}
+
+/// What an SNS event of patients' texts gave (`inbound-sms`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InboundReport {
+    /// Each readable text's outcome, in the event's order.
+    pub outcomes: Vec<ReplyOutcome>,
+    /// Notifications that held no readable text (logged without their content, skipped).
+    pub unreadable: usize,
+}
+
+impl Rappel {
+    /// Takes every text of a Lambda SNS event from the two-way number's topic. What cannot be
+    /// read is logged without its content and skipped: a retry would not read it better. A
+    /// failure a retry may fix (the store, the texter) is returned once the other texts were
+    /// taken, so Lambda's retry delivers the event again; the texts already taken are then
+    /// taken once more to no effect (actions and answers are idempotent).
+    pub async fn answer_inbound_event(&self, event: &serde_json::Value) -> Result<InboundReport, ServiceError> {
+        let texts = match inbound_sms::read_sns_event(event) {
+            Ok(texts) => texts,
+            Err(e) => {
+                tracing::error!(error = %e, "inbound event skipped");
+                return Ok(InboundReport {
+                    outcomes: Vec::new(),
+                    unreadable: 1,
+                });
+            }
+        };
+        let mut report = InboundReport::default();
+        let mut retry = None;
+        for text in texts {
+            let text = match text {
+                Ok(text) => text,
+                Err(e) => {
+                    tracing::warn!(error = %e, "inbound text skipped");
+                    report.unreadable += 1;
+                    continue;
+                }
+            };
+            match self.text_reply(&text.from, &text.body).await {
+                Ok(outcome) => report.outcomes.push(outcome),
+                Err(e @ ServiceError::Unavailable { .. }) => {
+                    tracing::warn!(inbound = text.id.as_deref().unwrap_or("-"), error = %e, "inbound text not taken; Lambda retries the event");
+                    retry = Some(e);
+                }
+                Err(e) => {
+                    tracing::warn!(inbound = text.id.as_deref().unwrap_or("-"), error = %e, "inbound text not taken");
+                    report.unreadable += 1;
+                }
+            }
+        }
+        match retry {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+}
