@@ -212,6 +212,9 @@ impl rappel::ports::Texter for Accepting {
     async fn is_opted_out(&self, _to: &str) -> Result<bool, rappel::ports::SendError> {
         Ok(false)
     }
+    async fn honour_opt_out(&self, _to: &str) -> Result<(), rappel::ports::SendError> {
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
