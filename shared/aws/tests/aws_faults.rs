@@ -547,3 +547,53 @@ async fn several_reminders_end_with_one_schedule_each_through_scheduler_faults()
         .collect();
     assert_eq!(statuses, ["sent", "sent"], "{view}");
 }
+
+/// A patient's "Oui" (the `events/inbound-sms/oui.json` sample) whose confirmation write meets
+/// a transaction conflict, whose answer's completion loses its answer, and which SNS delivers
+/// twice: the appointment is confirmed once, answered once, billed once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_reply_through_conflicts_lost_answers_and_a_second_delivery_counts_once() {
+    let (rig, proxy) = faulty_rig().await;
+    let mut clinic = rig.clinic.clone();
+    clinic.settings.sms_replies = true;
+    rig.rappel.store.put_clinic(&clinic).await.unwrap();
+    let emr = rappel::http::emr::router(rig.rappel.clone());
+    let (status, view) = call(&emr, Method::PUT, "/v1/appointments/R-1", Some(body(1)), false).await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    // Wednesday 09:00 local, the day before: confirming is open.
+    rig.clock.set(Utc.with_ymd_and_hms(2030, 1, 9, 14, 0, 0).unwrap());
+    proxy.force(
+        Rule::new(Service::DynamoDb, Fault::Conflict)
+            .operation("TransactWriteItems")
+            .body_contains("patient_confirmed")
+            .times(1),
+    );
+    proxy.force(
+        Rule::new(Service::DynamoDb, Fault::ErrorAfter)
+            .operation("TransactWriteItems")
+            .body_contains("TEXTED#")
+            .times(1),
+    );
+    let path = format!("{}/../../events/inbound-sms/oui.json", env!("CARGO_MANIFEST_DIR"));
+    let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    // As Lambda runs an async invocation: an error is retried (twice at most).
+    for delivery in 0..2 {
+        let mut attempts = 0;
+        let report = loop {
+            attempts += 1;
+            match rig.rappel.answer_inbound_event(&event).await {
+                Ok(report) => break report,
+                Err(e) => assert!(attempts < 3, "delivery {delivery}: {e}"),
+            }
+        };
+        assert_eq!(report.outcomes, vec![rappel::services::ReplyOutcome::Confirmed]);
+    }
+    assert_eq!(proxy.stats().total(Fault::Conflict), 1, "{}", proxy.stats());
+    assert_eq!(proxy.stats().total(Fault::ErrorAfter), 1, "{}", proxy.stats());
+    let events = sent_events(&rig).await;
+    let confirmed: Vec<&Value> = events.iter().filter(|e| e["type"] == "patient_confirmed").collect();
+    assert_eq!(confirmed.len(), 1, "{events:?}");
+    assert_eq!(confirmed[0]["via"], "sms");
+    assert_eq!(texts(&rig.moto.data().await), 2, "the confirmation and one answer");
+    assert_eq!(ledger_entries(&rig).await, 2);
+}

@@ -404,3 +404,81 @@ async fn three_reminders_are_three_schedules_each_fired_once_over_aws() {
     );
     assert!(schedules(&moto, &sdk).await.is_empty());
 }
+
+fn sms_texts(data: &Value) -> Vec<String> {
+    data["sns"]["SMS"]
+        .as_array()
+        .map(|texts| {
+            texts
+                .iter()
+                .map(|t| t["message"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The samples of `events/inbound-sms/` through the handler over DynamoDB and SNS: the text
+/// route written with the confirmation text finds the appointment, the reply confirms it once
+/// however often SNS delivers it, and its answer goes out on SNS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_replies_over_aws() {
+    let AwsRig {
+        moto,
+        rappel,
+        clock,
+        mut clinic,
+        ..
+    } = rig().await;
+    clinic.settings.sms_replies = true;
+    clinic.settings.allow_patient_cancellation = true;
+    rappel.store.put_clinic(&clinic).await.unwrap();
+    let emr = rappel::http::emr::router(rappel.clone());
+    let types = json!({"communications": "full"});
+    call(&emr, Method::PUT, "/v1/appointment-types/FU", Some(types), false).await;
+    // Thursday 2030-01-10 14:00 local, to the samples' number.
+    let start = Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap();
+    let mut body = appointment_json(1, start, "FU");
+    body["patient"]["mobile"] = json!("514 555-0123");
+    let (status, view) = call(&emr, Method::PUT, "/v1/appointments/AWS-R", Some(body), false).await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    let invitation = sms_texts(&moto.data().await).pop().unwrap();
+    assert!(invitation.contains("Pour annuler, répondez ANNULER."), "{invitation}");
+
+    let sample = |name: &str| -> Value {
+        let path = format!("{}/../../events/inbound-sms/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    // Wednesday 09:00: confirming is open, and twice delivered the reply confirms once.
+    clock.set(Utc.with_ymd_and_hms(2030, 1, 9, 14, 0, 0).unwrap());
+    for _ in 0..2 {
+        let report = rappel.answer_inbound_event(&sample("oui.json")).await.unwrap();
+        assert_eq!(report.outcomes, vec![rappel::services::ReplyOutcome::Confirmed]);
+    }
+    let (_, view) = call(&emr, Method::GET, "/v1/appointments/AWS-R", None, true).await;
+    assert_eq!(view["patient_status"], "confirmed", "{view}");
+    let texts = sms_texts(&moto.data().await);
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(
+        texts[1].contains("présence confirmée, jeu. 10 janv. à 14 h"),
+        "{}",
+        texts[1]
+    );
+    let (_, events) = call(&emr, Method::GET, "/v1/events", None, true).await;
+    let confirmed: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "patient_confirmed")
+        .collect();
+    assert_eq!(confirmed.len(), 1);
+    assert_eq!(confirmed[0]["via"], "sms");
+    // A question gets the short answer; the malformed sample is skipped, not retried.
+    let report = rappel.answer_inbound_event(&sample("question.json")).await.unwrap();
+    assert_eq!(
+        report.outcomes,
+        vec![rappel::services::ReplyOutcome::Helped { answered: true }]
+    );
+    let report = rappel.answer_inbound_event(&sample("malformed.json")).await.unwrap();
+    assert_eq!(report.unreadable, 1);
+    assert_eq!(sms_texts(&moto.data().await).len(), 3);
+}
