@@ -53,6 +53,8 @@ fn whole_flows_log_json_with_ids_and_no_patient_data() {
             h.configure(|s| {
                 s.sms_enabled = true;
                 s.allow_patient_cancellation = true;
+                s.sms_replies = true;
+                s.allow_reschedule_request = true;
             })
             .await;
             let id = AppointmentId::parse("LOG-1").unwrap();
@@ -79,6 +81,21 @@ fn whole_flows_log_json_with_ids_and_no_patient_data() {
                 .unwrap()
                 .unwrap()
                 .token;
+            // The patient's own words, in a request for another time and in text replies.
+            let form = rappel::services::RescheduleForm {
+                preferences: vec!["2026-12-11-pm".to_owned()],
+                note: Some("Note très privée".to_owned()),
+            };
+            h.rappel.request_reschedule(&token, &form).await.unwrap();
+            h.rappel
+                .text_reply("+15145550199", "Mon diagnostic secret")
+                .await
+                .unwrap();
+            h.rappel.text_reply("+15145550199", "OUI").await.unwrap();
+            h.rappel
+                .text_reply("+15145550123", "Inconnu au bataillon")
+                .await
+                .unwrap();
             h.rappel.patient_act(&token, PatientAction::Confirm).await.unwrap();
             h.rappel.patient_act(&token, PatientAction::Cancel).await.unwrap();
             let app = patient::router(h.rappel.clone()).merge(emr::router(h.rappel.clone()));
@@ -137,6 +154,10 @@ fn whole_flows_log_json_with_ids_and_no_patient_data() {
         "Tremblay",
         "Principale",
         "secret.patient",
+        "très privée",
+        "diagnostic",
+        "bataillon",
+        "5145550123",
     ] {
         assert!(!logs.contains(personal), "{personal:?} leaked into the logs:\n{logs}");
     }

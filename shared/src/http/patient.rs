@@ -2,11 +2,11 @@
 //! calendar file. A `GET` never changes anything; mail scanners prefetch links.
 
 use super::ApiError;
-use crate::domain::{Language, PatientStatus};
+use crate::domain::{HalfDay, Language, PatientStatus};
 use crate::links;
 use crate::messages::{phrases, Details};
 use crate::rules::Refusal;
-use crate::services::{Dependency, PatientAction, PatientPage, Rappel, ServiceError};
+use crate::services::{Dependency, PatientAction, PatientPage, Rappel, RescheduleForm, ServiceError};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -31,6 +31,7 @@ const SECURITY_HEADERS: [(&str, &str); 6] = [
 pub fn router(rappel: Arc<Rappel>) -> Router {
     Router::new()
         .route("/p/{token}", get(page))
+        .route("/p/{token}/reschedule", post(reschedule))
         .route("/p/{token}/{action}", post(act))
         .route("/p/{token}/calendar.ics", get(calendar))
         .layer(axum::middleware::map_response(add_security_headers))
@@ -74,6 +75,10 @@ struct PageHtml<'a> {
     can_confirm: bool,
     can_cancel: bool,
     can_arrive: bool,
+    /// The half-days the reschedule form offers (value, label), when it is offered.
+    reschedule_options: Option<Vec<(String, String)>>,
+    /// The open request's half-days and note, as the patient sent them.
+    reschedule_sent: Option<(Vec<String>, Option<String>)>,
 }
 
 #[derive(Template)]
@@ -88,7 +93,15 @@ fn page_language(page: &PatientPage, chosen: Option<Language>) -> Language {
     chosen.unwrap_or_else(|| page.record.language(page.clinic.settings.language))
 }
 
-fn render_page(rappel: &Rappel, page: &PatientPage, lang: Language, refusal: Option<Refusal>) -> String {
+/// Why a page is shown again instead of the result of a POST.
+enum Setback {
+    /// The action is not open (409).
+    Refused(Refusal),
+    /// The reschedule form was not filled right (422).
+    InvalidForm,
+}
+
+fn render_page(rappel: &Rappel, page: &PatientPage, lang: Language, setback: Option<Setback>) -> String {
     let settings = &page.clinic.settings;
     let record = &page.record;
     let d = rappel.details(settings, page.type_settings.as_ref(), record, lang);
@@ -121,13 +134,27 @@ fn render_page(rappel: &Rappel, page: &PatientPage, lang: Language, refusal: Opt
             ));
         }
     }
-    let refusal = refusal.map(|r| {
-        phrases::refusal(
+    if record.reschedule_request.is_some() && page.check(PatientAction::Cancel) != Err(Refusal::AppointmentCancelled) {
+        notices.push(t.reschedule_sent.to_owned());
+    }
+    let refusal = setback.map(|setback| match setback {
+        Setback::Refused(r) => phrases::refusal(
             lang,
             r,
             |at| d.format_instant(at, settings),
             settings.phone.as_ref().map(|p| p.as_str()),
-        )
+        ),
+        Setback::InvalidForm => t.reschedule_invalid.to_owned(),
+    });
+    let reschedule_options = page.check_reschedule().ok().map(|()| {
+        HalfDay::offered(page.local_today())
+            .iter()
+            .map(|h| (h.value(), phrases::half_day(lang, h)))
+            .collect()
+    });
+    let reschedule_sent = record.reschedule_request.as_ref().map(|r| {
+        let days = r.preferences.iter().map(|h| phrases::half_day(lang, h)).collect();
+        (days, r.note.clone())
     });
     let html = PageHtml {
         d: &d,
@@ -148,6 +175,8 @@ fn render_page(rappel: &Rappel, page: &PatientPage, lang: Language, refusal: Opt
         can_confirm: record.patient_status == PatientStatus::Pending && page.check(PatientAction::Confirm).is_ok(),
         can_cancel: page.check(PatientAction::Cancel).is_ok(),
         can_arrive: record.patient_status != PatientStatus::Arrived && page.check(PatientAction::Arrive).is_ok(),
+        reschedule_options,
+        reschedule_sent,
     };
     html.render().unwrap_or_default()
 }
@@ -222,13 +251,75 @@ async fn act(
                 let lang = page_language(&page, chosen);
                 (
                     StatusCode::CONFLICT,
-                    Html(render_page(&rappel, &page, lang, Some(refusal))),
+                    Html(render_page(&rappel, &page, lang, Some(Setback::Refused(refusal)))),
                 )
                     .into_response()
             }
             Err(e) => error_response(e, false, chosen.unwrap_or_default()),
         },
         Err(e) => error_response(e, json, chosen.unwrap_or_default()),
+    }
+}
+
+/// The reschedule form as browsers post it (`application/x-www-form-urlencoded`).
+#[derive(Debug, Deserialize)]
+struct RescheduleFields {
+    choice1: Option<String>,
+    choice2: Option<String>,
+    choice3: Option<String>,
+    note: Option<String>,
+}
+
+/// `POST /p/{token}/reschedule`: the patient asks for another time. Browsers get the page back
+/// (the request shown, or why not); API clients (`Accept: application/json`) get the request.
+async fn reschedule(
+    State(rappel): State<Arc<Rappel>>,
+    Path(token): Path<String>,
+    query: LangParam,
+    headers: HeaderMap,
+    fields: Result<axum::Form<RescheduleFields>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let chosen = chosen_language(&query.map(|q| q.0).unwrap_or_default());
+    let json = wants_json(&headers);
+    let form = match fields {
+        Ok(axum::Form(f)) => RescheduleForm {
+            preferences: [f.choice1, f.choice2, f.choice3].into_iter().flatten().collect(),
+            note: f.note,
+        },
+        Err(_) => {
+            let error = ServiceError::invalid("preferences", "send the form as application/x-www-form-urlencoded");
+            return setback_response(&rappel, &token, error, json, chosen).await;
+        }
+    };
+    match rappel.request_reschedule(&token, &form).await {
+        Ok(request) if json => Json(serde_json::json!({ "reschedule_request": request })).into_response(),
+        Ok(_) => {
+            let lang = chosen.map(|l| format!("?lang={}", l.tag())).unwrap_or_default();
+            Redirect::to(&format!("../{token}{lang}")).into_response()
+        }
+        Err(e) => setback_response(&rappel, &token, e, json, chosen).await,
+    }
+}
+
+/// A refused or invalid POST: the page again with why (409 or 422), or the JSON error.
+async fn setback_response(
+    rappel: &Rappel,
+    token: &str,
+    error: ServiceError,
+    json: bool,
+    chosen: Option<Language>,
+) -> Response {
+    let (status, setback) = match &error {
+        ServiceError::Refused(refusal) if !json => (StatusCode::CONFLICT, Setback::Refused(*refusal)),
+        ServiceError::Invalid { .. } if !json => (StatusCode::UNPROCESSABLE_ENTITY, Setback::InvalidForm),
+        _ => return error_response(error, json, chosen.unwrap_or_default()),
+    };
+    match rappel.patient_page(token).await {
+        Ok(page) => {
+            let lang = page_language(&page, chosen);
+            (status, Html(render_page(rappel, &page, lang, Some(setback)))).into_response()
+        }
+        Err(e) => error_response(e, false, chosen.unwrap_or_default()),
     }
 }
 

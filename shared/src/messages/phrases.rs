@@ -82,6 +82,28 @@ pub struct Phrases {
     pub expired: &'static str,
     /// Link unknown.
     pub unknown: &'static str,
+    /// Reschedule request: the card's heading and button that opens it.
+    pub reschedule_title: &'static str,
+    /// Reschedule request: what the form is for.
+    pub reschedule_intro: &'static str,
+    /// Reschedule request: the three choices' labels.
+    pub reschedule_choices: [&'static str; 3],
+    /// Reschedule request: the empty option of a choice.
+    pub reschedule_no_choice: &'static str,
+    /// Reschedule request: the note's label.
+    pub reschedule_note: &'static str,
+    /// Reschedule request: the note's hint.
+    pub reschedule_note_hint: &'static str,
+    /// Reschedule request: the submit button.
+    pub reschedule_submit: &'static str,
+    /// Reschedule request: sent, waiting for the clinic.
+    pub reschedule_sent: &'static str,
+    /// Reschedule request: the form was not filled right.
+    pub reschedule_invalid: &'static str,
+    /// "matin" / "morning".
+    pub morning: &'static str,
+    /// "après-midi" / "afternoon".
+    pub afternoon: &'static str,
 }
 
 /// French (the default).
@@ -124,6 +146,17 @@ pub const FR: Phrases = Phrases {
     back: "Retour au rendez-vous",
     expired: "Ce lien a expiré.",
     unknown: "Ce lien n'est pas valide.",
+    reschedule_title: "Demander un autre moment",
+    reschedule_intro: "Choisissez jusqu'à trois demi-journées qui vous conviendraient dans les 30 prochains jours. La clinique communiquera avec vous pour fixer le nouveau moment; votre rendez-vous actuel reste prévu d'ici là.",
+    reschedule_choices: ["Premier choix", "Deuxième choix (facultatif)", "Troisième choix (facultatif)"],
+    reschedule_no_choice: "— Aucun —",
+    reschedule_note: "Note pour la clinique (facultatif)",
+    reschedule_note_hint: "500 caractères au plus. N'y inscrivez pas de renseignements médicaux.",
+    reschedule_submit: "Envoyer la demande",
+    reschedule_sent: "Votre demande d'un autre moment a été transmise à la clinique, qui communiquera avec vous.",
+    reschedule_invalid: "Choisissez au moins une demi-journée, sans choisir deux fois la même, et une note de 500 caractères au plus.",
+    morning: "matin",
+    afternoon: "après-midi",
 };
 
 /// English.
@@ -166,6 +199,17 @@ pub const EN: Phrases = Phrases {
     back: "Back to the appointment",
     expired: "This link has expired.",
     unknown: "This link is not valid.",
+    reschedule_title: "Ask for another time",
+    reschedule_intro: "Choose up to three half-days that would suit you in the next 30 days. The clinic will contact you to set the new time; your current appointment stands until then.",
+    reschedule_choices: ["First choice", "Second choice (optional)", "Third choice (optional)"],
+    reschedule_no_choice: "— None —",
+    reschedule_note: "Note for the clinic (optional)",
+    reschedule_note_hint: "500 characters at most. Please do not include medical information.",
+    reschedule_submit: "Send the request",
+    reschedule_sent: "Your request for another time was sent to the clinic, which will contact you.",
+    reschedule_invalid: "Choose at least one half-day, not the same one twice, and a note of 500 characters at most.",
+    morning: "morning",
+    afternoon: "afternoon",
 };
 
 /// The table for `lang`.
@@ -272,6 +316,17 @@ pub fn cancellation_closed(lang: Language, phone: Option<&str>) -> String {
     }
 }
 
+/// A half-day as the form offers it: "mer. 2 déc., matin" / "Wed Dec 2, morning".
+pub fn half_day(lang: Language, day: &crate::domain::HalfDay) -> String {
+    let t = for_language(lang);
+    let date = super::format::short_date(day.date.and_time(chrono::NaiveTime::MIN), lang);
+    let part = match day.part {
+        crate::domain::DayPart::Am => t.morning,
+        crate::domain::DayPart::Pm => t.afternoon,
+    };
+    format!("{date}, {part}")
+}
+
 /// Why an action was refused, for the 409 page.
 pub fn refusal(
     lang: Language,
@@ -283,6 +338,24 @@ pub fn refusal(
     match (lang, refusal) {
         (_, ConfirmNotOpenYet(at)) => confirm_opens(lang, &when(at)),
         (_, CancellationClosed(_)) => cancellation_closed(lang, phone),
+        (Language::Fr, RescheduleNotAllowed) => match phone {
+            Some(p) => format!("La clinique ne prend pas les demandes en ligne. Pour changer de moment, appelez le {p}."),
+            None => "La clinique ne prend pas les demandes en ligne. Pour changer de moment, appelez la clinique.".to_owned(),
+        },
+        (Language::En, RescheduleNotAllowed) => match phone {
+            Some(p) => format!("The clinic does not take requests online. To change the time, call {p}."),
+            None => "The clinic does not take requests online. To change the time, call the clinic.".to_owned(),
+        },
+        (Language::Fr, RescheduleClosed(_)) => match phone {
+            Some(p) => format!("Il est trop tard pour demander un autre moment en ligne (moins de 24 heures avant le rendez-vous). Appelez le {p}."),
+            None => "Il est trop tard pour demander un autre moment en ligne (moins de 24 heures avant le rendez-vous). Appelez la clinique.".to_owned(),
+        },
+        (Language::En, RescheduleClosed(_)) => match phone {
+            Some(p) => format!("It is too late to ask for another time online (less than 24 hours before the appointment). Call {p}."),
+            None => "It is too late to ask for another time online (less than 24 hours before the appointment). Call the clinic.".to_owned(),
+        },
+        (Language::Fr, RescheduleAlreadyRequested) => "Vous avez déjà demandé un autre moment; la clinique communiquera avec vous.".to_owned(),
+        (Language::En, RescheduleAlreadyRequested) => "You already asked for another time; the clinic will contact you.".to_owned(),
         (Language::Fr, AppointmentCancelled) => "Ce rendez-vous est annulé.".to_owned(),
         (Language::En, AppointmentCancelled) => "This appointment is cancelled.".to_owned(),
         (Language::Fr, AppointmentStarted) => "Le rendez-vous a déjà commencé.".to_owned(),

@@ -29,6 +29,12 @@ pub enum Refusal {
     ArrivalNotOpenYet(DateTime<Utc>),
     /// Check-in closed at T.
     ArrivalClosed,
+    /// The clinic does not take requests for another time.
+    RescheduleNotAllowed,
+    /// Requests for another time closed at the given instant (T−24 h).
+    RescheduleClosed(DateTime<Utc>),
+    /// The patient already asked for another time, and the clinic has not answered yet.
+    RescheduleAlreadyRequested,
 }
 
 impl std::fmt::Display for Refusal {
@@ -51,6 +57,15 @@ impl std::fmt::Display for Refusal {
                 write!(f, "check-in opens 30 minutes before the appointment, at {}", at(t))
             }
             Refusal::ArrivalClosed => write!(f, "check-in closed at the appointment time"),
+            Refusal::RescheduleNotAllowed => write!(f, "the clinic does not take requests for another time"),
+            Refusal::RescheduleClosed(t) => write!(
+                f,
+                "requests for another time closed 24 hours before the appointment, at {}",
+                at(t)
+            ),
+            Refusal::RescheduleAlreadyRequested => {
+                write!(f, "another time was already requested; the clinic will answer it")
+            }
         }
     }
 }
@@ -67,6 +82,9 @@ impl Refusal {
             Refusal::ArrivalNotAllowed => "arrival_not_allowed",
             Refusal::ArrivalNotOpenYet(_) => "arrival_not_open_yet",
             Refusal::ArrivalClosed => "arrival_closed",
+            Refusal::RescheduleNotAllowed => "reschedule_not_allowed",
+            Refusal::RescheduleClosed(_) => "reschedule_closed",
+            Refusal::RescheduleAlreadyRequested => "reschedule_already_requested",
         }
     }
 }
@@ -90,6 +108,19 @@ pub fn check_cancel(now: DateTime<Utc>, start: DateTime<Utc>, allowed: bool) -> 
         Err(Refusal::CancellationNotAllowed)
     } else if now >= closes {
         Err(Refusal::CancellationClosed(closes))
+    } else {
+        Ok(())
+    }
+}
+
+/// A request for another time is open for `now < T−24 h`, if the clinic takes them (a later
+/// change is the clinic's to arrange by phone).
+pub fn check_reschedule(now: DateTime<Utc>, start: DateTime<Utc>, allowed: bool) -> Result<(), Refusal> {
+    let closes = start - CANCEL_CLOSES;
+    if !allowed {
+        Err(Refusal::RescheduleNotAllowed)
+    } else if now >= closes {
+        Err(Refusal::RescheduleClosed(closes))
     } else {
         Ok(())
     }

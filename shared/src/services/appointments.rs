@@ -71,6 +71,9 @@ pub struct AppointmentView {
     pub patient_url: String,
     /// Messages, oldest first.
     pub messages: Vec<MessageView>,
+    /// The patient's open request for another time (until a move or a cancellation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reschedule_request: Option<RescheduleRequest>,
 }
 
 /// The appointment as a save read it.
@@ -355,6 +358,7 @@ impl Rappel {
                     before: m.before(),
                 })
                 .collect(),
+            reschedule_request: record.reschedule_request.clone(),
         }
     }
 }

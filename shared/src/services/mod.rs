@@ -13,6 +13,7 @@ mod patient;
 mod previews;
 mod reminder;
 mod replies;
+mod reschedule;
 mod save_plan;
 mod schedules;
 mod settings;
@@ -27,6 +28,7 @@ pub use patient::{PatientAction, PatientPage};
 pub use previews::{Preview, PreviewEmail, PreviewQuery, PreviewText};
 pub use reminder::{ReminderOutcome, SchedulerAnswer};
 pub use replies::{InboundReport, ReplyOutcome, REPLY_MATCH_WINDOW};
+pub use reschedule::RescheduleForm;
 pub use schedules::{reminder_schedule_name, schedule_name};
 
 use crate::domain::{AppointmentRecord, Clinic, ClinicId, ClinicSettings, Language, TypeSettings};

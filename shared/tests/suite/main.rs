@@ -11,6 +11,7 @@ mod messages;
 mod properties;
 mod reminders;
 mod replies;
+mod reschedule;
 mod review_fixes;
 mod security;
 mod services;
