@@ -1,4 +1,4 @@
-//! `inbound-sms`: patients' text replies (docs/BEHAVIOUR.md §11.1). The two-way number publishes
+//! `inbound-sms`: patients' text replies (docs/BEHAVIOUR.md §9.1). The two-way number publishes
 //! each text it receives to an SNS topic, which invokes this function asynchronously: an error
 //! makes Lambda retry (twice, then the dead-letter queue), and only failures a retry can fix are
 //! returned as errors (`Rappel::answer_inbound_event`); a text taken twice is taken once.

@@ -43,6 +43,11 @@ impl Driver {
     }
 
     async fn browser(&self) -> Client {
+        self.browser_at(390, 844).await
+    }
+
+    /// A session emulating a phone `width` × `height` CSS pixels wide.
+    async fn browser_at(&self, width: u32, height: u32) -> Client {
         let profile = &self.profile;
         // chromedriver is plain HTTP on loopback; the provider only has to be chosen, not used.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -56,10 +61,10 @@ impl Driver {
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--disable-quic", "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-                    "--window-size=390,844", "--force-device-scale-factor=1",
+                    format!("--window-size={width},{height}"), "--force-device-scale-factor=1",
                     format!("--user-data-dir={}", profile.display()),
                 ],
-                "mobileEmulation": { "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 1.0, "mobile": true, "touch": true } },
+                "mobileEmulation": { "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1.0, "mobile": true, "touch": true } },
             }),
         );
         ClientBuilder::rustls()
@@ -321,6 +326,146 @@ async fn a_patient_confirms_cancels_and_checks_in_on_a_phone() {
     assert!(scroll <= width, "horizontal scroll at {width}px: {scroll}");
 
     client.close().await.unwrap();
+    drop(driver);
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Opens the reschedule form, picks two half-days and writes a note, checks it is labelled and
+/// fits the screen, sends it, and checks the page then shows the request.
+async fn ask_for_another_time(client: &Client, labels: [&str; 5], choices: [&str; 2], note: &str, shot: &str) {
+    let [summary, first, note_label, submit, sent] = labels;
+    let summary_element = client
+        .find(Locator::XPath(&format!("//summary[normalize-space()='{summary}']")))
+        .await
+        .unwrap_or_else(|_| panic!("no {summary:?}"));
+    summary_element.click().await.unwrap();
+    // Every control has its label, the first choice is required, and nothing scrolls sideways.
+    let checks = client
+        .execute(
+            "const ids = ['choice1', 'choice2', 'choice3', 'note'];
+             return [ids.every(id => document.querySelector(`label[for=${id}]`) !== null),
+                     document.querySelector('label[for=choice1]').innerText,
+                     document.querySelector('label[for=note]').innerText,
+                     document.getElementById('choice1').required,
+                     document.getElementById('choice1').options.length,
+                     document.querySelector('details.reschedule').open];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(checks, json!([true, first, note_label, true, 61, true]));
+    client
+        .find(Locator::Id("choice1"))
+        .await
+        .unwrap()
+        .select_by_value(choices[0])
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("choice2"))
+        .await
+        .unwrap()
+        .select_by_value(choices[1])
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("note"))
+        .await
+        .unwrap()
+        .send_keys(note)
+        .await
+        .unwrap();
+    let (width, scroll) = widths(client).await;
+    assert!(scroll <= width, "horizontal scroll at {width}px: {scroll}");
+    client
+        .execute("document.querySelector('details.reschedule').scrollIntoView();", vec![])
+        .await
+        .unwrap();
+    screenshot(client, &format!("{shot}-form")).await;
+    click_button(client, submit).await;
+    wait_for_text(client, sent).await;
+    let (width, scroll) = widths(client).await;
+    assert!(scroll <= width, "horizontal scroll at {width}px: {scroll}");
+    screenshot(client, &format!("{shot}-sent")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_asks_for_another_time_at_320_and_390_pixels_in_both_languages() {
+    let dir = data_dir("browser-reschedule");
+    let server = DevServer::start(&dir);
+    server.set_clock("2030-01-07T15:00:00Z").await;
+    let (_, mut clinic) = server.get("/v1/clinic").await;
+    clinic["allow_reschedule_request"] = json!(true);
+    server.put("/v1/clinic", &clinic).await;
+    server
+        .put("/v1/appointment-types/SUIVI", &json!({"communications": "full"}))
+        .await;
+    let link = |view: serde_json::Value| view["patient_url"].as_str().unwrap().to_owned();
+    let mut links = Vec::new();
+    for (n, language) in ["fr", "en", "fr", "en"].into_iter().enumerate() {
+        let body = appointment(
+            "2030-01-14T10:00:00-05:00",
+            &format!("r{n}@example.ca"),
+            language,
+            "in_person",
+        );
+        links.push(link(server.put(&format!("/v1/appointments/R-{n}"), &body).await.1));
+    }
+    let french = [
+        "Demander un autre moment",
+        "Premier choix",
+        "Note pour la clinique (facultatif)",
+        "Envoyer la demande",
+        "Votre demande d'un autre moment a été transmise",
+    ];
+    let english = [
+        "Ask for another time",
+        "First choice",
+        "Note for the clinic (optional)",
+        "Send the request",
+        "Your request for another time was sent",
+    ];
+    let driver = Driver::start(dir.join("chromium-profile"));
+    for (width, height, first) in [(390, 844, 0), (320, 640, 2)] {
+        let client = driver.browser_at(width, height).await;
+        client.goto(&links[first]).await.unwrap();
+        let shot = format!("fr-reschedule-{width}");
+        ask_for_another_time(
+            &client,
+            french,
+            ["2030-01-09-am", "2030-01-10-pm"],
+            "Plutôt le matin, <merci>",
+            &shot,
+        )
+        .await;
+        let page = body_text(&client).await;
+        assert!(
+            page.contains("mer. 9 janv., matin") && page.contains("Plutôt le matin, <merci>"),
+            "{page}"
+        );
+        client.goto(&links[first + 1]).await.unwrap();
+        let shot = format!("en-reschedule-{width}");
+        ask_for_another_time(
+            &client,
+            english,
+            ["2030-01-21-pm", "2030-02-06-am"],
+            "Mornings are best.",
+            &shot,
+        )
+        .await;
+        assert!(body_text(&client).await.contains("Mon Jan 21, afternoon"));
+        client.close().await.unwrap();
+    }
+    let (_, events) = server.get("/v1/events?limit=100").await;
+    let requests: Vec<&serde_json::Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "patient_reschedule_requested")
+        .collect();
+    assert_eq!(requests.len(), 4);
+    assert_eq!(requests[0]["request"]["note"], "Plutôt le matin, <merci>");
     drop(driver);
     drop(server);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -348,3 +348,73 @@ async fn the_readme_walkthrough_with_two_reminders_and_a_preview() {
     drop(server);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The README's reply step: the patient answers the reminder's text with "Oui" through
+/// `POST /_dev/sms-in`; the answer lands in the outbox, the event says it came by text.
+#[tokio::test]
+async fn the_readme_walkthrough_reply_by_text() {
+    let dir = data_dir("sms-in");
+    let server = DevServer::start(&dir);
+    setup(
+        &server,
+        json!({"sms_enabled": true, "sms_replies": true, "allow_patient_cancellation": true}),
+    )
+    .await;
+    let mut body = appointment(1, T, "marc@example.ca");
+    body["patient"]["mobile"] = json!("514 555-0199");
+    let (status, view) = server.put("/v1/appointments/SMS-1", &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    let sms_in = |from: &str, text: &str| {
+        let body = json!({"from": from, "text": text});
+        let server = &server;
+        async move { server.call(reqwest::Method::POST, "/_dev/sms-in", Some(&body)).await }
+    };
+    // Wednesday 09:00: the reminder went at 20:59 the evening before, inviting the answers.
+    server.set_clock("2030-01-09T14:00:00Z").await;
+    let reminder = server
+        .outbox()
+        .await
+        .into_iter()
+        .find(|m| m["kind"] == "reminder" && m["channel"] == "sms")
+        .unwrap();
+    assert!(
+        reminder["text"]
+            .as_str()
+            .unwrap()
+            .contains("Répondez OUI pour confirmer ou ANNULER pour annuler."),
+        "{reminder}"
+    );
+    assert_eq!(
+        sms_in("+15145550199", "Oui").await,
+        (StatusCode::OK, json!({"outcome": "confirmed"}))
+    );
+    assert_eq!(
+        server.kinds("+15145550199").await,
+        vec!["confirmation", "reminder", "confirmation_receipt"]
+    );
+    let (_, events) = server.get("/v1/events").await;
+    let confirmed = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "patient_confirmed")
+        .cloned()
+        .unwrap();
+    assert_eq!(confirmed["via"], "sms");
+    assert_eq!(
+        server.get("/v1/appointments/SMS-1").await.1["patient_status"],
+        "confirmed"
+    );
+    // A number never texted gets nothing; a malformed one is refused.
+    assert_eq!(
+        sms_in("+15145550123", "Oui").await,
+        (StatusCode::OK, json!({"outcome": "unmatched"}))
+    );
+    let (status, error) = sms_in("not a number", "Oui").await;
+    assert_eq!(
+        (status, error["error"]["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("from"))
+    );
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

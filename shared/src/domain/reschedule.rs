@@ -1,4 +1,4 @@
-//! A patient's request for another time (docs/BEHAVIOUR.md §11.2): up to three preferred
+//! A patient's request for another time (docs/BEHAVIOUR.md §9.2): up to three preferred
 //! half-days in the next 30 days, and a short plain-text note.
 
 use super::InvalidValue;

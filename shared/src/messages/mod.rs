@@ -261,7 +261,7 @@ const SMS_CLINIC_NAME_MAX: usize = 40;
 const SMS_MAX_SEGMENTS: u32 = 2;
 
 /// Renders the text message of `kind`; `confirm_open` as for [`render_email`], `invite` the
-/// answers it invites (docs/BEHAVIOUR.md §11.1). The text is folded to GSM-7 where a letter has
+/// answers it invites (docs/BEHAVIOUR.md §9.1). The text is folded to GSM-7 where a letter has
 /// a plain form ("Côté" → "Cote"). Should it still need a third segment (a clinic name in
 /// another script, a very long phone or base URL), it goes without, in turn: the letters of
 /// the name GSM-7 lacks, the invitation, the clinic's phone.

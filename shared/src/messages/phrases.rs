@@ -86,6 +86,8 @@ pub struct Phrases {
     pub reschedule_title: &'static str,
     /// Reschedule request: what the form is for.
     pub reschedule_intro: &'static str,
+    /// Reschedule request: the group of choices.
+    pub reschedule_legend: &'static str,
     /// Reschedule request: the three choices' labels.
     pub reschedule_choices: [&'static str; 3],
     /// Reschedule request: the empty option of a choice.
@@ -148,6 +150,7 @@ pub const FR: Phrases = Phrases {
     unknown: "Ce lien n'est pas valide.",
     reschedule_title: "Demander un autre moment",
     reschedule_intro: "Choisissez jusqu'à trois demi-journées qui vous conviendraient dans les 30 prochains jours. La clinique communiquera avec vous pour fixer le nouveau moment; votre rendez-vous actuel reste prévu d'ici là.",
+    reschedule_legend: "Demi-journées qui vous conviendraient",
     reschedule_choices: ["Premier choix", "Deuxième choix (facultatif)", "Troisième choix (facultatif)"],
     reschedule_no_choice: "— Aucun —",
     reschedule_note: "Note pour la clinique (facultatif)",
@@ -201,6 +204,7 @@ pub const EN: Phrases = Phrases {
     unknown: "This link is not valid.",
     reschedule_title: "Ask for another time",
     reschedule_intro: "Choose up to three half-days that would suit you in the next 30 days. The clinic will contact you to set the new time; your current appointment stands until then.",
+    reschedule_legend: "Half-days that would suit you",
     reschedule_choices: ["First choice", "Second choice (optional)", "Third choice (optional)"],
     reschedule_no_choice: "— None —",
     reschedule_note: "Note for the clinic (optional)",

@@ -1,4 +1,4 @@
-//! Patients' text replies (docs/BEHAVIOUR.md §11.1): a reply from a number goes to the
+//! Patients' text replies (docs/BEHAVIOUR.md §9.1): a reply from a number goes to the
 //! appointment of the latest text sent to it in the last 7 days, and is acted on exactly as the
 //! link's buttons would be (same windows, same clinic options, same receipts).
 

@@ -1,4 +1,4 @@
-//! A patient's request for another time from the link (docs/BEHAVIOUR.md §11.2): up to three
+//! A patient's request for another time from the link (docs/BEHAVIOUR.md §9.2): up to three
 //! preferred half-days and a note, sent to the EMR as a `patient_reschedule_requested` event.
 //! One open request per appointment; the clinic answers it by moving or cancelling.
 

@@ -1,4 +1,4 @@
-//! Patients answering texts (docs/BEHAVIOUR.md §11.1), on the embedded adapters with a manual
+//! Patients answering texts (docs/BEHAVIOUR.md §9.1), on the embedded adapters with a manual
 //! clock: the keywords act exactly as the link's buttons, outside their windows the patient
 //! gets one short answer a day, a number Rappel never texted gets nothing, the latest text to a
 //! number decides which appointment a reply is about, and texts invite only open answers.

@@ -1,4 +1,4 @@
-//! The patient's request for another time (docs/BEHAVIOUR.md §11.2) over the patient router:
+//! The patient's request for another time (docs/BEHAVIOUR.md §9.2) over the patient router:
 //! the form on the page until T − 24 h, up to three half-days and a note, the EMR's event, one
 //! open request at a time, closed by the clinic's move or cancellation, the note escaped.
 
