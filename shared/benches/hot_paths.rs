@@ -215,6 +215,9 @@ impl rappel::ports::Texter for Accepting {
     async fn honour_opt_out(&self, _to: &str) -> Result<(), rappel::ports::SendError> {
         Ok(())
     }
+    async fn lift_opt_out(&self, _to: &str) -> Result<(), rappel::ports::SendError> {
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]

@@ -93,8 +93,9 @@ pub struct TextRoute {
     pub sent_at: DateTime<Utc>,
 }
 
-/// The key a number's [`TextRoute`] is kept under: its SHA-256 in hex, so no store key (which
-/// metrics and traces may show) names the number.
+/// The key a number's [`TextRoute`] is kept under: its SHA-256 in hex, so that store keys (which
+/// metrics, traces and consoles show) do not spell the number out. Not anonymisation: phone
+/// numbers are few enough to enumerate, and the appointment holds the number anyway.
 pub fn number_key(e164: &str) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(e164.as_bytes()))
@@ -175,9 +176,10 @@ pub trait AppointmentStore: Send + Sync {
         key: &str,
         outcome: &MessageOutcome,
     ) -> StoreResult<()>;
-    /// Where a text reply from `number` (E.164) leads: the route of the latest text completed as
-    /// sent to it (`MessageOutcome::texted_to`), whatever its age; `None` if none is kept.
-    async fn latest_text_to(&self, number: &str) -> StoreResult<Option<TextRoute>>;
+    /// Where a text reply from `number` (E.164), sent at `sent_by`, leads: the route of the
+    /// latest text completed as sent to it (`MessageOutcome::texted_to`) at or before `sent_by`,
+    /// whatever its age; `None` if none is kept.
+    async fn latest_text_to(&self, number: &str, sent_by: DateTime<Utc>) -> StoreResult<Option<TextRoute>>;
     /// Gives back claims their holder did not use (it ran out of time before sending): each
     /// message still `Sending` under its claim (key, claim's instant) is `Pending` again, so
     /// the next caller sends it at once, and as never attempted.
@@ -409,6 +411,8 @@ pub trait Texter: Send + Sync {
     /// Records that the number replied an opt-out word, so it gets no more texts (a provider
     /// that keeps its own opt-out list from the same replies, as SNS does, has nothing to do).
     async fn honour_opt_out(&self, to: &str) -> Result<(), SendError>;
+    /// Lifts the opt-out the number asked for by text (`START`, `UNSTOP`).
+    async fn lift_opt_out(&self, to: &str) -> Result<(), SendError>;
 }
 
 /// What a schedule fires for: its payload's `kind` (docs/BEHAVIOUR.md §6).

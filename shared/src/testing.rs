@@ -75,6 +75,9 @@ impl Texter for FlakyTexter {
     async fn honour_opt_out(&self, to: &str) -> Result<(), SendError> {
         self.inner.honour_opt_out(to).await
     }
+    async fn lift_opt_out(&self, to: &str) -> Result<(), SendError> {
+        self.inner.lift_opt_out(to).await
+    }
 }
 
 /// A store whose writes fail, or hang, while its counters are above zero; reads always work.
@@ -173,8 +176,8 @@ impl AppointmentStore for FlakyStore {
         self.check().await?;
         self.inner.complete_message(clinic, id, key, outcome).await
     }
-    async fn latest_text_to(&self, number: &str) -> StoreResult<Option<TextRoute>> {
-        self.inner.latest_text_to(number).await
+    async fn latest_text_to(&self, number: &str, sent_by: DateTime<Utc>) -> StoreResult<Option<TextRoute>> {
+        self.inner.latest_text_to(number, sent_by).await
     }
     async fn release_messages(
         &self,

@@ -97,6 +97,13 @@ pub fn build_with(settings: &AwsSettings, sdk: &aws_config::SdkConfig, clock: Ar
             ),
             settings.sms_max_price_usd.clone(),
             settings.sms_origination_number.clone(),
+            settings
+                .sms_origination_number
+                .as_ref()
+                .map(|_| messaging::OptOutTable {
+                    client: aws_sdk_dynamodb::Client::new(sdk),
+                    table: settings.table.clone(),
+                }),
         )),
         scheduler: Arc::new(scheduler::EventBridgeScheduler::new(
             aws_sdk_scheduler::Client::new(sdk),

@@ -142,16 +142,95 @@ pub struct SnsTexter {
     client: aws_sdk_sns::Client,
     max_price_usd: String,
     origination_number: Option<String>,
+    opt_outs: Option<OptOutTable>,
+}
+
+/// The opt-outs patients sent Rappel by text, kept in the deployment's table
+/// (`OPTOUT#<sha256 of the number>`), beside the account's own list: AWS fills that one only
+/// from its own keywords (`STOP`, `ARRET`, `CANCEL`, …), not from every word Rappel honours
+/// (`ARRÊT`, `ARRETER`, `DESABONNER`, …), and has no call to add a number to it.
+#[derive(Clone)]
+pub struct OptOutTable {
+    /// The DynamoDB client.
+    pub client: aws_sdk_dynamodb::Client,
+    /// The deployment's table.
+    pub table: String,
+}
+
+impl OptOutTable {
+    fn key(&self, number: &str) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+        use aws_sdk_dynamodb::types::AttributeValue::S;
+        std::collections::HashMap::from([
+            (
+                "PK".to_owned(),
+                S(format!("OPTOUT#{}", rappel::ports::number_key(number))),
+            ),
+            ("SK".to_owned(), S("OPTOUT".to_owned())),
+        ])
+    }
+
+    async fn contains(&self, number: &str) -> Result<bool, SendError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(number)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| SendError::temporary(format!("dynamodb opt-outs: {}", dynamodb_code(&e))))?;
+        Ok(out.item.is_some())
+    }
+
+    async fn add(&self, number: &str) -> Result<(), SendError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.key(number)))
+            .send()
+            .await
+            .map_err(|e| SendError::temporary(format!("dynamodb opt-outs: {}", dynamodb_code(&e))))?;
+        Ok(())
+    }
+
+    async fn remove(&self, number: &str) -> Result<(), SendError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(number)))
+            .send()
+            .await
+            .map_err(|e| SendError::temporary(format!("dynamodb opt-outs: {}", dynamodb_code(&e))))?;
+        Ok(())
+    }
+}
+
+/// A DynamoDB error's code, without its message.
+fn dynamodb_code<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    error: &aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> String {
+    error
+        .as_service_error()
+        .and_then(|e| e.code())
+        .unwrap_or("unreachable")
+        .to_owned()
 }
 
 impl SnsTexter {
     /// A texter refusing to pay more than `max_price_usd` (e.g. `"0.10"`) per text, sending from
-    /// `origination_number` (E.164) when given, else from whatever number SNS picks.
-    pub fn new(client: aws_sdk_sns::Client, max_price_usd: String, origination_number: Option<String>) -> Self {
+    /// `origination_number` (E.164) when given, else from whatever number SNS picks; with
+    /// `opt_outs`, it keeps the opt-outs patients text it, and checks them before every text.
+    pub fn new(
+        client: aws_sdk_sns::Client,
+        max_price_usd: String,
+        origination_number: Option<String>,
+        opt_outs: Option<OptOutTable>,
+    ) -> Self {
         SnsTexter {
             client,
             max_price_usd,
             origination_number,
+            opt_outs,
         }
     }
 }
@@ -182,20 +261,41 @@ impl Texter for SnsTexter {
     }
 
     async fn is_opted_out(&self, to: &str) -> Result<bool, SendError> {
-        let out = self
-            .client
-            .check_if_phone_number_is_opted_out()
-            .phone_number(to)
-            .send()
-            .await
-            .map_err(|e| send_error("sns", &e))?;
-        Ok(out.is_opted_out)
+        let account = async {
+            let out = self
+                .client
+                .check_if_phone_number_is_opted_out()
+                .phone_number(to)
+                .send()
+                .await
+                .map_err(|e| send_error("sns", &e))?;
+            Ok::<bool, SendError>(out.is_opted_out)
+        };
+        let own = async {
+            match &self.opt_outs {
+                Some(table) => table.contains(to).await,
+                None => Ok(false),
+            }
+        };
+        // Both at once: the table adds no wait to a text.
+        let (account, own) = tokio::join!(account, own);
+        Ok(account? || own?)
     }
 
-    /// Nothing to do: with AWS-managed opt-outs (the default for an origination number), the
-    /// reply that carried the word already put the number on the account's opt-out list, which
-    /// `is_opted_out` reads before every text.
-    async fn honour_opt_out(&self, _to: &str) -> Result<(), SendError> {
-        Ok(())
+    /// Kept in the table (when the texter has one: only a two-way deployment receives replies).
+    async fn honour_opt_out(&self, to: &str) -> Result<(), SendError> {
+        match &self.opt_outs {
+            Some(table) => table.add(to).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Removed from the table. The account's own list is AWS's: its `START` keyword (where the
+    /// number has one) or the SNS console opts a number back in there.
+    async fn lift_opt_out(&self, to: &str) -> Result<(), SendError> {
+        match &self.opt_outs {
+            Some(table) => table.remove(to).await,
+            None => Ok(()),
+        }
     }
 }

@@ -481,4 +481,30 @@ async fn text_replies_over_aws() {
     let report = rappel.answer_inbound_event(&sample("malformed.json")).await.unwrap();
     assert_eq!(report.unreadable, 1);
     assert_eq!(sms_texts(&moto.data().await).len(), 3);
+
+    // "ARRÊT" (a word AWS's own opt-out list does not take): the deployment keeps it, and the
+    // next text is undeliverable; START lifts it.
+    let reply = |text: &'static str| {
+        let rappel = rappel.clone();
+        async move { rappel.text_reply("+15145550123", text).await.unwrap() }
+    };
+    assert_eq!(reply("ARRÊT").await, rappel::services::ReplyOutcome::OptedOut);
+    let moved = |revision: u64, hour: u32| {
+        let mut body = appointment_json(revision, Utc.with_ymd_and_hms(2030, 1, 10, hour, 0, 0).unwrap(), "FU");
+        body["patient"]["mobile"] = json!("514 555-0123");
+        body
+    };
+    let (_, view) = call(&emr, Method::PUT, "/v1/appointments/AWS-R", Some(moved(2, 20)), false).await;
+    let change_text = view["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == "change" && m["channel"] == "sms")
+        .cloned()
+        .unwrap();
+    assert_eq!(change_text["status"], "undeliverable", "{view}");
+    assert_eq!(sms_texts(&moto.data().await).len(), 3);
+    assert_eq!(reply("START").await, rappel::services::ReplyOutcome::OptedIn);
+    call(&emr, Method::PUT, "/v1/appointments/AWS-R", Some(moved(3, 21)), false).await;
+    assert_eq!(sms_texts(&moto.data().await).len(), 4);
 }

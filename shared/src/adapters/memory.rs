@@ -24,8 +24,8 @@ struct State {
     ledger: HashMap<ClinicId, Vec<LedgerEntry>>,
     /// The (clinic, appointment, message key) of every ledger entry, so a message is billed once.
     billed: HashSet<(ClinicId, AppointmentId, String)>,
-    /// The latest text to each number, by [`number_key`].
-    texted: HashMap<String, TextRoute>,
+    /// The texts to each number, by [`number_key`].
+    texted: HashMap<String, Vec<TextRoute>>,
 }
 
 impl State {
@@ -265,16 +265,18 @@ impl AppointmentStore for MemoryStore {
                 appointment_id: id.clone(),
                 sent_at: outcome.at,
             };
-            let latest = state.texted.entry(number_key(number)).or_insert_with(|| route.clone());
-            if latest.sent_at <= route.sent_at {
-                *latest = route;
-            }
+            state.texted.entry(number_key(number)).or_default().push(route);
         }
         Ok(())
     }
 
-    async fn latest_text_to(&self, number: &str) -> StoreResult<Option<TextRoute>> {
-        Ok(self.state().texted.get(&number_key(number)).cloned())
+    async fn latest_text_to(&self, number: &str, sent_by: DateTime<Utc>) -> StoreResult<Option<TextRoute>> {
+        let state = self.state();
+        let routes = state.texted.get(&number_key(number)).into_iter().flatten();
+        Ok(routes
+            .filter(|r| r.sent_at <= sent_by)
+            .max_by_key(|r| r.sent_at)
+            .cloned())
     }
 }
 

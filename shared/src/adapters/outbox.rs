@@ -5,7 +5,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 use serde::Serialize;
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -34,7 +33,6 @@ pub struct OutboxEntry {
 pub struct Outbox {
     conn: Mutex<Connection>,
     clock: Arc<dyn Clock>,
-    opted_out: Mutex<HashSet<String>>,
 }
 
 impl Outbox {
@@ -59,22 +57,27 @@ impl Outbox {
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
                 at TEXT NOT NULL, channel TEXT NOT NULL, recipient TEXT NOT NULL, kind TEXT NOT NULL,
                 subject TEXT, text TEXT NOT NULL, html TEXT
-             );",
+             );
+             CREATE TABLE IF NOT EXISTS opted_out (number TEXT PRIMARY KEY);",
         )
         .map_err(|e| format!("outbox schema: {e}"))?;
         Ok(Outbox {
             conn: Mutex::new(conn),
             clock,
-            opted_out: Mutex::new(HashSet::new()),
         })
     }
 
-    /// Marks a number as opted out, as a carrier's STOP would.
-    pub fn opt_out(&self, number: &str) {
-        self.opted_out
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(number.to_owned());
+    /// Marks a number as opted out, as a carrier's STOP would (kept across restarts).
+    pub fn opt_out(&self, number: &str) -> Result<(), SendError> {
+        self.opt_out_statement("INSERT OR IGNORE INTO opted_out (number) VALUES (?1)", number)
+    }
+
+    fn opt_out_statement(&self, sql: &str, number: &str) -> Result<(), SendError> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        conn.prepare_cached(sql)
+            .and_then(|mut statement| statement.execute(params![number]))
+            .map(drop)
+            .map_err(|e| SendError::temporary(format!("outbox: {e}")))
     }
 
     /// Every entry, oldest first.
@@ -143,11 +146,17 @@ impl Texter for Outbox {
     }
 
     async fn is_opted_out(&self, to: &str) -> Result<bool, SendError> {
-        Ok(self.opted_out.lock().unwrap_or_else(|p| p.into_inner()).contains(to))
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        conn.prepare_cached("SELECT 1 FROM opted_out WHERE number = ?1")
+            .and_then(|mut statement| statement.exists(params![to]))
+            .map_err(|e| SendError::temporary(format!("outbox: {e}")))
     }
 
     async fn honour_opt_out(&self, to: &str) -> Result<(), SendError> {
-        self.opt_out(to);
-        Ok(())
+        self.opt_out(to)
+    }
+
+    async fn lift_opt_out(&self, to: &str) -> Result<(), SendError> {
+        self.opt_out_statement("DELETE FROM opted_out WHERE number = ?1", to)
     }
 }

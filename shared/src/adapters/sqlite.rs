@@ -58,11 +58,12 @@ CREATE TABLE IF NOT EXISTS ledger (
     PRIMARY KEY (clinic_id, appointment_id, message_key)
 );
 CREATE INDEX IF NOT EXISTS ledger_by_time ON ledger (clinic_id, sent_at);
-CREATE TABLE IF NOT EXISTS texted (
-    number_key TEXT PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS texts_sent (
+    number_key TEXT NOT NULL,
+    sent_at TEXT NOT NULL,
     clinic_id TEXT NOT NULL,
     appointment_id TEXT NOT NULL,
-    sent_at TEXT NOT NULL
+    PRIMARY KEY (number_key, sent_at, clinic_id, appointment_id)
 );
 ";
 
@@ -432,13 +433,14 @@ impl AppointmentStore for SqliteStore {
         Ok(changed == 1)
     }
 
-    async fn latest_text_to(&self, number: &str) -> StoreResult<Option<TextRoute>> {
+    async fn latest_text_to(&self, number: &str, sent_by: DateTime<Utc>) -> StoreResult<Option<TextRoute>> {
         let conn = self.conn();
         let row = cached(
             &conn,
-            "SELECT clinic_id, appointment_id, sent_at FROM texted WHERE number_key = ?1",
+            "SELECT clinic_id, appointment_id, sent_at FROM texts_sent WHERE number_key = ?1 AND sent_at <= ?2
+             ORDER BY sent_at DESC LIMIT 1",
         )?
-        .query_row(params![number_key(number)], |r| {
+        .query_row(params![number_key(number), ts(sent_by)], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
         })
         .optional()
@@ -548,21 +550,16 @@ impl SqliteStore {
             .map_err(db("write ledger"))?;
         }
         if let Some(number) = &outcome.texted_to {
-            // The latest text wins, whatever order the completions come in.
             cached(
                 tx,
-                "INSERT INTO texted (number_key, clinic_id, appointment_id, sent_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (number_key) DO UPDATE SET clinic_id = excluded.clinic_id,
-                     appointment_id = excluded.appointment_id, sent_at = excluded.sent_at
-                 WHERE excluded.sent_at >= texted.sent_at",
+                "INSERT OR IGNORE INTO texts_sent (number_key, sent_at, clinic_id, appointment_id) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![
-                number_key(number),
-                clinic.as_str(),
-                id.as_str(),
-                ts(outcome.at)
-            ])
+            .execute(params![number_key(number), ts(outcome.at), clinic.as_str(), id.as_str()])
             .map_err(db("record text route"))?;
+            // Replies are matched for 7 days; routes are kept a day longer, as on DynamoDB.
+            cached(tx, "DELETE FROM texts_sent WHERE sent_at < ?1")?
+                .execute(params![ts(outcome.at - chrono::Duration::days(8))])
+                .map_err(db("prune text routes"))?;
         }
         Ok(())
     }

@@ -101,8 +101,8 @@ impl AppointmentStore for TimeLimitedStore {
     ) -> StoreResult<()> {
         within_store_timeout(self.inner.complete_message(clinic, id, key, outcome)).await
     }
-    async fn latest_text_to(&self, number: &str) -> StoreResult<Option<TextRoute>> {
-        within_store_timeout(self.inner.latest_text_to(number)).await
+    async fn latest_text_to(&self, number: &str, sent_by: DateTime<Utc>) -> StoreResult<Option<TextRoute>> {
+        within_store_timeout(self.inner.latest_text_to(number, sent_by)).await
     }
     async fn release_messages(
         &self,

@@ -148,10 +148,10 @@ impl MessageRecord {
     }
 
     /// The answer to a text reply Rappel cannot act on, sent at most once on each clinic-local
-    /// `day` (`reply_help@2026-12-01:3:sms`): the key is the rate limit.
+    /// `day` whatever the revision (`reply_help@2026-12-01:sms`): the key is the rate limit.
     pub fn pending_reply_help(day: chrono::NaiveDate, revision: u64, at: DateTime<Utc>) -> Self {
         let mut message = MessageRecord::pending(MessageKind::ReplyHelp, Channel::Sms, revision, at);
-        message.key = format!("reply_help@{day}:{revision}:sms");
+        message.key = format!("reply_help@{day}:sms");
         message
     }
 

@@ -104,7 +104,7 @@ impl RescheduleRequest {
         if distinct.len() != preferences.len() {
             return Err(InvalidValue("the same half-day is chosen twice".to_owned()));
         }
-        let note = note.map(|n| n.trim().replace("\r\n", "\n")).filter(|n| !n.is_empty());
+        let note = RescheduleRequest::normalise_note(note);
         if let Some(note) = &note {
             if note.chars().count() > MAX_NOTE_CHARS {
                 return Err(InvalidValue(format!(
@@ -116,6 +116,17 @@ impl RescheduleRequest {
             }
         }
         Ok(RescheduleRequest { preferences, note, at })
+    }
+
+    /// A note as it is kept: trimmed, line breaks as `\n`, an empty one none.
+    pub fn normalise_note(note: Option<&str>) -> Option<String> {
+        note.map(|n| n.trim().replace("\r\n", "\n").replace('\r', "\n"))
+            .filter(|n| !n.is_empty())
+    }
+
+    /// Whether a form asking for `preferences` with `note` is this request sent again.
+    pub fn is_same_as(&self, preferences: &[HalfDay], note: Option<&str>) -> bool {
+        self.preferences == preferences && self.note == RescheduleRequest::normalise_note(note)
     }
 }
 

@@ -3,6 +3,7 @@
 //! and SNS hands the topic's notifications to `inbound-sms` as a Lambda SNS event
 //! (`Records[].Sns.Message` holding that document). Only the fields used are read.
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 /// The longest notification body read (an SNS message is at most 256 KiB; a text's document
@@ -18,6 +19,9 @@ pub struct InboundText {
     pub body: String,
     /// The provider's id of the inbound text, for logs.
     pub id: Option<String>,
+    /// When SNS published it (the notification's `Timestamp`), when readable: a retried or
+    /// late delivery is judged as of then.
+    pub sent_at: Option<DateTime<Utc>>,
 }
 
 /// Why a notification holds no text Rappel can read (no personal data in it).
@@ -54,6 +58,8 @@ struct SnsNotification {
     message_id: String,
     #[serde(rename = "Message")]
     message: String,
+    #[serde(rename = "Timestamp", default)]
+    timestamp: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -84,10 +90,16 @@ fn read_notification(sns: SnsNotification) -> Result<InboundText, InboundError> 
     if document.origination_number.trim().is_empty() {
         return Err(refuse("no originationNumber".to_owned()));
     }
+    let sent_at = sns
+        .timestamp
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc));
     Ok(InboundText {
         from: document.origination_number,
         body: document.message_body,
         id: document.inbound_message_id.map(|id| id.chars().take(64).collect()),
+        sent_at,
     })
 }
 
@@ -114,7 +126,10 @@ mod tests {
         let records: Vec<_> = messages
             .iter()
             .enumerate()
-            .map(|(n, m)| json!({"EventSource": "aws:sns", "Sns": {"MessageId": format!("m{n}"), "Message": m}}))
+            .map(|(n, m)| {
+                json!({"EventSource": "aws:sns",
+                       "Sns": {"MessageId": format!("m{n}"), "Message": m, "Timestamp": "2030-01-09T14:05:12.345Z"}})
+            })
             .collect();
         json!({ "Records": records })
     }
@@ -129,6 +144,7 @@ mod tests {
                 from: "+15145550123".to_owned(),
                 body: "Oui".to_owned(),
                 id: Some("cae173d2".to_owned()),
+                sent_at: Some("2030-01-09T14:05:12.345Z".parse().unwrap()),
             })
         );
         assert!(matches!(&texts[1], Err(InboundError::NotAText { why, .. }) if why.contains("originationNumber")));

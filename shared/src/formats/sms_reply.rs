@@ -1,7 +1,9 @@
 //! What a patient's text reply asks for: confirm (`OUI`, `O`, `YES`, `Y`, `1`), cancel
-//! (`ANNULER`, `2`), stop texts (the carriers' opt-out words, honoured, never invited), or anything
-//! else. Case, accents and surrounding spaces and punctuation are ignored; only the whole reply
-//! counts ("oui merci" is not a confirmation: the patient gets the short answer with the link).
+//! (`ANNULER`, `2`), stop texts (the carriers' opt-out words, honoured, never invited), texts
+//! again (`START`, `UNSTOP`), the carrier's `HELP`, or anything else. Case, accents, spaces and
+//! punctuation are ignored (around the word and inside it: "O.U.I" reads `OUI`, "opt out"
+//! `OPTOUT`); only the whole reply counts ("oui merci" is not a confirmation: the patient gets
+//! the short answer with the link).
 
 /// What a reply asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,6 +14,10 @@ pub enum Reply {
     Cancel,
     /// Stop all texts (carrier opt-out word): honoured by the carrier and by Rappel.
     OptOut,
+    /// Texts again after an opt-out (`START`, `UNSTOP`, the carriers' words).
+    OptIn,
+    /// `HELP`: the carrier's own keyword, which the provider answers itself.
+    Help,
     /// Anything else: answered once a day with the link and the clinic's phone.
     Other,
 }
@@ -46,6 +52,8 @@ pub fn read(text: &str) -> Reply {
         "OUI" | "O" | "YES" | "Y" | "1" => Reply::Confirm,
         "ANNULER" | "2" => Reply::Cancel,
         w if OPT_OUT.contains(&w) => Reply::OptOut,
+        "START" | "UNSTOP" => Reply::OptIn,
+        "HELP" => Reply::Help,
         _ => Reply::Other,
     }
 }
@@ -110,6 +118,10 @@ mod tests {
             ("Opt-Out", Reply::OptOut),
             ("remove", Reply::OptOut),
             ("TD", Reply::OptOut),
+            ("Start", Reply::OptIn),
+            ("UNSTOP", Reply::OptIn),
+            ("help", Reply::Help),
+            ("aide", Reply::Other),
             ("oui merci", Reply::Other),
             ("non", Reply::Other),
             ("12", Reply::Other),

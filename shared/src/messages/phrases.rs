@@ -266,7 +266,8 @@ pub fn lead(kind: MessageKind, lang: Language, clinic: &str) -> String {
             format!("Merci d'avoir confirmé votre présence. {clinic} en est informée.")
         }
         (Language::Fr, MessageKind::ReplyHelp) => {
-            "Votre réponse n'a pas pu être traitée. Utilisez le lien ci-dessous ou appelez la clinique.".to_owned()
+            "Nous ne pouvons pas donner suite à votre réponse. Utilisez le lien ci-dessous ou appelez la clinique."
+                .to_owned()
         }
         (Language::En, MessageKind::Confirmation) => format!("Your appointment at {clinic} is booked."),
         (Language::En, MessageKind::Change) => {
@@ -360,6 +361,8 @@ pub fn refusal(
         },
         (Language::Fr, RescheduleAlreadyRequested) => "Vous avez déjà demandé un autre moment; la clinique communiquera avec vous.".to_owned(),
         (Language::En, RescheduleAlreadyRequested) => "You already asked for another time; the clinic will contact you.".to_owned(),
+        (Language::Fr, ChangedSinceAnswered) => "Le rendez-vous a changé depuis votre réponse.".to_owned(),
+        (Language::En, ChangedSinceAnswered) => "The appointment changed after your answer.".to_owned(),
         (Language::Fr, AppointmentCancelled) => "Ce rendez-vous est annulé.".to_owned(),
         (Language::En, AppointmentCancelled) => "This appointment is cancelled.".to_owned(),
         (Language::Fr, AppointmentStarted) => "Le rendez-vous a déjà commencé.".to_owned(),
@@ -480,7 +483,7 @@ pub fn sms(kind: MessageKind, lang: Language, p: &TextParts<'_>, ask_confirm: bo
         }
         (Language::Fr, MessageKind::ReplyHelp) => {
             let call = phone.map(|n| format!(" ou appelez le {n}")).unwrap_or_default();
-            format!("{clinic} : nous n'avons pas compris votre réponse (rendez-vous du {date} à {time}). {inv}Lien : {link}{call}.")
+            format!("{clinic} : nous ne pouvons pas donner suite à votre réponse (rendez-vous du {date} à {time}). {inv}Lien : {link}{call}.")
         }
         (Language::En, MessageKind::Confirmation) if !inv.is_empty() => {
             format!("{clinic}: appointment on {date} at {time}. {inv}Details: {link}")

@@ -35,6 +35,9 @@ pub enum Refusal {
     RescheduleClosed(DateTime<Utc>),
     /// The patient already asked for another time, and the clinic has not answered yet.
     RescheduleAlreadyRequested,
+    /// The appointment changed after the patient answered (a text reply delivered late): what
+    /// they answered is not what stands now.
+    ChangedSinceAnswered,
 }
 
 impl std::fmt::Display for Refusal {
@@ -66,6 +69,7 @@ impl std::fmt::Display for Refusal {
             Refusal::RescheduleAlreadyRequested => {
                 write!(f, "another time was already requested; the clinic will answer it")
             }
+            Refusal::ChangedSinceAnswered => write!(f, "the appointment changed after the patient answered"),
         }
     }
 }
@@ -85,6 +89,7 @@ impl Refusal {
             Refusal::RescheduleNotAllowed => "reschedule_not_allowed",
             Refusal::RescheduleClosed(_) => "reschedule_closed",
             Refusal::RescheduleAlreadyRequested => "reschedule_already_requested",
+            Refusal::ChangedSinceAnswered => "appointment_changed",
         }
     }
 }

@@ -70,8 +70,7 @@ fn still_applies(
         MessageKind::ConfirmationReceipt => {
             content.is_booked() && matches!(record.patient_status, PatientStatus::Confirmed | PatientStatus::Arrived)
         }
-        // Checked before the start like every message: a reply about a past appointment gets
-        // no answer once the appointment began.
+        // Even after the start (see above): the link and the phone still help.
         MessageKind::ReplyHelp => true,
         MessageKind::Reminder => {
             let Some(before) = message.before() else {
@@ -701,7 +700,7 @@ impl Rappel {
         let now = self.clock.now();
         let open = |action| super::patient::check_action(&clinic.settings, record, action, now).is_ok();
         ReplyInvite {
-            confirm: self.confirm_open(record),
+            confirm: record.patient_status == PatientStatus::Pending && open(PatientAction::Confirm),
             cancel: open(PatientAction::Cancel),
         }
     }

@@ -91,44 +91,43 @@ impl Rappel {
     pub async fn patient_act(&self, token: &str, action: PatientAction) -> Result<PatientStatus, ServiceError> {
         let budget = Budget::start();
         until_not_overtaken("this appointment", || {
-            self.patient_act_once(token, action, Via::Link, &budget)
+            self.patient_act_once(token, action, ActionSource::LINK, &budget)
         })
         .await
     }
 
-    /// One attempt at `action`, come `via` the link or a text: `None` when another writer
-    /// changed the appointment first. A confirmation by text is answered by text (once per
-    /// revision, even when the patient had confirmed already).
+    /// One attempt at `action`, from `source`: `None` when another writer changed the
+    /// appointment first. A confirmation by text is answered by text (once per revision, even
+    /// when the patient had confirmed already).
     pub(super) async fn patient_act_once(
         &self,
         token: &str,
         action: PatientAction,
-        via: Via,
+        source: ActionSource,
         budget: &Budget,
     ) -> Result<Option<PatientStatus>, ServiceError> {
         let page = self.patient_page(token).await?;
         let record = &page.record;
         if already_taken(action, record) {
-            match (action, via) {
-                (PatientAction::Cancel, _) => {
-                    self.dispatch_or_retry_later(&page.clinic, record, Known::default(), budget)
-                        .await;
-                }
-                (PatientAction::Confirm, Via::Sms) => {
-                    if self
-                        .answer_by_text(&page, confirmation_receipt(&page), budget)
-                        .await?
-                        .is_none()
-                    {
-                        return Ok(None);
-                    }
-                }
-                _ => {}
+            let answer_by_text = action == PatientAction::Confirm && source.via == Via::Sms;
+            if action == PatientAction::Cancel {
+                self.dispatch_or_retry_later(&page.clinic, record, Known::default(), budget)
+                    .await;
+            } else if answer_by_text
+                && self
+                    .answer_by_text(&page, confirmation_receipt(&page), budget)
+                    .await?
+                    .is_none()
+            {
+                return Ok(None);
             }
             return Ok(Some(record.patient_status));
         }
+        if source.sent_at.is_some_and(|sent| record.updated_at > sent) {
+            return Err(ServiceError::Refused(Refusal::ChangedSinceAnswered));
+        }
         page.check(action).map_err(ServiceError::Refused)?;
-        let mut write = action_write(&page, action, via);
+        let mut write = action_write(&page, action, source.via);
         claim_on_write(&mut write.messages, &page.clinic.settings, page.now);
         let recorded = match self.store.write_appointment(&write).await {
             Ok(recorded) => recorded,
@@ -159,6 +158,24 @@ impl Rappel {
         }
         Ok(Some(status))
     }
+}
+
+/// Where a patient's action comes from.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ActionSource {
+    /// The page's button or a text reply.
+    pub via: Via,
+    /// When the patient sent it, when that is not now (a text reply, delivered or retried
+    /// late): an appointment written since is not the one they answered, and is not acted on.
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl ActionSource {
+    /// A button on the patient page, pressed now.
+    pub const LINK: ActionSource = ActionSource {
+        via: Via::Link,
+        sent_at: None,
+    };
 }
 
 /// Whether `action` already took effect, so repeating it changes nothing. A confirmation or

@@ -3,12 +3,14 @@
 //! link's buttons would be (same windows, same clinic options, same receipts).
 
 use super::dispatch::{claim_on_write, Known};
-use super::{concurrency::until_not_overtaken, Budget, PatientAction, PatientPage, Rappel, ServiceError};
+use super::patient::ActionSource;
+use super::{concurrency::until_not_overtaken, Budget, Dependency, PatientAction, PatientPage, Rappel, ServiceError};
 use crate::domain::*;
 use crate::formats::inbound_sms;
 use crate::formats::sms_reply::{self, Reply};
+use crate::ports::SendError;
 use crate::ports::{StoreError, TextRoute};
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 /// How long after a text a reply from its number is matched to it.
 pub const REPLY_MATCH_WINDOW: Duration = Duration::days(7);
@@ -16,13 +18,19 @@ pub const REPLY_MATCH_WINDOW: Duration = Duration::days(7);
 /// What became of a text reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplyOutcome {
-    /// No text went to the number in the last 7 days, or its appointment's data is gone: no
-    /// answer (Rappel does not text numbers it did not text first).
+    /// No text went to the number in the 7 days before the reply, a later text went out before
+    /// the reply was taken (which appointment it meant cannot be told), the appointment no
+    /// longer has that number, or its data is gone: no answer (Rappel does not text numbers it
+    /// did not text first).
     Unmatched,
     /// The clinic does not take replies (or no longer sends texts): no answer.
     NotTaken,
     /// An opt-out word: no more texts to the number.
     OptedOut,
+    /// `START` or `UNSTOP` after an opt-out: texts again.
+    OptedIn,
+    /// The carrier's `HELP`, which the provider answers itself: no answer from Rappel.
+    CarrierKeyword,
     /// The appointment is confirmed (now, or it already was).
     Confirmed,
     /// The appointment is cancelled by the patient (now, or it already was).
@@ -36,12 +44,14 @@ pub enum ReplyOutcome {
 }
 
 impl ReplyOutcome {
-    /// A name for logs (never the reply's words).
+    /// A name for logs and the dev server's answer (never the reply's words).
     pub fn as_str(self) -> &'static str {
         match self {
             ReplyOutcome::Unmatched => "unmatched",
             ReplyOutcome::NotTaken => "not_taken",
             ReplyOutcome::OptedOut => "opted_out",
+            ReplyOutcome::OptedIn => "opted_in",
+            ReplyOutcome::CarrierKeyword => "carrier_keyword",
             ReplyOutcome::Confirmed => "confirmed",
             ReplyOutcome::Cancelled => "cancelled",
             ReplyOutcome::Helped { answered: true } => "answered",
@@ -51,33 +61,69 @@ impl ReplyOutcome {
 }
 
 impl Rappel {
-    /// Takes a patient's text `body` from number `from` (E.164). A store or provider failure is
-    /// `Unavailable`: the same reply delivered again is taken once (a repeated confirmation or
-    /// cancellation changes nothing, and answers are keyed).
+    /// Takes a patient's text `body` from number `from` (E.164), sent now (the dev server's
+    /// `/_dev/sms-in`).
     pub async fn text_reply(&self, from: &str, body: &str) -> Result<ReplyOutcome, ServiceError> {
+        self.text_reply_sent_at(from, body, self.clock.now()).await
+    }
+
+    /// Takes a patient's text sent at `sent_at` (as the provider stamped it; a later instant is
+    /// read as now). The reply is judged as of then: the latest text before it, the 7 days
+    /// before it, and an appointment written since is not acted on (the patient answered what
+    /// stood before). A store or provider failure is `Unavailable`: the same reply delivered
+    /// again is taken once (a repeated confirmation or cancellation changes nothing, and
+    /// answers are keyed).
+    pub async fn text_reply_sent_at(
+        &self,
+        from: &str,
+        body: &str,
+        sent_at: DateTime<Utc>,
+    ) -> Result<ReplyOutcome, ServiceError> {
         let Ok(number) = Mobile::parse(from) else {
             return Ok(ReplyOutcome::Unmatched);
         };
-        let reply = sms_reply::read(body);
-        if reply == Reply::OptOut {
-            // Honoured whoever the number is: carriers require it.
-            self.texter
-                .honour_opt_out(number.as_str())
-                .await
-                .map_err(|e| ServiceError::unavailable(super::Dependency::Texter, e.reason))?;
-            tracing::info!(outcome = "opted_out", "text reply");
-            return Ok(ReplyOutcome::OptedOut);
-        }
-        let Some(route) = self.store.latest_text_to(number.as_str()).await? else {
+        let sent_at = sent_at.min(self.clock.now());
+        let outcome = match sms_reply::read(body) {
+            Reply::OptOut => {
+                // Honoured whoever the number is: carriers require it.
+                self.texter
+                    .honour_opt_out(number.as_str())
+                    .await
+                    .map_err(texter_failed)?;
+                ReplyOutcome::OptedOut
+            }
+            Reply::OptIn => {
+                self.texter.lift_opt_out(number.as_str()).await.map_err(texter_failed)?;
+                ReplyOutcome::OptedIn
+            }
+            Reply::Help => ReplyOutcome::CarrierKeyword,
+            reply => return self.routed_reply(&number, reply, sent_at).await,
+        };
+        tracing::info!(outcome = outcome.as_str(), "text reply");
+        Ok(outcome)
+    }
+
+    /// A reply that needs its appointment: found by the latest text to the number before it.
+    async fn routed_reply(
+        &self,
+        number: &Mobile,
+        reply: Reply,
+        sent_at: DateTime<Utc>,
+    ) -> Result<ReplyOutcome, ServiceError> {
+        let route = self
+            .store
+            .latest_text_to(number.as_str(), sent_at)
+            .await?
+            .filter(|route| sent_at - route.sent_at <= REPLY_MATCH_WINDOW);
+        let Some(route) = route else {
             tracing::info!(outcome = "unmatched", "text reply");
             return Ok(ReplyOutcome::Unmatched);
         };
-        if self.clock.now() - route.sent_at > REPLY_MATCH_WINDOW {
-            tracing::info!(outcome = "unmatched", "text reply");
-            return Ok(ReplyOutcome::Unmatched);
-        }
         let budget = Budget::start();
-        let outcome = until_not_overtaken("this appointment", || self.reply_once(&route, reply, &budget)).await?;
+        let outcome = until_not_overtaken("this appointment", || {
+            self.reply_once(&route, number, reply, sent_at, &budget)
+        })
+        .await?;
         tracing::info!(clinic = %route.clinic_id, appointment = %route.appointment_id, outcome = outcome.as_str(), "text reply");
         Ok(outcome)
     }
@@ -86,12 +132,19 @@ impl Rappel {
     async fn reply_once(
         &self,
         route: &TextRoute,
+        number: &Mobile,
         reply: Reply,
+        sent_at: DateTime<Utc>,
         budget: &Budget,
     ) -> Result<Option<ReplyOutcome>, ServiceError> {
         let Some(record) = self.store.appointment(&route.clinic_id, &route.appointment_id).await? else {
             return Ok(Some(ReplyOutcome::Unmatched));
         };
+        // A number the clinic has since replaced is no longer the patient's: whoever has it
+        // now must not act on the appointment, nor have its answers sent to the patient.
+        if record.content.patient.mobile.as_ref() != Some(number) {
+            return Ok(Some(ReplyOutcome::Unmatched));
+        }
         let page = match self.patient_page(&record.token).await {
             Ok(page) => page,
             Err(ServiceError::NotFound(_) | ServiceError::Gone) => return Ok(Some(ReplyOutcome::Unmatched)),
@@ -104,9 +157,13 @@ impl Rappel {
         let action = match reply {
             Reply::Confirm => PatientAction::Confirm,
             Reply::Cancel => PatientAction::Cancel,
-            Reply::OptOut | Reply::Other => return self.answer_help(&page, budget).await,
+            _ => return self.answer_help(&page, budget).await,
         };
-        match self.patient_act_once(&record.token, action, Via::Sms, budget).await {
+        let source = ActionSource {
+            via: Via::Sms,
+            sent_at: Some(sent_at),
+        };
+        match self.patient_act_once(&record.token, action, source, budget).await {
             Ok(Some(_)) if action == PatientAction::Confirm => Ok(Some(ReplyOutcome::Confirmed)),
             Ok(Some(_)) => Ok(Some(ReplyOutcome::Cancelled)),
             Ok(None) => Ok(None),
@@ -114,7 +171,6 @@ impl Rappel {
             Err(e) => Err(e),
         }
     }
-
     /// The short answer with the link and the clinic's phone, once per appointment and
     /// clinic-local day (the message's key is the day).
     async fn answer_help(&self, page: &PatientPage, budget: &Budget) -> Result<Option<ReplyOutcome>, ServiceError> {
@@ -146,6 +202,10 @@ impl Rappel {
         }
         Ok(Some(!recorded.is_empty()))
     }
+}
+
+fn texter_failed(e: SendError) -> ServiceError {
+    ServiceError::unavailable(Dependency::Texter, e.reason)
 }
 
 /// What an SNS event of patients' texts gave (`inbound-sms`).
@@ -185,7 +245,8 @@ impl Rappel {
                     continue;
                 }
             };
-            match self.text_reply(&text.from, &text.body).await {
+            let sent_at = text.sent_at.unwrap_or_else(|| self.clock.now());
+            match self.text_reply_sent_at(&text.from, &text.body, sent_at).await {
                 Ok(outcome) => report.outcomes.push(outcome),
                 Err(e @ ServiceError::Unavailable { .. }) => {
                     tracing::warn!(inbound = text.id.as_deref().unwrap_or("-"), error = %e, "inbound text not taken; Lambda retries the event");

@@ -62,7 +62,7 @@ impl Rappel {
         let page = self.patient_page(token).await?;
         let preferences = read_preferences(form)?;
         if let Some(open) = &page.record.reschedule_request {
-            if open.preferences == preferences && open.note.as_deref() == form.note.as_deref().map(str::trim) {
+            if open.is_same_as(&preferences, form.note.as_deref()) {
                 return Ok(Some(open.clone()));
             }
         }

@@ -883,18 +883,37 @@ async fn a_reply_finds_the_latest_text_to_its_number<S: Store>(store: S) {
         store.write_appointment(&write(r.clone(), Vec::new())).await.unwrap();
     }
     let (number, other) = ("+15145550123", "+15145550124");
-    assert_eq!(store.latest_text_to(number).await.unwrap(), None);
-    text_sent(&store, &first, "k1", number, t0()).await;
+    let later = t0() + Duration::days(1);
+    assert_eq!(store.latest_text_to(number, later).await.unwrap(), None);
+    // Completed out of order: the second text's completion is written first.
     text_sent(&store, &second, "k2", number, t0() + Duration::hours(1)).await;
+    text_sent(&store, &first, "k1", number, t0()).await;
     text_sent(&store, &first, "k3", other, t0() + Duration::hours(2)).await;
-    let route = store.latest_text_to(number).await.unwrap().unwrap();
+    let route = store.latest_text_to(number, later).await.unwrap().unwrap();
     assert_eq!(
         (route.clinic_id, route.appointment_id.as_str(), route.sent_at),
         (b.clone(), "B1", t0() + Duration::hours(1)),
         "the latest text to the number, whichever clinic sent it"
     );
-    let route = store.latest_text_to(other).await.unwrap().unwrap();
+    // As of an instant: the latest text at or before it.
+    let before_second = t0() + Duration::hours(1) - Duration::microseconds(1);
+    let route = store.latest_text_to(number, before_second).await.unwrap().unwrap();
+    assert_eq!(
+        (route.clinic_id.clone(), route.appointment_id.as_str()),
+        (a.clone(), "A1")
+    );
+    let at_second = store
+        .latest_text_to(number, t0() + Duration::hours(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(at_second.appointment_id.as_str(), "B1", "at the very instant: included");
+    assert_eq!(
+        store.latest_text_to(number, t0() - Duration::seconds(1)).await.unwrap(),
+        None
+    );
+    let route = store.latest_text_to(other, later).await.unwrap().unwrap();
     assert_eq!((route.clinic_id, route.appointment_id.as_str()), (a, "A1"));
     // A completion that is not a text's (or not sent) routes nothing.
-    assert_eq!(store.latest_text_to("+15145550125").await.unwrap(), None);
+    assert_eq!(store.latest_text_to("+15145550125", later).await.unwrap(), None);
 }

@@ -379,3 +379,99 @@ async fn link_actions_say_they_came_by_the_link() {
     assert_eq!(reply(&h, "oui").await, ReplyOutcome::Confirmed);
     assert_eq!(texts_of(&h, "confirmation_receipt").len(), 1);
 }
+
+// Found by the review of the first version; each failed before its fix.
+
+#[tokio::test]
+async fn a_number_the_clinic_replaced_no_longer_acts_on_the_appointment() {
+    let h = clinic_taking_replies().await;
+    save(&h, "A1", 1, t()).await; // texted to +15145550199
+    let mut corrected = appointment(2, t(), "FU");
+    corrected.patient.mobile = Some(Mobile::parse("514 555-0123").unwrap());
+    h.rappel.save_appointment(&h.clinic, id("A1"), corrected).await.unwrap();
+    let before = h.sent().len();
+    assert_eq!(reply(&h, "ANNULER").await, ReplyOutcome::Unmatched);
+    assert_eq!(h.record("A1").await.patient_status, PatientStatus::Pending);
+    assert_eq!(h.sent().len(), before, "nothing to the old number, nor to the new one");
+}
+
+#[tokio::test]
+async fn a_reply_delivered_after_a_move_is_not_applied_to_the_new_time() {
+    let h = clinic_taking_replies().await;
+    h.advance_to(local(2026, 12, 9, 9, 0)).await; // confirming open
+    save(&h, "A1", 1, t()).await;
+    let sent = h.rappel.clock.now();
+    h.advance(Duration::minutes(10)).await;
+    save(&h, "A1", 2, t() + Duration::hours(2)).await; // moved after the patient answered
+    h.advance(Duration::minutes(10)).await;
+    let outcome = h.rappel.text_reply_sent_at(PATIENT, "OUI", sent).await.unwrap();
+    assert_eq!(outcome, ReplyOutcome::Helped { answered: true });
+    assert_eq!(h.record("A1").await.patient_status, PatientStatus::Pending);
+    let help = texts_of(&h, "reply_help").pop().unwrap();
+    assert!(help.contains("à 16 h"), "the answer names the time that stands: {help}");
+}
+
+#[tokio::test]
+async fn a_reply_delivered_after_a_later_text_goes_to_the_appointment_it_answered() {
+    let h = clinic_taking_replies().await;
+    h.advance_to(local(2026, 12, 8, 9, 0)).await;
+    save(&h, "A1", 1, t()).await;
+    let sent = h.rappel.clock.now() + Duration::minutes(1);
+    h.advance(Duration::minutes(5)).await;
+    save(&h, "A2", 1, t() + Duration::days(2)).await; // texted after the reply was sent
+    let outcome = h.rappel.text_reply_sent_at(PATIENT, "ANNULER", sent).await.unwrap();
+    assert_eq!(outcome, ReplyOutcome::Cancelled);
+    assert_eq!(h.record("A1").await.patient_status, PatientStatus::CancelledByPatient);
+    assert_eq!(h.record("A2").await.patient_status, PatientStatus::Pending);
+    // Sent before any text at all: nothing to answer.
+    let before = now0() - Duration::minutes(1);
+    let outcome = h.rappel.text_reply_sent_at(PATIENT, "OUI", before).await.unwrap();
+    assert_eq!(outcome, ReplyOutcome::Unmatched);
+}
+
+#[tokio::test]
+async fn the_short_answer_never_invites_confirming_an_appointment_the_clinic_cancelled() {
+    let h = clinic_taking_replies().await;
+    save(&h, "A1", 1, t()).await;
+    let mut cancelled = appointment(2, t(), "FU");
+    cancelled.status = AppointmentStatus::Cancelled;
+    h.rappel.save_appointment(&h.clinic, id("A1"), cancelled).await.unwrap();
+    h.advance_to(local(2026, 12, 9, 9, 0)).await; // within 48 h
+    assert_eq!(reply(&h, "OUI").await, ReplyOutcome::Helped { answered: true });
+    let help = texts_of(&h, "reply_help").pop().unwrap();
+    assert!(!help.contains("OUI") && !help.contains("ANNULER"), "{help}");
+}
+
+#[tokio::test]
+async fn the_daily_short_answer_is_one_whatever_the_revisions_saved_that_day() {
+    let h = clinic_taking_replies().await;
+    save(&h, "A1", 1, t()).await;
+    assert_eq!(reply(&h, "?").await, ReplyOutcome::Helped { answered: true });
+    let mut renamed = appointment(2, t(), "FU");
+    renamed.patient.first_name = Text::parse("Juliette").unwrap();
+    h.rappel.save_appointment(&h.clinic, id("A1"), renamed).await.unwrap();
+    assert_eq!(reply(&h, "?").await, ReplyOutcome::Helped { answered: false });
+    assert_eq!(texts_of(&h, "reply_help").len(), 1);
+}
+
+#[tokio::test]
+async fn every_opt_out_word_stops_texts_start_brings_them_back_and_help_is_the_carriers() {
+    for word in ["ARRÊT", "arreter", "Désabonner", "STOPALL", "opt-out"] {
+        let h = clinic_taking_replies().await;
+        save(&h, "A1", 1, t()).await;
+        assert_eq!(reply(&h, word).await, ReplyOutcome::OptedOut, "{word}");
+        save(&h, "A1", 2, t() + Duration::hours(1)).await;
+        assert_eq!(h.sent_kinds("sms"), vec!["confirmation"], "{word}");
+        assert_eq!(reply(&h, "START").await, ReplyOutcome::OptedIn);
+        save(&h, "A1", 3, t() + Duration::hours(2)).await;
+        assert_eq!(h.sent_kinds("sms"), vec!["confirmation", "change"], "{word}");
+    }
+    let h = clinic_taking_replies().await;
+    save(&h, "A1", 1, t()).await;
+    assert_eq!(reply(&h, "HELP").await, ReplyOutcome::CarrierKeyword);
+    assert_eq!(
+        h.sent_kinds("sms"),
+        vec!["confirmation"],
+        "the provider answers HELP itself"
+    );
+}

@@ -239,3 +239,33 @@ async fn a_cancelled_appointment_takes_no_request() {
     let answer = post_form(&api, &token, "choice1=2026-12-09-pm", true).await;
     assert_eq!(answer.error_field().1, "appointment_cancelled");
 }
+
+#[tokio::test]
+async fn a_double_tap_with_the_browsers_empty_or_crlf_note_is_the_same_request() {
+    let (api, token) = api().await;
+    for form in [
+        "choice1=2026-12-09-pm&choice2=&choice3=&note=",
+        "choice1=2026-12-09-pm&note=",
+    ] {
+        let answer = post_form(&api, &token, form, true).await;
+        assert_eq!(answer.status, StatusCode::OK, "{form}: {}", answer.text());
+    }
+    let (api, token) = api_with_second_appointment(api).await;
+    let form = "choice1=2026-12-11-am&note=Le+matin%0D%0Aou+le+midi+";
+    assert_eq!(post_form(&api, &token, form, true).await.status, StatusCode::OK);
+    let again = post_form(&api, &token, form, true).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text());
+    assert_eq!(again.json()["reschedule_request"]["note"], "Le matin\nou le midi");
+    assert_eq!(reschedule_events(&api).await.len(), 2);
+}
+
+async fn api_with_second_appointment(api: Api) -> (Api, String) {
+    let record = api
+        .h
+        .rappel
+        .save_appointment(&api.h.clinic, id("A2"), appointment(1, t() + Duration::days(2), "FU"))
+        .await
+        .unwrap()
+        .1;
+    (api, record.token)
+}

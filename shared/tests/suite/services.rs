@@ -511,7 +511,7 @@ async fn texts_due_in_quiet_hours_wait_for_the_morning_and_drop_if_superseded() 
 async fn opted_out_numbers_get_no_text_and_the_emr_is_told() {
     let mut h = Harness::with_standard_types(now0()).await;
     h.configure(|s| s.sms_enabled = true).await;
-    h.outbox.opt_out("+15145550199");
+    h.outbox.opt_out("+15145550199").unwrap();
     h.rappel
         .save_appointment(&h.clinic, id("A1"), appointment(1, t(), "NOTE"))
         .await

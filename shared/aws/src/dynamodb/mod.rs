@@ -11,7 +11,8 @@
 //! | event counter | `CLINIC#<clinic>` | `EVENTSEQ` | `n`: the last cursor reserved |
 //! | event | `EVENTS#<clinic>` | `<cursor, 20 digits>` | `event` (JSON) or `void`, `written_at`, `expires_at` |
 //! | ledger entry | `LEDGER#<clinic>` | `<sent_at>#<appointment>#<message key>` | `entry` (JSON) |
-//! | text route | `TEXTED#<sha256 of number>` | `TEXTED` | `clinic_id`, `appointment_id`, `sent_at`, `expires_at` |
+//! | text route | `TEXTED#<sha256 of number>` | `<sent_at>#<clinic>#<appointment>` | `clinic_id`, `appointment_id`, `sent_at`, `expires_at` |
+//! | text opt-out | `OPTOUT#<sha256 of number>` | `OPTOUT` | none (written by the texter, see `messaging.rs`) |
 //!
 //! Access patterns: a clinic by API key (1 get: the key's item carries the settings, written with
 //! them in one transaction by `put_clinic` and `set_api_key_hash`, each conditioned on the other's
@@ -51,12 +52,12 @@
 //! link expires); the link item, which holds no personal data, stays a year longer so an expired
 //! link answers 410, not 404; events go after 90 days; the ledger is kept; a text route (where
 //! a patient's reply to a text leads) goes 8 days after its text, a day after replies stop
-//! being matched to it.
+//! being matched to it; an opt-out is kept until the number opts in again.
 //!
-//! Text routes: the completion of a text puts its number's route in the same transaction,
-//! unconditionally (a condition on it would cancel the completion with it), so of two texts to
-//! one number completed at once by two writers, the later write is kept, which is the later text
-//! but for a race of milliseconds between two appointments of the same patient.
+//! Text routes: the completion of a text puts a route item for its number in the same
+//! transaction, one item per text (sort key: the instant, then clinic and appointment), and a
+//! reply reads the newest (1 query, newest first, limit 1). No condition is needed, and two texts
+//! to one number never touch the same item.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
@@ -697,8 +698,23 @@ impl AppointmentStore for DynamoStore {
             .map(drop)
     }
 
-    async fn latest_text_to(&self, number: &str) -> StoreResult<Option<TextRoute>> {
-        let Some(item) = self.get(format!("TEXTED#{}", number_key(number)), "TEXTED").await? else {
+    async fn latest_text_to(&self, number: &str, sent_by: DateTime<Utc>) -> StoreResult<Option<TextRoute>> {
+        // The newest of the number's routes up to `sent_by`: sort keys begin with the instant
+        // (fixed width), and '$' sorts after the '#' that follows it.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND SK < :after")
+            .expression_attribute_values(":pk", s(format!("TEXTED#{}", number_key(number))))
+            .expression_attribute_values(":after", s(format!("{}$", ts(sent_by))))
+            .scan_index_forward(false)
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable("query text route"))?;
+        let Some(item) = out.items.unwrap_or_default().into_iter().next() else {
             return Ok(None);
         };
         let sent_at = get_s(&item, "sent_at")?;
@@ -956,7 +972,12 @@ impl DynamoStore {
             items.push(TransactWriteItem::builder().put(self.if_absent(item)?).build());
         }
         if let Some(number) = outcome.texted_to.as_ref().filter(|_| with_route) {
-            let mut item = key(format!("TEXTED#{}", number_key(number)), "TEXTED");
+            // One item per text (not one per number): a completion retried after a conflict
+            // cannot overwrite a later text's route, and texts to one number never contend.
+            let mut item = key(
+                format!("TEXTED#{}", number_key(number)),
+                &format!("{}#{clinic}#{id}", ts(outcome.at)),
+            );
             item.insert("clinic_id".to_owned(), s(clinic.as_str()));
             item.insert("appointment_id".to_owned(), s(id.as_str()));
             item.insert("sent_at".to_owned(), s(ts(outcome.at)));
