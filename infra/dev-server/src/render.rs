@@ -77,6 +77,18 @@ pub fn render_messages(out: &Path) -> Result<Vec<PathBuf>, String> {
             );
             for kind in MessageKind::ALL {
                 let name = format!("{}-{}-{modality_name}", kind.as_str(), lang.tag());
+                // The answers to text replies, with every answer invited that the kind may carry.
+                let invite = ReplyInvite {
+                    confirm: kind == MessageKind::ReplyHelp,
+                    cancel: kind == MessageKind::ReplyHelp,
+                };
+                if kind.is_text_answer() {
+                    write(
+                        &dir.join(format!("{name}.sms.txt")),
+                        render_text(kind, &details, false, invite),
+                    )?;
+                    continue;
+                }
                 let email = render_email(kind, &details, kind == MessageKind::Reminder);
                 let html = dir.join(format!("{name}.html"));
                 write(&html, &email.html)?;
@@ -253,7 +265,14 @@ mod tests {
     async fn every_message_and_page_state_is_rendered() {
         let out = std::env::temp_dir().join(format!("rappel-render-test-{}", std::process::id()));
         let messages = render_messages(&out).unwrap();
+        // Five kinds of email (the answers to text replies are texts only), two languages, four
+        // modalities.
         assert_eq!(messages.len(), 5 * 2 * 4);
+        let help = std::fs::read_to_string(out.join("messages").join("reply_help-fr-in_person.sms.txt")).unwrap();
+        assert!(
+            help.contains("Répondez OUI pour confirmer ou ANNULER pour annuler."),
+            "{help}"
+        );
         let pages = render_pages(&out).await.unwrap();
         assert_eq!(pages.len(), 10 * 2 + 1);
         let read = |name: &str| std::fs::read_to_string(out.join("pages").join(name)).unwrap();
