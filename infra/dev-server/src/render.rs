@@ -268,7 +268,7 @@ mod tests {
         // Five kinds of email (the answers to text replies are texts only), two languages, four
         // modalities.
         assert_eq!(messages.len(), 5 * 2 * 4);
-        let help = std::fs::read_to_string(out.join("messages").join("reply_help-fr-in_person.sms.txt")).unwrap();
+        let help = std::fs::read_to_string(out.join("messages").join("reply_help-fr-in-person.sms.txt")).unwrap();
         assert!(
             help.contains("Répondez OUI pour confirmer ou ANNULER pour annuler."),
             "{help}"
