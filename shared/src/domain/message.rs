@@ -92,14 +92,51 @@ pub enum MessageStatus {
     Undeliverable,
     /// Held back by quiet hours, it no longer applied when they ended (moved, cancelled, superseded).
     Dropped,
+    /// The provider reports it reached the mailbox or the phone.
+    Delivered,
+    /// The address bounced it (the event's `reason` says whether for good).
+    Bounced,
+    /// The patient marked the email as spam.
+    Complained,
+    /// The carrier reports the text could not be delivered. Shown as `failed`, but final: unlike
+    /// `Failed`, nothing sends it again.
+    DeliveryFailed,
 }
 
 impl MessageStatus {
-    /// Whether nothing more will be done with the message: sent, undeliverable or dropped.
+    /// Whether nothing more will be done with the message: sent, undeliverable or dropped, or
+    /// anything the provider reported after sending.
     pub fn is_final(self) -> bool {
+        !matches!(
+            self,
+            MessageStatus::Pending | MessageStatus::Sending | MessageStatus::Failed
+        )
+    }
+
+    /// The status as the EMR reads it: a carrier's failure is `failed`, like a send that failed.
+    pub fn shown(self) -> &'static str {
+        match self {
+            MessageStatus::Pending => "pending",
+            MessageStatus::Sending => "sending",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Failed | MessageStatus::DeliveryFailed => "failed",
+            MessageStatus::Undeliverable => "undeliverable",
+            MessageStatus::Dropped => "dropped",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Bounced => "bounced",
+            MessageStatus::Complained => "complained",
+        }
+    }
+
+    /// Whether the provider took the message (whatever it reported since).
+    pub fn was_sent(self) -> bool {
         matches!(
             self,
-            MessageStatus::Sent | MessageStatus::Undeliverable | MessageStatus::Dropped
+            MessageStatus::Sent
+                | MessageStatus::Delivered
+                | MessageStatus::Bounced
+                | MessageStatus::Complained
+                | MessageStatus::DeliveryFailed
         )
     }
 }
@@ -183,8 +220,14 @@ pub enum EventType {
     PatientRescheduleRequested,
     /// A message was accepted by the provider.
     MessageSent,
-    /// A message could not be sent.
+    /// A message could not be sent, or the carrier could not deliver a text.
     MessageFailed,
+    /// The provider reports the message reached the patient.
+    MessageDelivered,
+    /// The email bounced (`reason`: `permanent` or `transient`).
+    MessageBounced,
+    /// The patient marked the email as spam.
+    MessageComplained,
 }
 
 /// An event before the store gives it a cursor.
@@ -292,4 +335,29 @@ pub struct LedgerEntry {
     pub unit_price_cents: i64,
     /// `segments × unit_price_cents`.
     pub amount_cents: i64,
+    /// What the provider reported the text cost it, in millionths of a US dollar, once it
+    /// reported (SNS's delivery status logs): beside the billed price, never instead of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_price_micro_usd: Option<i64>,
+}
+
+/// Why an address is on a clinic's suppression list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuppressionReason {
+    /// It bounced for good.
+    Bounce,
+    /// Its owner marked an email as spam.
+    Complaint,
+}
+
+/// An email address Rappel no longer mails for a clinic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    /// The address, lower-cased.
+    pub address: String,
+    /// Why.
+    pub reason: SuppressionReason,
+    /// When it was added.
+    pub at: DateTime<Utc>,
 }

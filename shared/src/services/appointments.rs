@@ -29,8 +29,8 @@ pub struct MessageView {
     pub kind: MessageKind,
     /// Email or SMS.
     pub channel: Channel,
-    /// Where it stands.
-    pub status: MessageStatus,
+    /// Where it stands, as [`MessageStatus::shown`] names it.
+    pub status: &'static str,
     /// When its status last changed, in the clinic's zone.
     pub at: String,
     /// For a reminder: which one.
@@ -353,7 +353,7 @@ impl Rappel {
                 .map(|m| MessageView {
                     kind: m.kind,
                     channel: m.channel,
-                    status: m.status,
+                    status: m.status.shown(),
                     at: show(m.at),
                     before: m.before(),
                 })
@@ -376,7 +376,7 @@ fn reminder_status(
         .iter()
         .filter(|m| m.before() == Some(reminder.before) && m.revision == reminder.revision)
         .collect();
-    if mine.iter().any(|m| m.status == MessageStatus::Sent) {
+    if mine.iter().any(|m| m.status.was_sent()) {
         "sent"
     } else if mine.is_empty() && !window_over {
         "planned"

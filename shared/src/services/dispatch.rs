@@ -730,6 +730,7 @@ impl Rappel {
                     encoding: encoding.as_str().to_owned(),
                     unit_price_cents,
                     amount_cents: i64::from(segments) * unit_price_cents,
+                    provider_price_micro_usd: None,
                 });
                 if ledger.is_some() {
                     texted_to = record.content.patient.mobile.as_ref().map(|m| m.as_str().to_owned());

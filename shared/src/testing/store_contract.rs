@@ -438,6 +438,7 @@ async fn completion_writes_status_event_and_ledger_together<S: Store>(store: S) 
         encoding: "gsm7".to_owned(),
         unit_price_cents: 5,
         amount_cents: 10,
+        provider_price_micro_usd: None,
     };
     let outcome = MessageOutcome {
         claimed_at: t0(),
@@ -546,6 +547,7 @@ fn sent(r: &AppointmentRecord, key: &str, claimed_at: DateTime<Utc>) -> Completi
                 encoding: "gsm7".to_owned(),
                 unit_price_cents: 5,
                 amount_cents: 5,
+                provider_price_micro_usd: None,
             }),
             texted_to: None,
         },
@@ -839,6 +841,7 @@ async fn ledger_is_cut_by_time<S: Store>(store: S) {
                 encoding: "gsm7".to_owned(),
                 unit_price_cents: 5,
                 amount_cents: 5,
+                provider_price_micro_usd: None,
             }),
             texted_to: None,
         };

@@ -412,7 +412,7 @@ async fn a_permanent_provider_refusal_is_recorded_undeliverable_and_the_save_suc
     let statuses: Vec<_> = view.messages.iter().map(|m| (m.kind, m.channel, m.status)).collect();
     assert_eq!(
         statuses,
-        vec![(MessageKind::Confirmation, Channel::Email, MessageStatus::Undeliverable)]
+        vec![(MessageKind::Confirmation, Channel::Email, "undeliverable")]
     );
     assert_eq!(h.messages("A1").await[0].status, MessageStatus::Undeliverable);
     // AND the EMR is told why,
