@@ -123,6 +123,41 @@ pub struct AfterOutcomes<'a> {
     pub settled: Option<&'a [MessageRecord]>,
 }
 
+/// Where a message is: its clinic, appointment and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageAddress {
+    /// The clinic.
+    pub clinic_id: ClinicId,
+    /// The appointment.
+    pub appointment_id: AppointmentId,
+    /// The message's key.
+    pub key: String,
+}
+
+/// A provider's report on a sent message, as one write (docs/BEHAVIOUR.md §10).
+#[derive(Debug, Clone)]
+pub struct FeedbackWrite {
+    /// The message.
+    pub message: MessageAddress,
+    /// The status the caller read: the write happens only while the message still has it
+    /// (and `read_at`), so two reports racing end in the order the rules allow.
+    pub from: MessageStatus,
+    /// The message's `at` as the caller read it (a text's ledger entry is keyed by it).
+    pub read_at: DateTime<Utc>,
+    /// The new status.
+    pub status: MessageStatus,
+    /// When it was written.
+    pub at: DateTime<Utc>,
+    /// What the provider said, if anything (never personal data).
+    pub detail: Option<String>,
+    /// The event for the EMR.
+    pub event: NewEvent,
+    /// Addresses for the clinic's suppression list (a permanent bounce, a complaint).
+    pub suppress: Vec<Suppression>,
+    /// For a text: what the provider reported it cost, recorded beside its ledger entry.
+    pub provider_price_micro_usd: Option<i64>,
+}
+
 /// What a patient link leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkTarget {
@@ -176,6 +211,12 @@ pub trait AppointmentStore: Send + Sync {
         key: &str,
         outcome: &MessageOutcome,
     ) -> StoreResult<()>;
+    /// Writes a provider's report on a message if the message is still as the caller read it
+    /// (`write.from`, `write.read_at`): status, event, suppressions and the ledger's provider
+    /// price together. `false`, with nothing written, when it is not.
+    async fn apply_feedback(&self, write: &FeedbackWrite) -> StoreResult<bool>;
+    /// The text a provider's message id names (recorded with the text's ledger entry).
+    async fn text_by_provider_id(&self, provider_message_id: &str) -> StoreResult<Option<MessageAddress>>;
     /// Where a text reply from `number` (E.164), sent at `sent_by`, leads: the route of the
     /// latest text completed as sent to it (`MessageOutcome::texted_to`) at or before `sent_by`,
     /// whatever its age; `None` if none is kept.
@@ -229,6 +270,18 @@ pub trait LedgerStore: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<LedgerEntry>>;
+}
+
+/// Each clinic's suppression list: addresses no email goes to (docs/BEHAVIOUR.md §10). Entries
+/// are added by [`AppointmentStore::apply_feedback`].
+#[async_trait]
+pub trait SuppressionStore: Send + Sync {
+    /// The clinic's list, by address.
+    async fn suppressions(&self, clinic: &ClinicId) -> StoreResult<Vec<Suppression>>;
+    /// Whether `address` (any case) is on the clinic's list.
+    async fn is_suppressed(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool>;
+    /// Takes `address` (any case) off the clinic's list; `false` when it was not on it.
+    async fn lift_suppression(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool>;
 }
 
 /// What one request reads before it decides anything, asked for at once.
@@ -311,8 +364,14 @@ pub trait ReadTogether: ClinicStore + TypeStore + AppointmentStore {
 }
 
 /// Every store capability at once.
-pub trait Store: ClinicStore + TypeStore + AppointmentStore + EventStore + LedgerStore + ReadTogether {}
-impl<T: ClinicStore + TypeStore + AppointmentStore + EventStore + LedgerStore + ReadTogether> Store for T {}
+pub trait Store:
+    ClinicStore + TypeStore + AppointmentStore + EventStore + LedgerStore + SuppressionStore + ReadTogether
+{
+}
+impl<T: ClinicStore + TypeStore + AppointmentStore + EventStore + LedgerStore + SuppressionStore + ReadTogether> Store
+    for T
+{
+}
 
 /// The time, injected so tests and the dev server can drive it.
 pub trait Clock: Send + Sync {
@@ -367,6 +426,9 @@ impl SendError {
 /// An email ready to hand to the provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutgoingEmail {
+    /// Names the message (`formats::delivery::encode_tag`: ids only), so the provider's
+    /// reports about it find it again.
+    pub tag: String,
     /// The clinic's sender identity.
     pub from: String,
     /// Where replies go.
@@ -386,6 +448,9 @@ pub struct OutgoingEmail {
 /// A text ready to hand to the provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutgoingText {
+    /// Names the message, as for emails (SNS cannot carry it to its delivery logs; the dev
+    /// outbox keeps it).
+    pub tag: String,
     /// E.164 number.
     pub to: String,
     /// What it is.

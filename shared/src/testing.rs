@@ -176,6 +176,13 @@ impl AppointmentStore for FlakyStore {
         self.check().await?;
         self.inner.complete_message(clinic, id, key, outcome).await
     }
+    async fn apply_feedback(&self, write: &FeedbackWrite) -> StoreResult<bool> {
+        self.check().await?;
+        self.inner.apply_feedback(write).await
+    }
+    async fn text_by_provider_id(&self, provider_message_id: &str) -> StoreResult<Option<MessageAddress>> {
+        self.inner.text_by_provider_id(provider_message_id).await
+    }
     async fn latest_text_to(&self, number: &str, sent_by: DateTime<Utc>) -> StoreResult<Option<TextRoute>> {
         self.inner.latest_text_to(number, sent_by).await
     }
@@ -201,6 +208,20 @@ impl AppointmentStore for FlakyStore {
 }
 
 impl ReadTogether for FlakyStore {}
+
+#[async_trait]
+impl SuppressionStore for FlakyStore {
+    async fn suppressions(&self, clinic: &ClinicId) -> StoreResult<Vec<Suppression>> {
+        self.inner.suppressions(clinic).await
+    }
+    async fn is_suppressed(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool> {
+        self.inner.is_suppressed(clinic, address).await
+    }
+    async fn lift_suppression(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool> {
+        self.check().await?;
+        self.inner.lift_suppression(clinic, address).await
+    }
+}
 
 #[async_trait]
 impl EventStore for FlakyStore {

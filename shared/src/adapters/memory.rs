@@ -26,6 +26,10 @@ struct State {
     billed: HashSet<(ClinicId, AppointmentId, String)>,
     /// The texts to each number, by [`number_key`].
     texted: HashMap<String, Vec<TextRoute>>,
+    /// Texts by the provider's message id.
+    provider_ids: HashMap<String, MessageAddress>,
+    /// Each clinic's suppression list, by address.
+    suppressions: HashMap<ClinicId, BTreeMap<String, Suppression>>,
 }
 
 impl State {
@@ -259,6 +263,14 @@ impl AppointmentStore for MemoryStore {
                 state.ledger.entry(clinic.clone()).or_default().push(entry.clone());
             }
         }
+        if let Some(entry) = &outcome.ledger {
+            let address = MessageAddress {
+                clinic_id: clinic.clone(),
+                appointment_id: id.clone(),
+                key: message_key.to_owned(),
+            };
+            state.provider_ids.insert(entry.provider_message_id.clone(), address);
+        }
         if let Some(number) = &outcome.texted_to {
             let route = TextRoute {
                 clinic_id: clinic.clone(),
@@ -270,6 +282,14 @@ impl AppointmentStore for MemoryStore {
         Ok(())
     }
 
+    async fn apply_feedback(&self, write: &FeedbackWrite) -> StoreResult<bool> {
+        Ok(MemoryStore::apply_feedback_in(&mut self.state(), write))
+    }
+
+    async fn text_by_provider_id(&self, provider_message_id: &str) -> StoreResult<Option<MessageAddress>> {
+        Ok(self.state().provider_ids.get(provider_message_id).cloned())
+    }
+
     async fn latest_text_to(&self, number: &str, sent_by: DateTime<Utc>) -> StoreResult<Option<TextRoute>> {
         let state = self.state();
         let routes = state.texted.get(&number_key(number)).into_iter().flatten();
@@ -277,6 +297,69 @@ impl AppointmentStore for MemoryStore {
             .filter(|r| r.sent_at <= sent_by)
             .max_by_key(|r| r.sent_at)
             .cloned())
+    }
+}
+
+impl MemoryStore {
+    fn apply_feedback_in(state: &mut State, write: &FeedbackWrite) -> bool {
+        let address = &write.message;
+        let Some(message) = state
+            .messages
+            .get_mut(&key(&address.clinic_id, &address.appointment_id))
+            .and_then(|all| all.iter_mut().find(|m| m.key == address.key))
+            .filter(|m| m.status == write.from && m.at == write.read_at)
+        else {
+            return false;
+        };
+        message.status = write.status;
+        message.at = write.at;
+        message.detail = write.detail.clone();
+        state.append_events(&address.clinic_id, std::slice::from_ref(&write.event));
+        for suppression in &write.suppress {
+            state
+                .suppressions
+                .entry(address.clinic_id.clone())
+                .or_default()
+                .insert(suppression.address.clone(), suppression.clone());
+        }
+        if let Some(price) = write.provider_price_micro_usd {
+            let entries = state.ledger.get_mut(&address.clinic_id).into_iter().flatten();
+            for entry in entries.filter(|e| e.appointment_id == address.appointment_id && e.message_key == address.key)
+            {
+                entry.provider_price_micro_usd = Some(price);
+            }
+        }
+        true
+    }
+}
+
+#[async_trait]
+impl SuppressionStore for MemoryStore {
+    async fn suppressions(&self, clinic: &ClinicId) -> StoreResult<Vec<Suppression>> {
+        Ok(self
+            .state()
+            .suppressions
+            .get(clinic)
+            .map(|list| list.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn is_suppressed(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool> {
+        let address = address.to_lowercase();
+        Ok(self
+            .state()
+            .suppressions
+            .get(clinic)
+            .is_some_and(|list| list.contains_key(&address)))
+    }
+
+    async fn lift_suppression(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool> {
+        let address = address.to_lowercase();
+        Ok(self
+            .state()
+            .suppressions
+            .get_mut(clinic)
+            .is_some_and(|list| list.remove(&address).is_some()))
     }
 }
 

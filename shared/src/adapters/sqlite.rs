@@ -58,6 +58,26 @@ CREATE TABLE IF NOT EXISTS ledger (
     PRIMARY KEY (clinic_id, appointment_id, message_key)
 );
 CREATE INDEX IF NOT EXISTS ledger_by_time ON ledger (clinic_id, sent_at);
+CREATE TABLE IF NOT EXISTS ledger_prices (
+    clinic_id TEXT NOT NULL,
+    appointment_id TEXT NOT NULL,
+    message_key TEXT NOT NULL,
+    provider_price_micro_usd INTEGER NOT NULL,
+    PRIMARY KEY (clinic_id, appointment_id, message_key)
+);
+CREATE TABLE IF NOT EXISTS provider_ids (
+    provider_message_id TEXT PRIMARY KEY,
+    clinic_id TEXT NOT NULL,
+    appointment_id TEXT NOT NULL,
+    message_key TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS suppressions (
+    clinic_id TEXT NOT NULL,
+    address TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (clinic_id, address)
+);
 CREATE TABLE IF NOT EXISTS texts_sent (
     number_key TEXT NOT NULL,
     sent_at TEXT NOT NULL,
@@ -433,6 +453,37 @@ impl AppointmentStore for SqliteStore {
         Ok(changed == 1)
     }
 
+    async fn apply_feedback(&self, write: &FeedbackWrite) -> StoreResult<bool> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db("begin"))?;
+        let applied = Self::feedback_in(&tx, write)?;
+        tx.commit().map_err(db("commit"))?;
+        Ok(applied)
+    }
+
+    async fn text_by_provider_id(&self, provider_message_id: &str) -> StoreResult<Option<MessageAddress>> {
+        let conn = self.conn();
+        let row = cached(
+            &conn,
+            "SELECT clinic_id, appointment_id, message_key FROM provider_ids WHERE provider_message_id = ?1",
+        )?
+        .query_row(params![provider_message_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })
+        .optional()
+        .map_err(db("read provider id"))?;
+        let Some((clinic, appointment, key)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(MessageAddress {
+            clinic_id: ClinicId::parse(&clinic).map_err(|e| StoreError::Corrupt(e.0))?,
+            appointment_id: AppointmentId::parse(&appointment).map_err(|e| StoreError::Corrupt(e.0))?,
+            key,
+        }))
+    }
+
     async fn latest_text_to(&self, number: &str, sent_by: DateTime<Utc>) -> StoreResult<Option<TextRoute>> {
         let conn = self.conn();
         let row = cached(
@@ -545,6 +596,12 @@ impl SqliteStore {
         }
         Self::insert_event(tx, clinic, &outcome.event)?;
         if let Some(entry) = &outcome.ledger {
+            cached(
+                tx,
+                "INSERT OR IGNORE INTO provider_ids (provider_message_id, clinic_id, appointment_id, message_key) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![entry.provider_message_id, clinic.as_str(), id.as_str(), key])
+            .map_err(db("record provider id"))?;
             cached(tx, "INSERT OR IGNORE INTO ledger (clinic_id, appointment_id, message_key, sent_at, entry) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![clinic.as_str(), id.as_str(), entry.message_key, ts(entry.sent_at), to_json(entry)?],
             )
             .map_err(db("write ledger"))?;
@@ -562,6 +619,93 @@ impl SqliteStore {
                 .map_err(db("prune text routes"))?;
         }
         Ok(())
+    }
+}
+
+impl SqliteStore {
+    /// A provider's report within `tx`, if the message is still as the caller read it.
+    fn feedback_in(tx: &rusqlite::Transaction<'_>, write: &FeedbackWrite) -> StoreResult<bool> {
+        let m = &write.message;
+        let updated = cached(
+            tx,
+            "UPDATE messages SET status = ?4, at = ?5, detail = ?6
+                 WHERE clinic_id = ?1 AND appointment_id = ?2 AND key = ?3 AND status = ?7 AND at = ?8",
+        )?
+        .execute(params![
+            m.clinic_id.as_str(),
+            m.appointment_id.as_str(),
+            m.key,
+            enum_text(&write.status),
+            ts(write.at),
+            write.detail,
+            enum_text(&write.from),
+            ts(write.read_at)
+        ])
+        .map_err(db("record feedback"))?;
+        if updated == 0 {
+            return Ok(false);
+        }
+        Self::insert_event(tx, &m.clinic_id, &write.event)?;
+        for s in &write.suppress {
+            cached(
+                tx,
+                "INSERT OR REPLACE INTO suppressions (clinic_id, address, reason, at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![m.clinic_id.as_str(), s.address, enum_text(&s.reason), ts(s.at)])
+            .map_err(db("suppress address"))?;
+        }
+        if let Some(price) = write.provider_price_micro_usd {
+            cached(
+                tx,
+                "INSERT OR REPLACE INTO ledger_prices (clinic_id, appointment_id, message_key, provider_price_micro_usd) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![m.clinic_id.as_str(), m.appointment_id.as_str(), m.key, price])
+            .map_err(db("record provider price"))?;
+        }
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl SuppressionStore for SqliteStore {
+    async fn suppressions(&self, clinic: &ClinicId) -> StoreResult<Vec<Suppression>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT address, reason, at FROM suppressions WHERE clinic_id = ?1 ORDER BY address")
+            .map_err(db("read suppressions"))?;
+        let rows = stmt
+            .query_map(params![clinic.as_str()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            })
+            .map_err(db("read suppressions"))?;
+        rows.map(|row| {
+            let (address, reason, at) = row.map_err(db("read suppressions"))?;
+            Ok(Suppression {
+                address,
+                reason: enum_from(&reason)?,
+                at: parse_ts(&at)?,
+            })
+        })
+        .collect()
+    }
+
+    async fn is_suppressed(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool> {
+        let conn = self.conn();
+        let found = cached(
+            &conn,
+            "SELECT 1 FROM suppressions WHERE clinic_id = ?1 AND address = ?2",
+        )?
+        .exists(params![clinic.as_str(), address.to_lowercase()])
+        .map_err(db("read suppressions"))?;
+        Ok(found)
+    }
+
+    async fn lift_suppression(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool> {
+        let conn = self.conn();
+        let removed = cached(&conn, "DELETE FROM suppressions WHERE clinic_id = ?1 AND address = ?2")?
+            .execute(params![clinic.as_str(), address.to_lowercase()])
+            .map_err(db("lift suppression"))?;
+        Ok(removed > 0)
     }
 }
 
@@ -602,11 +746,23 @@ impl LedgerStore for SqliteStore {
     ) -> StoreResult<Vec<LedgerEntry>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare_cached("SELECT entry FROM ledger WHERE clinic_id = ?1 AND sent_at >= ?2 AND sent_at < ?3 ORDER BY sent_at, rowid")
+            .prepare_cached(
+                "SELECT l.entry, p.provider_price_micro_usd FROM ledger l LEFT JOIN ledger_prices p
+                     ON p.clinic_id = l.clinic_id AND p.appointment_id = l.appointment_id AND p.message_key = l.message_key
+                 WHERE l.clinic_id = ?1 AND l.sent_at >= ?2 AND l.sent_at < ?3 ORDER BY l.sent_at, l.rowid",
+            )
             .map_err(db("read ledger"))?;
         let rows = stmt
-            .query_map(params![clinic.as_str(), ts(from), ts(to)], |r| r.get::<_, String>(0))
+            .query_map(params![clinic.as_str(), ts(from), ts(to)], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?))
+            })
             .map_err(db("read ledger"))?;
-        rows.map(|row| from_json(&row.map_err(db("read ledger"))?)).collect()
+        rows.map(|row| {
+            let (entry, price) = row.map_err(db("read ledger"))?;
+            let mut entry: LedgerEntry = from_json(&entry)?;
+            entry.provider_price_micro_usd = entry.provider_price_micro_usd.or(price);
+            Ok(entry)
+        })
+        .collect()
     }
 }

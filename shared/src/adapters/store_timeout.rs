@@ -101,6 +101,12 @@ impl AppointmentStore for TimeLimitedStore {
     ) -> StoreResult<()> {
         within_store_timeout(self.inner.complete_message(clinic, id, key, outcome)).await
     }
+    async fn apply_feedback(&self, write: &FeedbackWrite) -> StoreResult<bool> {
+        within_store_timeout(self.inner.apply_feedback(write)).await
+    }
+    async fn text_by_provider_id(&self, provider_message_id: &str) -> StoreResult<Option<MessageAddress>> {
+        within_store_timeout(self.inner.text_by_provider_id(provider_message_id)).await
+    }
     async fn latest_text_to(&self, number: &str, sent_by: DateTime<Utc>) -> StoreResult<Option<TextRoute>> {
         within_store_timeout(self.inner.latest_text_to(number, sent_by)).await
     }
@@ -137,6 +143,19 @@ impl ReadTogether for TimeLimitedStore {
 impl EventStore for TimeLimitedStore {
     async fn events_after(&self, clinic: &ClinicId, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
         within_store_timeout(self.inner.events_after(clinic, after, limit)).await
+    }
+}
+
+#[async_trait]
+impl SuppressionStore for TimeLimitedStore {
+    async fn suppressions(&self, clinic: &ClinicId) -> StoreResult<Vec<Suppression>> {
+        within_store_timeout(self.inner.suppressions(clinic)).await
+    }
+    async fn is_suppressed(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool> {
+        within_store_timeout(self.inner.is_suppressed(clinic, address)).await
+    }
+    async fn lift_suppression(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool> {
+        within_store_timeout(self.inner.lift_suppression(clinic, address)).await
     }
 }
 

@@ -6,6 +6,7 @@ use super::schedules::dispatch_schedule;
 use super::PatientAction;
 use super::{Budget, Dependency, Rappel, ServiceError};
 use crate::domain::*;
+use crate::formats::delivery;
 use crate::messages::{self, sms, Details, ReplyInvite};
 use crate::ports::{AfterOutcomes, Completion, MessageOutcome, OutgoingEmail, OutgoingText, SendError};
 use crate::rules;
@@ -889,8 +890,23 @@ impl Rappel {
         if let Err(why) = clinic.settings.check_sender() {
             return Attempt::Undeliverable(format!("sender_not_bound: {why}"));
         }
+        match self.store.is_suppressed(&clinic.id, to.as_str()).await {
+            Ok(false) => {}
+            Ok(true) => {
+                return Attempt::Undeliverable(
+                    "suppressed: the address bounced for good or its owner complained; DELETE /v1/suppressions/{address} lifts it".to_owned(),
+                )
+            }
+            Err(e) => {
+                return Attempt::Failed {
+                    reason: format!("suppression list: {e}"),
+                    maybe_sent: false,
+                }
+            }
+        }
         let rendered = messages::render_email(message.kind, details, self.confirm_open(record));
         let email = OutgoingEmail {
+            tag: delivery::encode_tag(clinic.id.as_str(), record.id.as_str(), &message.key),
             from: from.as_str().to_owned(),
             reply_to: clinic.settings.reply_to.as_ref().map(|r| r.as_str().to_owned()),
             to: to.as_str().to_owned(),
@@ -941,6 +957,7 @@ impl Rappel {
             }
         }
         let text = OutgoingText {
+            tag: delivery::encode_tag(clinic.id.as_str(), record.id.as_str(), &message.key),
             to: to.as_str().to_owned(),
             kind: message.kind,
             body,

@@ -80,6 +80,8 @@ where
     events_page_in_order_per_clinic(make().await).await;
     ledger_is_cut_by_time(make().await).await;
     a_reply_finds_the_latest_text_to_its_number(make().await).await;
+    feedback_moves_a_sent_message_once_with_its_event_price_and_suppressions(make().await).await;
+    suppressions_are_per_clinic_and_any_case(make().await).await;
 }
 
 async fn clinics_are_found_by_key_hash_only<S: Store>(store: S) {
@@ -919,4 +921,149 @@ async fn a_reply_finds_the_latest_text_to_its_number<S: Store>(store: S) {
     assert_eq!((route.clinic_id, route.appointment_id.as_str()), (a, "A1"));
     // A completion that is not a text's (or not sent) routes nothing.
     assert_eq!(store.latest_text_to("+15145550125", later).await.unwrap(), None);
+}
+
+async fn feedback_moves_a_sent_message_once_with_its_event_price_and_suppressions<S: Store>(store: S) {
+    let c = ClinicId::parse("clinic-a").unwrap();
+    let r = record(&c, "A1", 1, 1);
+    store.write_appointment(&write(r.clone(), Vec::new())).await.unwrap();
+    text_sent(&store, &r, "k1", "+15145550123", t0()).await;
+    let address = store.text_by_provider_id("p-k1").await.unwrap().unwrap();
+    assert_eq!(
+        address,
+        MessageAddress {
+            clinic_id: c.clone(),
+            appointment_id: r.id.clone(),
+            key: "k1".to_owned()
+        }
+    );
+    assert_eq!(store.text_by_provider_id("p-unknown").await.unwrap(), None);
+    let sent = store.messages(&c, &r.id).await.unwrap().remove(0);
+    assert_eq!(sent.status, MessageStatus::Sent);
+    let delivered_at = t0() + Duration::minutes(1);
+    let delivered = FeedbackWrite {
+        message: address.clone(),
+        from: MessageStatus::Sent,
+        read_at: sent.at,
+        status: MessageStatus::Delivered,
+        at: delivered_at,
+        detail: None,
+        event: NewEvent::patient(delivered_at, r.id.clone(), EventType::MessageDelivered),
+        suppress: vec![Suppression {
+            address: "julie@example.ca".to_owned(),
+            reason: SuppressionReason::Complaint,
+            at: delivered_at,
+        }],
+        provider_price_micro_usd: Some(5_810),
+    };
+    let events_before = store.events_after(&c, 0, 100).await.unwrap().len();
+    assert!(store.apply_feedback(&delivered).await.unwrap());
+    // The same report again (a duplicate delivery) no longer finds the message as it read it.
+    assert!(!store.apply_feedback(&delivered).await.unwrap());
+    let message = store.messages(&c, &r.id).await.unwrap().remove(0);
+    assert_eq!((message.status, message.at), (MessageStatus::Delivered, delivered_at));
+    let events = store.events_after(&c, 0, 100).await.unwrap();
+    assert_eq!(events.len(), events_before + 1, "one event, once");
+    assert_eq!(events.last().unwrap().event.event_type, EventType::MessageDelivered);
+    let ledger = store
+        .ledger_between(&c, t0() - Duration::days(1), t0() + Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(
+        (ledger[0].amount_cents, ledger[0].provider_price_micro_usd),
+        (5, Some(5_810))
+    );
+    assert!(store.is_suppressed(&c, "Julie@Example.CA").await.unwrap());
+    // A later report from the new status, with its detail.
+    let complained = FeedbackWrite {
+        from: MessageStatus::Delivered,
+        read_at: delivered_at,
+        status: MessageStatus::Complained,
+        at: delivered_at + Duration::minutes(1),
+        detail: Some("complaint".to_owned()),
+        suppress: Vec::new(),
+        provider_price_micro_usd: None,
+        ..delivered.clone()
+    };
+    assert!(store.apply_feedback(&complained).await.unwrap());
+    let message = store.messages(&c, &r.id).await.unwrap().remove(0);
+    assert_eq!(
+        (message.status, message.detail.as_deref()),
+        (MessageStatus::Complained, Some("complaint"))
+    );
+    // An unknown message: nothing written.
+    let unknown = FeedbackWrite {
+        message: MessageAddress {
+            key: "nope".to_owned(),
+            ..address
+        },
+        ..delivered
+    };
+    assert!(!store.apply_feedback(&unknown).await.unwrap());
+}
+
+async fn suppressions_are_per_clinic_and_any_case<S: Store>(store: S) {
+    let (a, b) = (
+        ClinicId::parse("clinic-a").unwrap(),
+        ClinicId::parse("clinic-b").unwrap(),
+    );
+    let r = record(&a, "A1", 1, 1);
+    let m = MessageRecord::pending(MessageKind::Confirmation, Channel::Email, 1, t0());
+    store
+        .write_appointment(&write(r.clone(), vec![m.clone()]))
+        .await
+        .unwrap();
+    assert!(store.claim_message(&a, &r.id, &m.key, t0(), t0(), 1).await.unwrap());
+    let mut completion = sent(&r, &m.key, t0());
+    completion.outcome.ledger = None;
+    store
+        .complete_messages(&a, &r.id, &[completion], check(1))
+        .await
+        .unwrap();
+    let read = store.messages(&a, &r.id).await.unwrap().remove(0);
+    let suppression = |address: &str, reason| Suppression {
+        address: address.to_owned(),
+        reason,
+        at: t0(),
+    };
+    let bounce = FeedbackWrite {
+        message: MessageAddress {
+            clinic_id: a.clone(),
+            appointment_id: r.id.clone(),
+            key: m.key.clone(),
+        },
+        from: MessageStatus::Sent,
+        read_at: read.at,
+        status: MessageStatus::Bounced,
+        at: t0() + Duration::minutes(1),
+        detail: Some("permanent".to_owned()),
+        event: NewEvent::patient(t0(), r.id.clone(), EventType::MessageBounced),
+        suppress: vec![
+            suppression("b@example.ca", SuppressionReason::Bounce),
+            suppression("a@example.ca", SuppressionReason::Complaint),
+        ],
+        provider_price_micro_usd: None,
+    };
+    assert!(store.apply_feedback(&bounce).await.unwrap());
+    assert_eq!(
+        store.suppressions(&a).await.unwrap(),
+        vec![
+            suppression("a@example.ca", SuppressionReason::Complaint),
+            suppression("b@example.ca", SuppressionReason::Bounce)
+        ],
+        "by address"
+    );
+    assert!(
+        store.suppressions(&b).await.unwrap().is_empty(),
+        "another clinic's list"
+    );
+    assert!(!store.is_suppressed(&b, "a@example.ca").await.unwrap());
+    assert!(store.lift_suppression(&a, "A@EXAMPLE.CA").await.unwrap());
+    assert!(
+        !store.lift_suppression(&a, "a@example.ca").await.unwrap(),
+        "lifted already"
+    );
+    assert!(!store.is_suppressed(&a, "a@example.ca").await.unwrap());
+    assert!(store.is_suppressed(&a, "b@example.ca").await.unwrap());
 }

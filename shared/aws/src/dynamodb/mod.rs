@@ -12,6 +12,9 @@
 //! | event | `EVENTS#<clinic>` | `<cursor, 20 digits>` | `event` (JSON) or `void`, `written_at`, `expires_at` |
 //! | ledger entry | `LEDGER#<clinic>` | `<sent_at>#<appointment>#<message key>` | `entry` (JSON) |
 //! | text route | `TEXTED#<sha256 of number>` | `<sent_at>#<clinic>#<appointment>` | `clinic_id`, `appointment_id`, `sent_at`, `expires_at` |
+//! | text by provider id | `PROVIDER#<SNS message id>` | `PROVIDER` | `clinic_id`, `appointment_id`, `key`, `expires_at` |
+//! | provider's price | `LEDGER#<clinic>` | `<ledger entry's SK>#price` | `provider_price_micro_usd` (read with its entry) |
+//! | suppressed address | `SUPPRESS#<clinic>` | `<address, lower case>` | `reason`, `at` |
 //! | text opt-out | `OPTOUT#<sha256 of number>` | `OPTOUT` | none (written by the texter, see `messaging.rs`) |
 //!
 //! Access patterns: a clinic by API key (1 get: the key's item carries the settings, written with
@@ -84,6 +87,8 @@ const SETTLE: &str = "SET settled = :version, settled_messages = :messages";
 const SETTLE_CONDITION: &str = "version = :version AND attribute_not_exists(added_since)";
 /// How many times a clinic's settings or key are written again when the other changed meanwhile.
 const CLINIC_WRITE_ATTEMPTS: usize = 8;
+/// How long a text can be found by its provider id (carriers report within 3 days).
+const PROVIDER_ID_KEPT: Duration = Duration::days(30);
 /// How long a text route is kept after its text (replies are matched for 7 days).
 const TEXT_ROUTE_KEPT: Duration = Duration::days(8);
 /// How many times a batched read asks again for keys left unprocessed.
@@ -698,6 +703,44 @@ impl AppointmentStore for DynamoStore {
             .map(drop)
     }
 
+    async fn apply_feedback(&self, write: &FeedbackWrite) -> StoreResult<bool> {
+        let m = &write.message;
+        let mut items = vec![self.feedback_update(write)?];
+        for suppression in &write.suppress {
+            let mut item = key(format!("SUPPRESS#{}", m.clinic_id), &suppression.address);
+            item.insert("reason".to_owned(), s(status_text_of(&suppression.reason)));
+            item.insert("at".to_owned(), s(ts(suppression.at)));
+            let put = build(Put::builder().table_name(&self.table).set_item(Some(item)).build())?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        if let (Some(price), MessageStatus::Sent) = (write.provider_price_micro_usd, write.from) {
+            // Beside the text's ledger entry (keyed by when it was sent: the `at` read while `sent`).
+            let entry_sk = format!("{}#{}#{}", ts(write.read_at), m.appointment_id, m.key);
+            let mut item = key(format!("LEDGER#{}", m.clinic_id), &format!("{entry_sk}#price"));
+            item.insert("provider_price_micro_usd".to_owned(), n(price));
+            let put = build(Put::builder().table_name(&self.table).set_item(Some(item)).build())?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        let events = std::slice::from_ref(&write.event);
+        Ok(matches!(
+            self.write_with_events(&m.clinic_id, items, events, "record feedback")
+                .await?,
+            Written::Yes
+        ))
+    }
+
+    async fn text_by_provider_id(&self, provider_message_id: &str) -> StoreResult<Option<MessageAddress>> {
+        let Some(item) = self.get(format!("PROVIDER#{provider_message_id}"), "PROVIDER").await? else {
+            return Ok(None);
+        };
+        let corrupt = |e: InvalidValue| StoreError::Corrupt(e.0);
+        Ok(Some(MessageAddress {
+            clinic_id: ClinicId::parse(get_s(&item, "clinic_id")?).map_err(corrupt)?,
+            appointment_id: AppointmentId::parse(get_s(&item, "appointment_id")?).map_err(corrupt)?,
+            key: get_s(&item, "key")?.to_owned(),
+        }))
+    }
+
     async fn latest_text_to(&self, number: &str, sent_by: DateTime<Utc>) -> StoreResult<Option<TextRoute>> {
         // The newest of the number's routes up to `sent_by`: sort keys begin with the instant
         // (fixed width), and '$' sorts after the '#' that follows it.
@@ -970,6 +1013,14 @@ impl DynamoStore {
             );
             item.insert("entry".to_owned(), s(json(entry)?));
             items.push(TransactWriteItem::builder().put(self.if_absent(item)?).build());
+            // Where SNS's delivery logs, which name a text by this id only, find it again.
+            let mut index = key(format!("PROVIDER#{}", entry.provider_message_id), "PROVIDER");
+            index.insert("clinic_id".to_owned(), s(clinic.as_str()));
+            index.insert("appointment_id".to_owned(), s(id.as_str()));
+            index.insert("key".to_owned(), s(completion.key.clone()));
+            index.insert("expires_at".to_owned(), n((outcome.at + PROVIDER_ID_KEPT).timestamp()));
+            let put = build(Put::builder().table_name(&self.table).set_item(Some(index)).build())?;
+            items.push(TransactWriteItem::builder().put(put).build());
         }
         if let Some(number) = outcome.texted_to.as_ref().filter(|_| with_route) {
             // One item per text (not one per number): a completion retried after a conflict
@@ -986,6 +1037,34 @@ impl DynamoStore {
             items.push(TransactWriteItem::builder().put(put).build());
         }
         Ok(items)
+    }
+
+    /// The message's update of a provider's report, conditional on the status and `at` read.
+    fn feedback_update(&self, write: &FeedbackWrite) -> StoreResult<TransactWriteItem> {
+        let m = &write.message;
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                appointment_pk(&m.clinic_id, &m.appointment_id),
+                &format!("MSG#{}", m.key),
+            )))
+            .condition_expression("#status = :from AND #at = :read_at")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":status", s(status_text(write.status)))
+            .expression_attribute_values(":at", s(ts(write.at)))
+            .expression_attribute_values(":from", s(status_text(write.from)))
+            .expression_attribute_values(":read_at", s(ts(write.read_at)));
+        let set = match &write.detail {
+            Some(detail) => {
+                update = update.expression_attribute_values(":detail", s(detail.clone()));
+                "SET #status = :status, #at = :at, detail = :detail"
+            }
+            None => "SET #status = :status, #at = :at REMOVE detail",
+        };
+        Ok(TransactWriteItem::builder()
+            .update(build(update.update_expression(set).build())?)
+            .build())
     }
 
     /// A transaction item that holds only while the appointment is at `version`.
@@ -1094,6 +1173,57 @@ impl DynamoStore {
         Err(StoreError::Unavailable(format!(
             "dynamodb {what}: event cursors kept being closed"
         )))
+    }
+}
+
+/// A serde enum's text.
+fn status_text_of<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+#[async_trait]
+impl SuppressionStore for DynamoStore {
+    async fn suppressions(&self, clinic: &ClinicId) -> StoreResult<Vec<Suppression>> {
+        let items = self
+            .query_pages("PK = :pk", &[(":pk", format!("SUPPRESS#{clinic}"))])
+            .await?;
+        items
+            .iter()
+            .map(|item| {
+                let reason = get_s(item, "reason")?;
+                Ok(Suppression {
+                    address: get_s(item, "SK")?.to_owned(),
+                    reason: serde_json::from_value(serde_json::Value::String(reason.to_owned()))
+                        .map_err(|e| StoreError::Corrupt(format!("reason: {e}")))?,
+                    at: DateTime::parse_from_rfc3339(get_s(item, "at")?)
+                        .map_err(|e| StoreError::Corrupt(format!("at: {e}")))?
+                        .with_timezone(&Utc),
+                })
+            })
+            .collect()
+    }
+
+    async fn is_suppressed(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool> {
+        Ok(self
+            .get(format!("SUPPRESS#{clinic}"), &address.to_lowercase())
+            .await?
+            .is_some())
+    }
+
+    async fn lift_suppression(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("SUPPRESS#{clinic}"), &address.to_lowercase())))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable("lift suppression"))?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 }
 
@@ -1206,10 +1336,19 @@ impl LedgerStore for DynamoStore {
                 ],
             )
             .await?;
+        // Providers' prices sort right after their entries (`<entry SK>#price`).
+        let mut prices = HashMap::new();
+        for item in items.iter().filter(|i| i.contains_key("provider_price_micro_usd")) {
+            let sk = get_s(item, "SK")?;
+            let entry_sk = sk.strip_suffix("#price").unwrap_or(sk).to_owned();
+            prices.insert(entry_sk, get_n(item, "provider_price_micro_usd")?);
+        }
         let mut entries = Vec::with_capacity(items.len());
-        for item in &items {
-            let entry: LedgerEntry = parse(item, "entry")?;
+        for item in items.iter().filter(|i| i.contains_key("entry")) {
+            let mut entry: LedgerEntry = parse(item, "entry")?;
             if entry.sent_at >= from && entry.sent_at < to {
+                let price = prices.get(get_s(item, "SK")?).map(|p| *p as i64);
+                entry.provider_price_micro_usd = entry.provider_price_micro_usd.or(price);
                 entries.push(entry);
             }
         }
