@@ -124,6 +124,7 @@ impl DevServer {
             .route("/_dev/outbox.json", get(outbox_json))
             .route("/_dev/clock", get(get_clock).post(move_clock))
             .route("/_dev/sms-in", axum::routing::post(text_in))
+            .route("/_dev/delivery", axum::routing::post(delivery))
             .with_state(self.clone())
             .merge(patient::router(self.rappel.clone()))
             .merge(emr::router(self.rappel.clone()))
@@ -266,6 +267,72 @@ async fn text_in(
     }
     let outcome = server.rappel.text_reply(&from, &text).await?;
     Ok(Json(serde_json::json!({ "outcome": outcome.as_str() })))
+}
+
+#[derive(serde::Deserialize)]
+struct DeliveryIn {
+    id: i64,
+    status: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Plays the provider's feedback on an outbox entry, as SES's events or SNS's delivery logs
+/// would reach `delivery-events` (the entry's message found by its tag); the entry then shows
+/// the status. Unknown entry: 404.
+async fn delivery(
+    State(server): State<Arc<DevServer>>,
+    request: axum::extract::Request,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    use rappel::formats::delivery::{decode_tag, DeliveryReport, Feedback};
+    let bytes = body::read_capped(request.into_body(), None).await?;
+    let DeliveryIn { id, status, reason } = body::parse_json(&bytes)?;
+    let entry = server
+        .outbox
+        .entry(id)
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e))?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no outbox entry has this id"))?;
+    let permanent = match reason.as_deref() {
+        None | Some("permanent") => true,
+        Some("transient") => false,
+        Some(_) => return Err(ApiError::invalid("reason", "permanent or transient")),
+    };
+    let email = entry.channel == "email";
+    let feedback = match (status.as_str(), email) {
+        ("delivered", _) => Feedback::Delivered,
+        ("bounced", true) => Feedback::Bounced { permanent },
+        ("complained", true) => Feedback::Complained,
+        ("failed", false) => Feedback::Failed {
+            reason: "the carrier could not deliver it (dev server)".to_owned(),
+        },
+        _ if email => {
+            return Err(ApiError::invalid(
+                "status",
+                "delivered, bounced or complained for an email",
+            ))
+        }
+        _ => return Err(ApiError::invalid("status", "delivered or failed for a text")),
+    };
+    let message = entry
+        .tag
+        .as_deref()
+        .and_then(decode_tag)
+        .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "not_a_message", "this entry names no message"))?;
+    let report = DeliveryReport {
+        message,
+        feedback,
+        at: Some(server.rappel.clock.now()),
+        addresses: if email { vec![entry.to.clone()] } else { Vec::new() },
+        provider_price_micro_usd: None,
+    };
+    let outcome = server.rappel.apply_delivery(&report).await?;
+    if let rappel::services::DeliveryOutcome::Applied(status) = outcome {
+        server
+            .outbox
+            .set_status(id, status.shown())
+            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e))?;
+    }
+    Ok(Json(serde_json::json!({ "id": id, "outcome": outcome.as_str() })))
 }
 
 /// Reads the configuration, opens everything, serves until Ctrl-C.

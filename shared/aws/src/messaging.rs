@@ -114,11 +114,13 @@ impl Mailer for SesMailer {
                     .build(),
             )
             .build();
-        let tag = MessageTag::builder()
-            .name("kind")
-            .value(email.kind.as_str())
-            .build()
-            .map_err(|e| SendError::permanent(format!("ses tag: {e}")))?;
+        let tag = |name: &str, value: &str| {
+            MessageTag::builder()
+                .name(name)
+                .value(value)
+                .build()
+                .map_err(|e| SendError::permanent(format!("ses tag: {e}")))
+        };
         let out = self
             .client
             .send_email()
@@ -126,7 +128,9 @@ impl Mailer for SesMailer {
             .set_reply_to_addresses(email.reply_to.clone().map(|r| vec![r]))
             .destination(Destination::builder().to_addresses(&email.to).build())
             .content(EmailContent::builder().simple(message).build())
-            .email_tags(tag)
+            .email_tags(tag("kind", email.kind.as_str())?)
+            // Names the message in the configuration set's events (delivery-events).
+            .email_tags(tag(rappel::formats::delivery::MESSAGE_TAG, &email.tag)?)
             .set_configuration_set_name(self.configuration_set.clone())
             .send()
             .await

@@ -27,6 +27,12 @@ pub struct OutboxEntry {
     pub text: String,
     /// HTML part (none for texts).
     pub html: Option<String>,
+    /// `sent`, then what the provider's feedback said (`POST /_dev/delivery`): `delivered`,
+    /// `bounced`, `complained` or `failed`.
+    pub status: String,
+    /// The message the entry is (its tag; not shown).
+    #[serde(skip)]
+    pub tag: Option<String>,
 }
 
 /// Mailer and texter that write to a local table.
@@ -61,6 +67,13 @@ impl Outbox {
              CREATE TABLE IF NOT EXISTS opted_out (number TEXT PRIMARY KEY);",
         )
         .map_err(|e| format!("outbox schema: {e}"))?;
+        // Outboxes from before delivery feedback: add its columns (once).
+        for column in ["tag TEXT", "status TEXT NOT NULL DEFAULT 'sent'"] {
+            match conn.execute_batch(&format!("ALTER TABLE outbox ADD COLUMN {column};")) {
+                Err(e) if !e.to_string().contains("duplicate column") => return Err(format!("outbox schema: {e}")),
+                _ => {}
+            }
+        }
         Ok(Outbox {
             conn: Mutex::new(conn),
             clock,
@@ -84,7 +97,9 @@ impl Outbox {
     pub fn entries(&self) -> Result<Vec<OutboxEntry>, String> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let mut stmt = conn
-            .prepare("SELECT id, at, channel, recipient, kind, subject, text, html FROM outbox ORDER BY id")
+            .prepare(
+                "SELECT id, at, channel, recipient, kind, subject, text, html, status, tag FROM outbox ORDER BY id",
+            )
             .map_err(|e| e.to_string())?;
         let rows = stmt
             .query_map([], |r| {
@@ -97,12 +112,28 @@ impl Outbox {
                     subject: r.get(5)?,
                     text: r.get(6)?,
                     html: r.get(7)?,
+                    status: r.get(8)?,
+                    tag: r.get(9)?,
                 })
             })
             .map_err(|e| e.to_string())?;
         rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
     }
 
+    /// The entry `id`, if there is one.
+    pub fn entry(&self, id: i64) -> Result<Option<OutboxEntry>, String> {
+        Ok(self.entries()?.into_iter().find(|e| e.id == id))
+    }
+
+    /// Records what the provider's feedback said of entry `id`.
+    pub fn set_status(&self, id: i64, status: &str) -> Result<(), String> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        conn.execute("UPDATE outbox SET status = ?2 WHERE id = ?1", params![id, status])
+            .map(drop)
+            .map_err(|e| format!("outbox: {e}"))
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn insert(
         &self,
         channel: &str,
@@ -111,14 +142,15 @@ impl Outbox {
         subject: Option<&str>,
         text: &str,
         html: Option<&str>,
+        tag: &str,
     ) -> Result<String, SendError> {
         let at: DateTime<Utc> = self.clock.now();
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         conn.prepare_cached(
-            "INSERT INTO outbox (at, channel, recipient, kind, subject, text, html) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO outbox (at, channel, recipient, kind, subject, text, html, tag) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
         .and_then(|mut insert| {
-            insert.execute(params![at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), channel, to, kind, subject, text, html])
+            insert.execute(params![at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), channel, to, kind, subject, text, html, tag])
         })
         .map_err(|e| SendError::temporary(format!("outbox: {e}")))?;
         Ok(format!("outbox-{}", conn.last_insert_rowid()))
@@ -135,6 +167,7 @@ impl Mailer for Outbox {
             Some(&email.subject),
             &email.text,
             Some(&email.html),
+            &email.tag,
         )
     }
 }
@@ -142,7 +175,7 @@ impl Mailer for Outbox {
 #[async_trait]
 impl Texter for Outbox {
     async fn send_text(&self, text: &OutgoingText) -> Result<String, SendError> {
-        self.insert("sms", &text.to, text.kind.as_str(), None, &text.body, None)
+        self.insert("sms", &text.to, text.kind.as_str(), None, &text.body, None, &text.tag)
     }
 
     async fn is_opted_out(&self, to: &str) -> Result<bool, SendError> {

@@ -43,6 +43,8 @@ pub fn router(rappel: Arc<Rappel>) -> Router {
         .route("/v1/events", get(events))
         .route("/v1/ledger", get(ledger))
         .route("/v1/previews/{kind}", get(preview))
+        .route("/v1/suppressions", get(suppressions))
+        .route("/v1/suppressions/{address}", axum::routing::delete(lift_suppression))
         .route("/hl7/v2", axum::routing::post(hl7_message))
         .route("/fhir/r4", axum::routing::post(fhir_bundle))
         .route("/fhir/r4/Appointment/{id}", axum::routing::put(fhir_appointment))
@@ -182,6 +184,35 @@ async fn ledger(
     } else {
         Ok(Json(report).into_response())
     }
+}
+
+/// `GET /v1/suppressions`: the addresses no email goes to.
+async fn suppressions(State(rappel): State<Arc<Rappel>>, AuthClinic(clinic): AuthClinic) -> Result<Response, ApiError> {
+    let list = rappel
+        .store
+        .suppressions(&clinic.id)
+        .await
+        .map_err(crate::services::ServiceError::from)?;
+    Ok(Json(json!({ "suppressions": list })).into_response())
+}
+
+/// `DELETE /v1/suppressions/{address}`: mail the address again (204; 404 when it was not on
+/// the list).
+async fn lift_suppression(
+    State(rappel): State<Arc<Rappel>>,
+    AuthClinic(clinic): AuthClinic,
+    Path(address): Path<String>,
+) -> Result<Response, ApiError> {
+    let lifted = rappel
+        .store
+        .lift_suppression(&clinic.id, &address)
+        .await
+        .map_err(crate::services::ServiceError::from)?;
+    if !lifted {
+        return Err(crate::services::ServiceError::NotFound("suppressed address").into());
+    }
+    tracing::info!(clinic = %clinic.id, "suppression lifted");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn preview(

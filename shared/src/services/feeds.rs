@@ -36,11 +36,16 @@ impl LedgerReport {
     /// The report as CSV, one line per text.
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
-            "sent_at,appointment_id,kind,provider_message_id,segments,encoding,unit_price_cents,amount_cents\n",
+            "sent_at,appointment_id,kind,provider_message_id,segments,encoding,unit_price_cents,amount_cents,provider_price_usd\n",
         );
         for e in &self.entries {
+            // The provider's price in US dollars, to the millionth; empty until it reports one.
+            let provider_price = e
+                .provider_price_micro_usd
+                .map(|micros| format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000))
+                .unwrap_or_default();
             out.push_str(&format!(
-                "{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{}\n",
                 e.sent_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 e.appointment_id,
                 e.kind.as_str(),
@@ -48,7 +53,8 @@ impl LedgerReport {
                 e.segments,
                 e.encoding,
                 e.unit_price_cents,
-                e.amount_cents
+                e.amount_cents,
+                provider_price
             ));
         }
         out

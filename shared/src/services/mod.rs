@@ -4,6 +4,7 @@ mod appointments;
 mod budget;
 mod channels;
 mod concurrency;
+mod delivery;
 mod dispatch;
 mod feeds;
 mod fhir;
@@ -20,6 +21,7 @@ mod settings;
 
 pub use appointments::{AppointmentView, MessageView, ReminderView, SaveOutcome};
 pub use budget::{Budget, PROVIDER_TIMEOUT, REQUEST_BUDGET};
+pub use delivery::{DeliveryEventReport, DeliveryOutcome};
 pub use dispatch::{CLAIM_LEASE, POSSIBLE_DUPLICATE};
 pub use feeds::{EventPage, LedgerReport};
 pub use fhir::FhirAnswer;

@@ -3,6 +3,7 @@
 //! HTTP requests, tenancy, every message, property tests, and the store contract suite on SQLite.
 //! `logs.rs` stays in a binary of its own (see its comment).
 
+mod delivery;
 mod faults;
 mod fhir;
 mod hl7;
