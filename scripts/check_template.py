@@ -10,7 +10,11 @@ resources = template["Resources"]
 problems = []
 
 # Functions invoked asynchronously, each with the queue its failed invocations land in.
-for function, queue in (("ReminderFunction", "ReminderDeadLetterQueue"), ("InboundSmsFunction", "InboundSmsDeadLetterQueue")):
+for function, queue in (
+    ("ReminderFunction", "ReminderDeadLetterQueue"),
+    ("InboundSmsFunction", "InboundSmsDeadLetterQueue"),
+    ("DeliveryEventsFunction", "DeliveryEventsDeadLetterQueue"),
+):
     invoke = resources[function]["Properties"].get("EventInvokeConfig", {})
     on_failure = invoke.get("DestinationConfig", {}).get("OnFailure", {})
     if on_failure.get("Destination") != {"Fn::GetAtt": [queue, "Arn"]}:
@@ -26,7 +30,7 @@ for function, queue in (("ReminderFunction", "ReminderDeadLetterQueue"), ("Inbou
     if not alarmed:
         problems.append(f"no alarm watches {queue}")
 
-for function in ("OnSaveFunction", "PatientActionFunction", "ReminderFunction", "InboundSmsFunction"):
+for function in ("OnSaveFunction", "PatientActionFunction", "ReminderFunction", "InboundSmsFunction", "DeliveryEventsFunction"):
     statements = resources[function]["Properties"]["Policies"][0]["Statement"]
     for s in statements:
         actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
@@ -35,6 +39,13 @@ for function in ("OnSaveFunction", "PatientActionFunction", "ReminderFunction", 
             condition = s.get("Condition", {}).get("StringEquals", {})
             if "aws:ResourceTag/rappel-deployment" not in condition:
                 problems.append(f"{function} may send from SES identities not tagged for this deployment")
+
+destination = resources["SesDeliveryEventDestination"]["Properties"]["EventDestination"]
+if set(destination.get("MatchingEventTypes", [])) != {"delivery", "bounce", "complaint"}:
+    problems.append("SES does not publish delivery, bounce and complaint events to delivery-events")
+events = resources["DeliveryEventsFunction"]["Properties"]["Events"]
+if {e["Type"] for e in events.values()} != {"SNS", "CloudWatchLogs"}:
+    problems.append("delivery-events is not fed by both the SES topic and the SMS delivery logs")
 
 if problems:
     print("template.yaml:", *problems, sep="\n  ")

@@ -15,6 +15,7 @@ usage:
   rappel-admin rotate-key --id ID [--dev-data DIR]
   rappel-admin bind-sender --id ID --domain DOMAIN [--identity-arn ARN] [--dev-data DIR]
   rappel-admin local-aws [--table NAME] [--ses-identity DOMAIN] [--schedule-group NAME]
+  rappel-admin sms-delivery-logs --role-arn ARN
 
 Without --dev-data, clinics live in the DynamoDB table named by RAPPEL_TABLE, reached with the
 usual AWS settings (AWS_REGION, credentials, AWS_ENDPOINT_URL for a local emulator).
@@ -22,7 +23,10 @@ bind-sender binds the clinic to the SES sending domain DOMAIN (its key can then 
 that domain only) and, with --identity-arn, tags that SES identity rappel-deployment=$RAPPEL_DEPLOYMENT
 (the stack name), the tag without which the functions' IAM role may not send from it.
 local-aws creates the table, SES identity and configuration set, and schedule group at
-AWS_ENDPOINT_URL (default names: rappel, example.ca, rappel).";
+AWS_ENDPOINT_URL (default names: rappel, example.ca, rappel).
+sms-delivery-logs sets the account's SMS attributes that make SNS log every text's delivery to
+CloudWatch Logs (the role is the stack's SmsDeliveryLogsRoleArn output), which delivery-events
+reads: DeliveryStatusIAMRole, and DeliveryStatusSuccessSamplingRate 100.";
 
 /// A parsed command line.
 #[derive(Debug, PartialEq, Eq)]
@@ -55,6 +59,11 @@ pub enum Command {
         identity_arn: Option<String>,
         /// SQLite data directory instead of DynamoDB.
         dev_data: Option<PathBuf>,
+    },
+    /// Let SNS log every text's delivery (account-level SMS attributes).
+    SmsDeliveryLogs {
+        /// The role SNS writes the logs with.
+        role_arn: String,
     },
     /// Provision a local emulator.
     LocalAws {
@@ -96,6 +105,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             domain: take("domain").ok_or("--domain is required")?,
             identity_arn: take("identity-arn"),
             dev_data: take("dev-data").map(PathBuf::from),
+        },
+        "sms-delivery-logs" => Command::SmsDeliveryLogs {
+            role_arn: take("role-arn").ok_or("--role-arn is required")?,
         },
         "local-aws" => Command::LocalAws {
             table: take("table").unwrap_or_else(|| "rappel".to_owned()),
@@ -199,6 +211,13 @@ pub async fn run(command: Command) -> Result<String, String> {
                 )
             ))
         }
+        Command::SmsDeliveryLogs { role_arn } => {
+            let sdk = rappel_aws::sdk::load_for_tools().await;
+            set_sms_delivery_logs(&aws_sdk_sns::Client::new(&sdk), &role_arn).await?;
+            Ok(format!(
+                "SNS now logs every text's delivery with {role_arn} (success sampling 100 %)"
+            ))
+        }
         Command::LocalAws {
             table,
             ses_identity,
@@ -218,6 +237,18 @@ pub async fn run(command: Command) -> Result<String, String> {
             ))
         }
     }
+}
+
+/// Sets the account's SMS attributes for delivery status logs: every text, successes included
+/// (the ledger's provider price and the `delivered` status come from the success logs).
+pub async fn set_sms_delivery_logs(sns: &aws_sdk_sns::Client, role_arn: &str) -> Result<(), String> {
+    sns.set_sms_attributes()
+        .attributes("DeliveryStatusIAMRole", role_arn)
+        .attributes("DeliveryStatusSuccessSamplingRate", "100")
+        .send()
+        .await
+        .map_err(|e| format!("setting SNS SMS attributes: {e}"))?;
+    Ok(())
 }
 
 /// Tags an SES identity so this deployment's functions may send from it (see template.yaml).
@@ -273,6 +304,18 @@ mod tests {
                 identity_arn: None,
                 dev_data: None
             })
+        );
+        assert_eq!(
+            parse(&args(
+                "sms-delivery-logs --role-arn arn:aws:iam::123456789012:role/logs"
+            )),
+            Ok(Command::SmsDeliveryLogs {
+                role_arn: "arn:aws:iam::123456789012:role/logs".to_owned()
+            })
+        );
+        assert_eq!(
+            parse(&args("sms-delivery-logs")),
+            Err("--role-arn is required".to_owned())
         );
     }
 

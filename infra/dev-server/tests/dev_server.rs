@@ -418,3 +418,74 @@ async fn the_readme_walkthrough_reply_by_text() {
     drop(server);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `POST /_dev/delivery` plays the provider's feedback: the outbox shows each entry's status, a
+/// permanent bounce suppresses the address (the next email to it is not sent), an unknown id is
+/// 404.
+#[tokio::test]
+async fn delivery_feedback_on_the_outbox() {
+    let dir = data_dir("delivery");
+    let server = DevServer::start(&dir);
+    setup(&server, json!({"sms_enabled": true})).await;
+    let mut body = appointment(1, T, "marc@example.ca");
+    body["patient"]["mobile"] = json!("514 555-0123");
+    server.put("/v1/appointments/D-1", &body).await;
+    let outbox = server.outbox().await;
+    assert_eq!(
+        outbox.iter().map(|e| e["status"].as_str().unwrap()).collect::<Vec<_>>(),
+        vec!["sent", "sent"]
+    );
+    let (email, text) = (outbox[0]["id"].clone(), outbox[1]["id"].clone());
+    let delivery = |body: Value| {
+        let server = &server;
+        async move { server.call(reqwest::Method::POST, "/_dev/delivery", Some(&body)).await }
+    };
+    assert_eq!(
+        delivery(json!({"id": text, "status": "delivered"})).await,
+        (StatusCode::OK, json!({"id": text, "outcome": "delivered"}))
+    );
+    assert_eq!(
+        delivery(json!({"id": email, "status": "bounced"})).await,
+        (StatusCode::OK, json!({"id": email, "outcome": "bounced"}))
+    );
+    assert_eq!(
+        delivery(json!({"id": email, "status": "delivered"})).await.1["outcome"],
+        "already_final"
+    );
+    let statuses: Vec<String> = server
+        .outbox()
+        .await
+        .iter()
+        .map(|e| e["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(statuses, vec!["bounced", "delivered"]);
+    let page = server.http_text("/_dev/outbox").await;
+    assert!(page.contains(r#"<strong class="status">bounced</strong>"#), "{page}");
+    let (_, list) = server.get("/v1/suppressions").await;
+    assert_eq!(list["suppressions"][0]["address"], "marc@example.ca");
+    let (_, view) = server.get("/v1/appointments/D-1").await;
+    assert_eq!(view["messages"][0]["status"], "bounced");
+    // The next email to that address is not sent; the text is.
+    let mut moved = appointment(2, "2030-01-10T15:00:00-05:00", "marc@example.ca");
+    moved["patient"]["mobile"] = json!("514 555-0123");
+    server.put("/v1/appointments/D-1", &moved).await;
+    assert_eq!(server.kinds("marc@example.ca").await, vec!["confirmation"]);
+    assert_eq!(server.kinds("+15145550123").await, vec!["confirmation", "change"]);
+    // Bad requests.
+    assert_eq!(
+        delivery(json!({"id": 999, "status": "delivered"})).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        delivery(json!({"id": text, "status": "bounced"})).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        delivery(json!({"id": email, "status": "bounced", "reason": "soft"}))
+            .await
+            .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

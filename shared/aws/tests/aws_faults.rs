@@ -597,3 +597,31 @@ async fn a_text_reply_through_conflicts_lost_answers_and_a_second_delivery_count
     assert_eq!(texts(&rig.moto.data().await), 2, "the confirmation and one answer");
     assert_eq!(ledger_entries(&rig).await, 2);
 }
+
+/// What the providers' reports and the patients' replies rely on is on the wire: each email's
+/// SES tag naming its message, and texts sent from the two-way number. (moto keeps neither, so
+/// the proxy looks: a throttle forced on requests that hold them is hit, once each.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emails_carry_their_message_tag_and_texts_the_two_way_number() {
+    let (rig, proxy) = faulty_rig().await;
+    let tag = rappel::formats::delivery::encode_tag(rig.clinic.id.as_str(), "W-1", "confirmation:1:email");
+    proxy.force(
+        Rule::new(Service::Ses, Fault::Throttle)
+            .operation("SendEmail")
+            .body_contains(&tag)
+            .times(1),
+    );
+    proxy.force(
+        Rule::new(Service::Sns, Fault::Throttle)
+            .operation("Publish")
+            .body_contains("AWS.MM.SMS.OriginationNumber")
+            .times(1),
+    );
+    let emr = rappel::http::emr::router(rig.rappel.clone());
+    let (status, view) = call(&emr, Method::PUT, "/v1/appointments/W-1", Some(body(1)), false).await;
+    assert!(status.is_success(), "{view}");
+    let stats = proxy.stats();
+    assert_eq!(stats.faults(Service::Ses, "SendEmail", Fault::Throttle), 1, "{stats}");
+    assert_eq!(stats.faults(Service::Sns, "Publish", Fault::Throttle), 1, "{stats}");
+    assert_eq!(texts(&rig.moto.data().await), 1);
+}

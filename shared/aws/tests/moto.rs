@@ -508,3 +508,81 @@ async fn text_replies_over_aws() {
     call(&emr, Method::PUT, "/v1/appointments/AWS-R", Some(moved(3, 21)), false).await;
     assert_eq!(sms_texts(&moto.data().await).len(), 4);
 }
+
+/// The samples of `events/delivery-events/` through `delivery-events`' handler over DynamoDB:
+/// SES's events find the email by its tag, SNS's delivery logs find the text by the message id
+/// SNS gave it, the provider's price reaches the ledger, and a complaint suppresses the address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_reports_over_aws() {
+    use base64::Engine as _;
+    use std::io::{Read as _, Write as _};
+    let AwsRig {
+        moto: _moto,
+        rappel,
+        clinic,
+        ..
+    } = rig().await;
+    let emr = rappel::http::emr::router(rappel.clone());
+    call(
+        &emr,
+        Method::PUT,
+        "/v1/appointment-types/FU",
+        Some(json!({"communications": "full"})),
+        false,
+    )
+    .await;
+    let mut body = appointment_json(1, Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap(), "FU");
+    body["patient"]["mobile"] = json!("514 555-0123");
+    let (status, _) = call(&emr, Method::PUT, "/v1/appointments/RDV-1", Some(body), false).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let sample = |name: &str| -> String {
+        std::fs::read_to_string(format!(
+            "{}/../../events/delivery-events/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    let dev_tag = rappel::formats::delivery::encode_tag("dev-clinic", "RDV-1", "confirmation:1:email");
+    let tag = rappel::formats::delivery::encode_tag(clinic.id.as_str(), "RDV-1", "confirmation:1:email");
+    let ses = |name: &str| -> Value { serde_json::from_str(&sample(name).replace(&dev_tag, &tag)).unwrap() };
+    let report = rappel.answer_delivery_event(&ses("ses-delivery.json")).await.unwrap();
+    assert_eq!(report.outcomes.len(), 1);
+    let report = rappel.answer_delivery_event(&ses("ses-complaint.json")).await.unwrap();
+    assert_eq!(report.outcomes[0].as_str(), "complained");
+
+    // The text, by the id SNS (moto) gave it.
+    let (_, ledger) = call(&emr, Method::GET, "/v1/ledger?month=2030-01", None, true).await;
+    let provider_id = ledger["entries"][0]["provider_message_id"].as_str().unwrap().to_owned();
+    let logs: Value = serde_json::from_str(&sample("sms-delivered.json")).unwrap();
+    let compressed = base64::engine::general_purpose::STANDARD
+        .decode(logs["awslogs"]["data"].as_str().unwrap())
+        .unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(compressed.as_slice())
+        .read_to_string(&mut text)
+        .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(text.replace("SNS-MESSAGE-ID-1", &provider_id).as_bytes())
+        .unwrap();
+    let event = json!({"awslogs": {"data": base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap())}});
+    let report = rappel.answer_delivery_event(&event).await.unwrap();
+    assert_eq!(report.outcomes[0].as_str(), "delivered");
+
+    let (_, view) = call(&emr, Method::GET, "/v1/appointments/RDV-1", None, true).await;
+    let statuses: Vec<&str> = view["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, vec!["complained", "delivered"], "{view}");
+    let (_, ledger) = call(&emr, Method::GET, "/v1/ledger?month=2030-01", None, true).await;
+    assert_eq!(ledger["entries"][0]["provider_price_micro_usd"], 5_810, "{ledger}");
+    let (_, list) = call(&emr, Method::GET, "/v1/suppressions", None, true).await;
+    // The address the complaint names (the sample's).
+    assert_eq!(list["suppressions"][0]["address"], "julie@example.ca", "{list}");
+    let (status, _) = call(&emr, Method::DELETE, "/v1/suppressions/julie%40example.ca", None, true).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, list) = call(&emr, Method::GET, "/v1/suppressions", None, true).await;
+    assert_eq!(list, json!({"suppressions": []}));
+}

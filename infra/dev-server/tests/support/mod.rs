@@ -60,6 +60,17 @@ impl DevServer {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
+    /// A page as text.
+    pub async fn http_text(&self, path: &str) -> String {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request");
+        response.text().await.expect("body")
+    }
+
     pub async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
         self.call(reqwest::Method::PUT, path, Some(body)).await
     }
