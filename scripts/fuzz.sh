@@ -8,7 +8,7 @@ command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for target in request_body patient_token contact_values hl7_message fhir_resource emr_formats sms_reply inbound_sms; do
+for target in request_body patient_token contact_values hl7_message fhir_resource emr_formats sms_reply inbound_sms delivery_event; do
   echo "== $target ($seconds s)"
   status=0
   cargo fuzz run "$target" -- -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1 || status=$?
