@@ -280,6 +280,9 @@ pub trait SuppressionStore: Send + Sync {
     async fn suppressions(&self, clinic: &ClinicId) -> StoreResult<Vec<Suppression>>;
     /// Whether `address` (any case) is on the clinic's list.
     async fn is_suppressed(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool>;
+    /// Puts addresses on the clinic's list (a report whose message no longer moves still lists
+    /// its address); one already there is left as it is or updated.
+    async fn suppress(&self, clinic: &ClinicId, suppressions: &[Suppression]) -> StoreResult<()>;
     /// Takes `address` (any case) off the clinic's list; `false` when it was not on it.
     async fn lift_suppression(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool>;
 }

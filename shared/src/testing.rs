@@ -217,6 +217,10 @@ impl SuppressionStore for FlakyStore {
     async fn is_suppressed(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool> {
         self.inner.is_suppressed(clinic, address).await
     }
+    async fn suppress(&self, clinic: &ClinicId, suppressions: &[Suppression]) -> StoreResult<()> {
+        self.check().await?;
+        self.inner.suppress(clinic, suppressions).await
+    }
     async fn lift_suppression(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool> {
         self.check().await?;
         self.inner.lift_suppression(clinic, address).await

@@ -98,6 +98,19 @@ fn whole_flows_log_json_with_ids_and_no_patient_data() {
                 .unwrap();
             h.rappel.patient_act(&token, PatientAction::Confirm).await.unwrap();
             h.rappel.patient_act(&token, PatientAction::Cancel).await.unwrap();
+            // A provider's complaint names the address; the list and its routes never log it.
+            let complaint = rappel::formats::delivery::DeliveryReport {
+                message: rappel::formats::delivery::MessageRef::Tagged {
+                    clinic: h.clinic.id.to_string(),
+                    appointment: "LOG-1".to_owned(),
+                    key: "confirmation:1:email".to_owned(),
+                },
+                feedback: rappel::formats::delivery::Feedback::Complained,
+                at: None,
+                addresses: vec!["julie.roy@example.ca".to_owned()],
+                provider_price_micro_usd: None,
+            };
+            h.rappel.apply_delivery(&complaint).await.unwrap();
             let app = patient::router(h.rappel.clone()).merge(emr::router(h.rappel.clone()));
             let request = Request::builder()
                 .uri(format!("/p/{token}"))
@@ -111,6 +124,13 @@ fn whole_flows_log_json_with_ids_and_no_patient_data() {
                 .body(Body::from(r#"{"patient":{"email":"secret.patient@example.ca"}}"#))
                 .unwrap();
             app.clone().oneshot(bad).await.unwrap();
+            let lift = Request::builder()
+                .method(Method::DELETE)
+                .uri("/v1/suppressions/julie.roy%40example.ca")
+                .header(header::AUTHORIZATION, format!("Bearer {API_KEY}"))
+                .body(Body::empty())
+                .unwrap();
+            assert_eq!(app.clone().oneshot(lift).await.unwrap().status(), 204);
             // A 503 names what failed, and why, without the patient's data.
             h.mailer.failures.store(1, std::sync::atomic::Ordering::SeqCst);
             let unavailable = Request::builder()

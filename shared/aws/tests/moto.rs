@@ -585,4 +585,38 @@ async fn delivery_reports_over_aws() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, list) = call(&emr, Method::GET, "/v1/suppressions", None, true).await;
     assert_eq!(list, json!({"suppressions": []}));
+
+    // A replay of the save answers the statuses as they are now (the appointment's settled
+    // snapshot of its messages was forgotten when a report changed one).
+    let mut body = appointment_json(1, Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap(), "FU");
+    body["patient"]["mobile"] = json!("514 555-0123");
+    let (status, replay) = call(&emr, Method::PUT, "/v1/appointments/RDV-1", Some(body), false).await;
+    assert_eq!(status, StatusCode::OK);
+    let statuses: Vec<&str> = replay["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, vec!["complained", "delivered"], "{replay}");
+
+    // A bounce naming one address twice, in two spellings, writes it once (one transaction may
+    // not put one item twice).
+    let mut second = appointment_json(1, Utc.with_ymd_and_hms(2030, 1, 11, 19, 0, 0).unwrap(), "FU");
+    second["patient"]["email"] = json!("second@example.ca");
+    call(&emr, Method::PUT, "/v1/appointments/RDV-2", Some(second), false).await;
+    let bounce = rappel::formats::delivery::DeliveryReport {
+        message: rappel::formats::delivery::MessageRef::Tagged {
+            clinic: clinic.id.to_string(),
+            appointment: "RDV-2".to_owned(),
+            key: "confirmation:1:email".to_owned(),
+        },
+        feedback: rappel::formats::delivery::Feedback::Bounced { permanent: true },
+        at: None,
+        addresses: vec!["Second@Example.ca".to_owned(), "second@example.ca".to_owned()],
+        provider_price_micro_usd: None,
+    };
+    assert_eq!(rappel.apply_delivery(&bounce).await.unwrap().as_str(), "bounced");
+    let (_, list) = call(&emr, Method::GET, "/v1/suppressions", None, true).await;
+    assert_eq!(list["suppressions"].as_array().unwrap().len(), 1, "{list}");
 }

@@ -263,7 +263,7 @@ impl AppointmentStore for MemoryStore {
                 state.ledger.entry(clinic.clone()).or_default().push(entry.clone());
             }
         }
-        if let Some(entry) = &outcome.ledger {
+        if let Some(entry) = outcome.ledger.as_ref().filter(|e| !e.provider_message_id.is_empty()) {
             let address = MessageAddress {
                 clinic_id: clinic.clone(),
                 appointment_id: id.clone(),
@@ -322,7 +322,7 @@ impl MemoryStore {
                 .or_default()
                 .insert(suppression.address.clone(), suppression.clone());
         }
-        if let Some(price) = write.provider_price_micro_usd {
+        if let (Some(price), MessageStatus::Sent) = (write.provider_price_micro_usd, write.from) {
             let entries = state.ledger.get_mut(&address.clinic_id).into_iter().flatten();
             for entry in entries.filter(|e| e.appointment_id == address.appointment_id && e.message_key == address.key)
             {
@@ -351,6 +351,15 @@ impl SuppressionStore for MemoryStore {
             .suppressions
             .get(clinic)
             .is_some_and(|list| list.contains_key(&address)))
+    }
+
+    async fn suppress(&self, clinic: &ClinicId, suppressions: &[Suppression]) -> StoreResult<()> {
+        let mut state = self.state();
+        let list = state.suppressions.entry(clinic.clone()).or_default();
+        for suppression in suppressions {
+            list.insert(suppression.address.to_lowercase(), suppression.clone());
+        }
+        Ok(())
     }
 
     async fn lift_suppression(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool> {

@@ -595,7 +595,7 @@ impl SqliteStore {
             return Ok(());
         }
         Self::insert_event(tx, clinic, &outcome.event)?;
-        if let Some(entry) = &outcome.ledger {
+        if let Some(entry) = outcome.ledger.as_ref().filter(|e| !e.provider_message_id.is_empty()) {
             cached(
                 tx,
                 "INSERT OR IGNORE INTO provider_ids (provider_message_id, clinic_id, appointment_id, message_key) VALUES (?1, ?2, ?3, ?4)",
@@ -654,7 +654,7 @@ impl SqliteStore {
             .execute(params![m.clinic_id.as_str(), s.address, enum_text(&s.reason), ts(s.at)])
             .map_err(db("suppress address"))?;
         }
-        if let Some(price) = write.provider_price_micro_usd {
+        if let (Some(price), MessageStatus::Sent) = (write.provider_price_micro_usd, write.from) {
             cached(
                 tx,
                 "INSERT OR REPLACE INTO ledger_prices (clinic_id, appointment_id, message_key, provider_price_micro_usd) VALUES (?1, ?2, ?3, ?4)",
@@ -698,6 +698,25 @@ impl SuppressionStore for SqliteStore {
         .exists(params![clinic.as_str(), address.to_lowercase()])
         .map_err(db("read suppressions"))?;
         Ok(found)
+    }
+
+    async fn suppress(&self, clinic: &ClinicId, suppressions: &[Suppression]) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(db("begin"))?;
+        for s in suppressions {
+            cached(
+                &tx,
+                "INSERT OR REPLACE INTO suppressions (clinic_id, address, reason, at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                clinic.as_str(),
+                s.address.to_lowercase(),
+                enum_text(&s.reason),
+                ts(s.at)
+            ])
+            .map_err(db("suppress address"))?;
+        }
+        tx.commit().map_err(db("commit"))
     }
 
     async fn lift_suppression(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool> {

@@ -154,6 +154,9 @@ impl SuppressionStore for TimeLimitedStore {
     async fn is_suppressed(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool> {
         within_store_timeout(self.inner.is_suppressed(clinic, address)).await
     }
+    async fn suppress(&self, clinic: &ClinicId, suppressions: &[Suppression]) -> StoreResult<()> {
+        within_store_timeout(self.inner.suppress(clinic, suppressions)).await
+    }
     async fn lift_suppression(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool> {
         within_store_timeout(self.inner.lift_suppression(clinic, address)).await
     }

@@ -160,6 +160,10 @@ struct SesEvent {
 struct SesMail {
     #[serde(default)]
     tags: std::collections::HashMap<String, Vec<String>>,
+    /// The addresses the email was sent to (what Rappel mailed; a bounce's recipients are
+    /// what the receiving server reported, which may differ).
+    #[serde(default)]
+    destination: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -211,7 +215,7 @@ fn read_ses(sns: &SnsNotification) -> Result<DeliveryReport, DeliveryError> {
         }
         None => return Err(ignored(format!("{} without the {MESSAGE_TAG} tag", kind_name(&kind)))),
     };
-    let (feedback, at, addresses) = match kind.as_str() {
+    let (feedback, at, mut addresses): (Feedback, Option<String>, Vec<String>) = match kind.as_str() {
         "Delivery" => (
             Feedback::Delivered,
             event.delivery.and_then(|d| d.timestamp),
@@ -238,6 +242,9 @@ fn read_ses(sns: &SnsNotification) -> Result<DeliveryReport, DeliveryError> {
         }
         other => return Err(ignored(kind_name(other))),
     };
+    if matches!(feedback, Feedback::Bounced { .. } | Feedback::Complained) {
+        addresses.extend(event.mail.destination);
+    }
     Ok(DeliveryReport {
         message,
         feedback,

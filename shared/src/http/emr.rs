@@ -193,6 +193,16 @@ async fn suppressions(State(rappel): State<Arc<Rappel>>, AuthClinic(clinic): Aut
         .suppressions(&clinic.id)
         .await
         .map_err(crate::services::ServiceError::from)?;
+    let zone = clinic.settings.tz();
+    let list: Vec<_> = list
+        .iter()
+        .map(|s| {
+            let at =
+                s.at.with_timezone(&zone)
+                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+            json!({ "address": s.address, "reason": s.reason, "at": at })
+        })
+        .collect();
     Ok(Json(json!({ "suppressions": list })).into_response())
 }
 
@@ -203,6 +213,9 @@ async fn lift_suppression(
     AuthClinic(clinic): AuthClinic,
     Path(address): Path<String>,
 ) -> Result<Response, ApiError> {
+    if crate::domain::Email::parse(&address).is_err() {
+        return Err(ApiError::invalid("address", "not an email address"));
+    }
     let lifted = rappel
         .store
         .lift_suppression(&clinic.id, &address)

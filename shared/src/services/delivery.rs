@@ -80,9 +80,24 @@ impl Rappel {
     /// it is tried again once the sender recorded the send.
     pub async fn apply_delivery(&self, report: &DeliveryReport) -> Result<DeliveryOutcome, ServiceError> {
         let Some(address) = self.locate(&report.message).await? else {
+            let recent = report.at.is_some_and(|at| self.clock.now() - at < PROVIDER_ID_GRACE);
+            if recent && matches!(report.message, MessageRef::ProviderId(_)) {
+                return Err(ServiceError::unavailable(
+                    Dependency::ConcurrentRequests,
+                    "no text has this provider id yet; its send may not be recorded yet",
+                ));
+            }
             return Ok(DeliveryOutcome::Ignored("unknown_message"));
         };
-        until_not_overtaken("this message", || self.apply_delivery_once(&address, report)).await
+        let outcome = until_not_overtaken("this message", || self.apply_delivery_once(&address, report)).await?;
+        // A permanent bounce or a complaint lists the address even when the message's status
+        // no longer moves (a bounce after a delivery, a complaint on a bounced email, a message
+        // whose data is gone): the address is what matters.
+        let suppress = suppressions(report, self.clock.now());
+        if !matches!(outcome, DeliveryOutcome::Applied(_)) && !suppress.is_empty() {
+            self.store.suppress(&address.clinic_id, &suppress).await?;
+        }
+        Ok(outcome)
     }
 
     async fn locate(&self, message: &MessageRef) -> Result<Option<MessageAddress>, ServiceError> {
@@ -159,23 +174,37 @@ impl Rappel {
 }
 
 /// The addresses a report puts on the suppression list: a permanent bounce's, a complaint's.
+/// One per address, lower-cased (a store writes each once).
 fn suppressions(report: &DeliveryReport, now: chrono::DateTime<chrono::Utc>) -> Vec<Suppression> {
     let reason = match report.feedback {
         Feedback::Bounced { permanent: true } => SuppressionReason::Bounce,
         Feedback::Complained => SuppressionReason::Complaint,
         _ => return Vec::new(),
     };
-    report
+    let mut addresses: Vec<String> = report
         .addresses
         .iter()
         .filter(|a| Email::parse(a).is_ok())
+        .map(|a| a.to_lowercase())
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    addresses
+        .into_iter()
         .map(|address| Suppression {
-            address: address.to_lowercase(),
+            address,
             reason,
             at: now,
         })
         .collect()
 }
+
+/// How many reports of one invocation are applied at once.
+const REPORTS_AT_ONCE: usize = 16;
+
+/// How long after a text's report its provider id may still be unknown because the sender has
+/// not recorded the send yet (the report is then tried again, not ignored).
+const PROVIDER_ID_GRACE: chrono::Duration = chrono::Duration::minutes(10);
 
 /// What a `delivery-events` invocation gave.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -203,17 +232,25 @@ impl Rappel {
             }
         };
         let mut answer = DeliveryEventReport::default();
-        let mut retry = None;
+        let mut readable = Vec::new();
         for report in reports {
-            let report = match report {
-                Ok(report) => report,
+            match report {
+                Ok(report) => readable.push(report),
                 Err(e) => {
                     tracing::info!(error = %e, "delivery report skipped");
                     answer.skipped += 1;
-                    continue;
                 }
-            };
-            match self.apply_delivery(&report).await {
+            }
+        }
+        // A log batch may hold thousands of texts (those quiet hours held, all sent at 08:00):
+        // several reports at once, in order within each group.
+        let mut results = Vec::with_capacity(readable.len());
+        for group in readable.chunks(REPORTS_AT_ONCE) {
+            results.extend(futures_util::future::join_all(group.iter().map(|r| self.apply_delivery(r))).await);
+        }
+        let mut retry = None;
+        for result in results {
+            match result {
                 Ok(outcome) => answer.outcomes.push(outcome),
                 Err(e @ ServiceError::Unavailable { .. }) => {
                     tracing::warn!(error = %e, "delivery report not applied; Lambda retries the event");

@@ -893,9 +893,8 @@ impl Rappel {
         match self.store.is_suppressed(&clinic.id, to.as_str()).await {
             Ok(false) => {}
             Ok(true) => {
-                return Attempt::Undeliverable(
-                    "suppressed: the address bounced for good or its owner complained; DELETE /v1/suppressions/{address} lifts it".to_owned(),
-                )
+                // The contract's reason, exactly: the list says why (GET /v1/suppressions).
+                return Attempt::Undeliverable("suppressed".to_owned());
             }
             Err(e) => {
                 return Attempt::Failed {

@@ -224,3 +224,90 @@ async fn a_report_that_overtakes_its_sender_waits_for_the_retry() {
         DeliveryOutcome::Ignored("unknown_message")
     );
 }
+
+// Found by the review of the first version; each failed before its fix.
+
+#[tokio::test]
+async fn a_permanent_bounce_or_complaint_lists_the_address_even_when_the_status_stays() {
+    let api = api().await;
+    let h = &api.h;
+    api.put("/v1/appointments/A1", &appointment_json(1, t(), "FU")).await;
+    let delivered = report(h, "A1", "confirmation:1:email", Feedback::Delivered, &[]);
+    h.rappel.apply_delivery(&delivered).await.unwrap();
+    // The receiving server accepted it, then bounced it for good: still delivered, but listed.
+    let bounce = report(
+        h,
+        "A1",
+        "confirmation:1:email",
+        Feedback::Bounced { permanent: true },
+        &["Julie.Roy@example.ca", "julie.roy@EXAMPLE.ca"],
+    );
+    assert_eq!(
+        h.rappel.apply_delivery(&bounce).await.unwrap(),
+        DeliveryOutcome::Ignored("already_final")
+    );
+    let list = h.rappel.store.suppressions(&h.clinic.id).await.unwrap();
+    assert_eq!(list.len(), 1, "one entry for both spellings");
+    assert_eq!(list[0].address, "julie.roy@example.ca");
+    // A complaint about a message Rappel no longer has lists its address too.
+    let gone = report(h, "A9", "reminder:1:email", Feedback::Complained, &["other@example.ca"]);
+    assert_eq!(
+        h.rappel.apply_delivery(&gone).await.unwrap(),
+        DeliveryOutcome::Ignored("unknown_message")
+    );
+    assert!(h
+        .rappel
+        .store
+        .is_suppressed(&h.clinic.id, "other@example.ca")
+        .await
+        .unwrap());
+    // The view keeps `delivered`; the event reason of a skipped email is `suppressed`, exactly.
+    api.put(
+        "/v1/appointments/A1",
+        &appointment_json(2, t() + Duration::hours(1), "FU"),
+    )
+    .await;
+    let page = h.rappel.events(&h.clinic, None, Some("100")).await.unwrap();
+    let failed = page.events.iter().find(|e| e["type"] == "message_failed").unwrap();
+    assert_eq!(failed["reason"], "suppressed");
+}
+
+#[tokio::test]
+async fn a_texts_report_that_overtakes_the_record_of_its_send_is_retried_and_an_old_one_ignored() {
+    let api = api().await;
+    let h = &api.h;
+    let mut text = report(h, "A1", "k", Feedback::Delivered, &[]);
+    text.message = MessageRef::ProviderId("not-recorded-yet".to_owned());
+    let early = h.rappel.apply_delivery(&text).await;
+    assert!(matches!(early, Err(ServiceError::Unavailable { .. })), "{early:?}");
+    text.at = Some(h.rappel.clock.now() - Duration::hours(1));
+    assert_eq!(
+        h.rappel.apply_delivery(&text).await.unwrap(),
+        DeliveryOutcome::Ignored("unknown_message")
+    );
+}
+
+#[tokio::test]
+async fn the_suppression_routes_check_the_address_and_show_times_in_the_clinics_zone() {
+    let api = api().await;
+    let h = &api.h;
+    api.put("/v1/appointments/A1", &appointment_json(1, t(), "FU")).await;
+    let complaint = report(
+        h,
+        "A1",
+        "confirmation:1:email",
+        Feedback::Complained,
+        &["julie.roy@example.ca"],
+    );
+    h.rappel.apply_delivery(&complaint).await.unwrap();
+    let list = api.call(Method::GET, "/v1/suppressions", None).await.json();
+    assert!(
+        list["suppressions"][0]["at"].as_str().unwrap().ends_with("-05:00"),
+        "{list}"
+    );
+    let long = format!("/v1/suppressions/{}", "a".repeat(2000));
+    assert_eq!(
+        api.call(Method::DELETE, &long, None).await.error_field().2.as_deref(),
+        Some("address")
+    );
+}

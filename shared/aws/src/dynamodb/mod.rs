@@ -705,13 +705,16 @@ impl AppointmentStore for DynamoStore {
 
     async fn apply_feedback(&self, write: &FeedbackWrite) -> StoreResult<bool> {
         let m = &write.message;
-        let mut items = vec![self.feedback_update(write)?];
+        let mut items = vec![
+            self.feedback_update(write)?,
+            self.unsettle(&m.clinic_id, &m.appointment_id)?,
+        ];
         for suppression in &write.suppress {
-            let mut item = key(format!("SUPPRESS#{}", m.clinic_id), &suppression.address);
-            item.insert("reason".to_owned(), s(status_text_of(&suppression.reason)));
-            item.insert("at".to_owned(), s(ts(suppression.at)));
-            let put = build(Put::builder().table_name(&self.table).set_item(Some(item)).build())?;
-            items.push(TransactWriteItem::builder().put(put).build());
+            items.push(
+                TransactWriteItem::builder()
+                    .put(self.suppression_put(&m.clinic_id, suppression)?)
+                    .build(),
+            );
         }
         if let (Some(price), MessageStatus::Sent) = (write.provider_price_micro_usd, write.from) {
             // Beside the text's ledger entry (keyed by when it was sent: the `at` read while `sent`).
@@ -1007,6 +1010,7 @@ impl DynamoStore {
             .update(build(update.update_expression(set).build())?)
             .build()];
         if let Some(entry) = &outcome.ledger {
+            let indexed = !entry.provider_message_id.is_empty();
             let mut item = key(
                 format!("LEDGER#{clinic}"),
                 &format!("{}#{}#{}", ts(entry.sent_at), entry.appointment_id, entry.message_key),
@@ -1014,6 +1018,9 @@ impl DynamoStore {
             item.insert("entry".to_owned(), s(json(entry)?));
             items.push(TransactWriteItem::builder().put(self.if_absent(item)?).build());
             // Where SNS's delivery logs, which name a text by this id only, find it again.
+            if !indexed {
+                return Ok(items);
+            }
             let mut index = key(format!("PROVIDER#{}", entry.provider_message_id), "PROVIDER");
             index.insert("clinic_id".to_owned(), s(clinic.as_str()));
             index.insert("appointment_id".to_owned(), s(id.as_str()));
@@ -1037,6 +1044,28 @@ impl DynamoStore {
             items.push(TransactWriteItem::builder().put(put).build());
         }
         Ok(items)
+    }
+
+    /// Forgets the appointment's settled snapshot of its messages (a report changed one), while
+    /// the appointment exists: a later replay reads the messages themselves.
+    fn unsettle(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<TransactWriteItem> {
+        let update = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(appointment_pk(clinic, id), "APPT")))
+                .update_expression("REMOVE settled, settled_messages")
+                .condition_expression("attribute_exists(PK)")
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// A suppressed address's item.
+    fn suppression_put(&self, clinic: &ClinicId, suppression: &Suppression) -> StoreResult<Put> {
+        let mut item = key(format!("SUPPRESS#{clinic}"), &suppression.address.to_lowercase());
+        item.insert("reason".to_owned(), s(status_text_of(&suppression.reason)));
+        item.insert("at".to_owned(), s(ts(suppression.at)));
+        build(Put::builder().table_name(&self.table).set_item(Some(item)).build())
     }
 
     /// The message's update of a provider's report, conditional on the status and `at` read.
@@ -1211,6 +1240,20 @@ impl SuppressionStore for DynamoStore {
             .get(format!("SUPPRESS#{clinic}"), &address.to_lowercase())
             .await?
             .is_some())
+    }
+
+    async fn suppress(&self, clinic: &ClinicId, suppressions: &[Suppression]) -> StoreResult<()> {
+        for suppression in suppressions {
+            let put = self.suppression_put(clinic, suppression)?;
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(put.item().clone()))
+                .send()
+                .await
+                .map_err(unavailable("suppress address"))?;
+        }
+        Ok(())
     }
 
     async fn lift_suppression(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool> {
