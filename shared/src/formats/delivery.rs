@@ -244,6 +244,8 @@ fn read_ses(sns: &SnsNotification) -> Result<DeliveryReport, DeliveryError> {
     };
     if matches!(feedback, Feedback::Bounced { .. } | Feedback::Complained) {
         addresses.extend(event.mail.destination);
+        addresses.sort();
+        addresses.dedup();
     }
     Ok(DeliveryReport {
         message,
