@@ -63,8 +63,8 @@ dev() {
 
 zip() {
   python_tools
-  cargo lambda build --release --arm64 --locked --output-format zip -p on-save -p patient-action -p reminder -p inbound-sms
-  for f in on-save patient-action reminder inbound-sms; do
+  cargo lambda build --release --arm64 --locked --output-format zip -p on-save -p patient-action -p reminder -p inbound-sms -p delivery-events
+  for f in on-save patient-action reminder inbound-sms delivery-events; do
     printf '%-15s %8d bytes zipped (budget 3145728)\n' "$f" "$(stat -c %s "target/lambda/$f/bootstrap.zip")"
   done
 }

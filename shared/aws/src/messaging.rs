@@ -182,7 +182,7 @@ impl OptOutTable {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| SendError::temporary(format!("dynamodb opt-outs: {}", dynamodb_code(&e))))?;
+            .map_err(table_failed)?;
         Ok(out.item.is_some())
     }
 
@@ -193,7 +193,7 @@ impl OptOutTable {
             .set_item(Some(self.key(number)))
             .send()
             .await
-            .map_err(|e| SendError::temporary(format!("dynamodb opt-outs: {}", dynamodb_code(&e))))?;
+            .map_err(table_failed)?;
         Ok(())
     }
 
@@ -204,20 +204,17 @@ impl OptOutTable {
             .set_key(Some(self.key(number)))
             .send()
             .await
-            .map_err(|e| SendError::temporary(format!("dynamodb opt-outs: {}", dynamodb_code(&e))))?;
+            .map_err(table_failed)?;
         Ok(())
     }
 }
 
-/// A DynamoDB error's code, without its message.
-fn dynamodb_code<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
-    error: &aws_sdk_dynamodb::error::SdkError<E, R>,
-) -> String {
-    error
-        .as_service_error()
-        .and_then(|e| e.code())
-        .unwrap_or("unreachable")
-        .to_owned()
+/// A failure of the opt-out table, worth retrying, named by its DynamoDB error code only.
+fn table_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    error: aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> SendError {
+    let code = error.as_service_error().and_then(|e| e.code()).unwrap_or("unreachable");
+    SendError::temporary(format!("dynamodb opt-outs: {code}"))
 }
 
 impl SnsTexter {

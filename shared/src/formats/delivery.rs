@@ -11,6 +11,7 @@
 //!
 //! Only the fields used are read. Nothing read here is logged but ids and types.
 
+use super::sns::{shape_only, SnsEvent, SnsNotification};
 use base64::Engine as _;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
@@ -119,26 +120,6 @@ pub fn read_event(event: &serde_json::Value) -> Result<Vec<Result<DeliveryReport
     ))
 }
 
-#[derive(Deserialize)]
-struct SnsEvent {
-    #[serde(rename = "Records")]
-    records: Vec<SnsRecord>,
-}
-
-#[derive(Deserialize)]
-struct SnsRecord {
-    #[serde(rename = "Sns")]
-    sns: SnsNotification,
-}
-
-#[derive(Deserialize)]
-struct SnsNotification {
-    #[serde(rename = "MessageId", default)]
-    message_id: String,
-    #[serde(rename = "Message")]
-    message: String,
-}
-
 /// An SES event (event publishing's `eventType`, or the older notifications' `notificationType`).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -198,7 +179,7 @@ struct SesTimed {
 }
 
 fn read_ses(sns: &SnsNotification) -> Result<DeliveryReport, DeliveryError> {
-    let source_id: String = sns.message_id.chars().take(64).collect();
+    let source_id = sns.id_for_logs();
     let unreadable = |why: String| DeliveryError::Unreadable {
         source_id: source_id.clone(),
         why,
@@ -415,18 +396,6 @@ fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
                 .ok()
                 .map(|t| t.and_utc())
         })
-}
-
-/// A serde error without the input it quotes.
-fn shape_only(e: &serde_json::Error) -> String {
-    match e.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "malformed JSON".to_owned(),
-        serde_json::error::Category::Io => "unreadable".to_owned(),
-        serde_json::error::Category::Data => match e.to_string().split_once(" at line") {
-            Some((what, _)) if what.starts_with("missing field") => what.to_owned(),
-            _ => "unexpected field types".to_owned(),
-        },
-    }
 }
 
 #[cfg(test)]

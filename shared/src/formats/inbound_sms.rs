@@ -3,6 +3,7 @@
 //! and SNS hands the topic's notifications to `inbound-sms` as a Lambda SNS event
 //! (`Records[].Sns.Message` holding that document). Only the fields used are read.
 
+use super::sns::{shape_only, SnsEvent, SnsNotification};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
@@ -41,28 +42,6 @@ pub enum InboundError {
 }
 
 #[derive(Deserialize)]
-struct SnsEvent {
-    #[serde(rename = "Records")]
-    records: Vec<SnsRecord>,
-}
-
-#[derive(Deserialize)]
-struct SnsRecord {
-    #[serde(rename = "Sns")]
-    sns: SnsNotification,
-}
-
-#[derive(Deserialize)]
-struct SnsNotification {
-    #[serde(rename = "MessageId", default)]
-    message_id: String,
-    #[serde(rename = "Message")]
-    message: String,
-    #[serde(rename = "Timestamp", default)]
-    timestamp: Option<String>,
-}
-
-#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TextDocument {
     origination_number: String,
@@ -80,7 +59,7 @@ pub fn read_sns_event(event: &serde_json::Value) -> Result<Vec<Result<InboundTex
 
 fn read_notification(sns: SnsNotification) -> Result<InboundText, InboundError> {
     let refuse = |why: String| InboundError::NotAText {
-        notification: sns.message_id.chars().take(64).collect(),
+        notification: sns.id_for_logs(),
         why,
     };
     if sns.message.len() > MAX_MESSAGE_BYTES {
@@ -101,20 +80,6 @@ fn read_notification(sns: SnsNotification) -> Result<InboundText, InboundError> 
         id: document.inbound_message_id.map(|id| id.chars().take(64).collect()),
         sent_at,
     })
-}
-
-/// A serde error without the input it quotes (serde quotes values in "invalid type" errors).
-fn shape_only(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    let kind = match e.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "malformed JSON",
-        serde_json::error::Category::Io => "unreadable",
-        serde_json::error::Category::Data => match text.split_once(" at line") {
-            Some((what, _)) if what.starts_with("missing field") => return what.to_owned(),
-            _ => "unexpected field types",
-        },
-    };
-    format!("{kind} (line {}, column {})", e.line(), e.column())
 }
 
 #[cfg(test)]

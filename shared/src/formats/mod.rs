@@ -8,3 +8,4 @@ pub mod fhir;
 pub mod inbound_sms;
 pub mod siu;
 pub mod sms_reply;
+mod sns;
