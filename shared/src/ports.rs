@@ -296,6 +296,9 @@ pub struct Wanted {
     pub appointment: Option<AppointmentId>,
     /// An appointment type's settings.
     pub type_code: Option<TypeCode>,
+    /// Whether this address is on the clinic's suppression list (a save reads it with the
+    /// appointment, sparing each email its own read).
+    pub suppression_of: Option<String>,
 }
 
 /// What [`ReadTogether::read_together`] found (`None` for what was not asked for or not there).
@@ -310,6 +313,8 @@ pub struct Found {
     /// The appointment's messages, when the store recorded that everything its stored version
     /// causes is done (see [`AfterOutcomes::settled`]); `None` when it did not, or cannot.
     pub settled: Option<Vec<MessageRecord>>,
+    /// For `Wanted::suppression_of`: the address, and whether it is suppressed.
+    pub suppressed: Option<(String, bool)>,
 }
 
 /// What a patient link leads to, with what its page needs.
@@ -326,7 +331,7 @@ pub struct Linked {
 /// Reads of several records that one request needs together. The defaults read them one after
 /// the other; a store that can reads them in one round trip.
 #[async_trait]
-pub trait ReadTogether: ClinicStore + TypeStore + AppointmentStore {
+pub trait ReadTogether: ClinicStore + TypeStore + AppointmentStore + SuppressionStore {
     /// What `wanted` asks for, of clinic `clinic`.
     async fn read_together(&self, clinic: &ClinicId, wanted: &Wanted) -> StoreResult<Found> {
         let mut found = Found::default();
@@ -338,6 +343,9 @@ pub trait ReadTogether: ClinicStore + TypeStore + AppointmentStore {
         }
         if let Some(code) = &wanted.type_code {
             found.type_settings = self.type_settings(clinic, code).await?;
+        }
+        if let Some(address) = &wanted.suppression_of {
+            found.suppressed = Some((address.clone(), self.is_suppressed(clinic, address).await?));
         }
         Ok(found)
     }
@@ -356,6 +364,7 @@ pub trait ReadTogether: ClinicStore + TypeStore + AppointmentStore {
             clinic: true,
             appointment: None,
             type_code: Some(record.content.type_code.clone()),
+            suppression_of: None,
         };
         let found = self.read_together(&record.clinic_id, &wanted).await?;
         Ok(Linked {

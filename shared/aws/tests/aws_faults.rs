@@ -625,3 +625,51 @@ async fn emails_carry_their_message_tag_and_texts_the_two_way_number() {
     assert_eq!(stats.faults(Service::Sns, "Publish", Fault::Throttle), 1, "{stats}");
     assert_eq!(texts(&rig.moto.data().await), 1);
 }
+
+/// A save reads the patient's address's suppression with the appointment and its type (one
+/// `BatchGetItem`), so its email costs no read of its own; the answer is the list's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_save_reads_the_suppression_list_in_its_first_read() {
+    let (rig, proxy) = faulty_rig().await;
+    let id = AppointmentId::parse("S-1").unwrap();
+    // As stored (registering bound the sender's domain).
+    let clinic = rig.rappel.store.clinic(&rig.clinic.id).await.unwrap().unwrap();
+    let save = |revision: u64| {
+        // Each revision an hour later: a move, which sends a change.
+        let mut body = body(revision);
+        body["start"] = json!((Utc.with_ymd_and_hms(2030, 1, 10, 18, 0, 0).unwrap()
+            + Duration::hours(revision as i64))
+        .to_rfc3339());
+        let content: rappel::domain::AppointmentContent = serde_json::from_value(body).unwrap();
+        let (rappel, clinic, id) = (rig.rappel.clone(), clinic.clone(), id.clone());
+        async move { rappel.save_appointment(&clinic, id, content).await.unwrap() }
+    };
+    // Reads of one save: the text's own opt-out read is the only GetItem (the rig is a two-way
+    // deployment, whose texter reads its opt-out list beside SNS's).
+    let reads = |stats: &rappel_aws_faults::FaultStats| {
+        (
+            stats.requests(Service::DynamoDb, "GetItem"),
+            stats.requests(Service::DynamoDb, "BatchGetItem"),
+        )
+    };
+    let before = reads(&proxy.stats());
+    save(1).await;
+    let after = reads(&proxy.stats());
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1), "{}", proxy.stats());
+    let listed = rappel::domain::Suppression {
+        address: "julie.roy@example.ca".to_owned(),
+        reason: rappel::domain::SuppressionReason::Bounce,
+        at: now0(),
+    };
+    rig.rappel.store.suppress(&rig.clinic.id, &[listed]).await.unwrap();
+    let before = reads(&proxy.stats());
+    let (_, record) = save(2).await;
+    let after = reads(&proxy.stats());
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 1), "{}", proxy.stats());
+    let messages = rig.rappel.store.messages(&rig.clinic.id, &record.id).await.unwrap();
+    let change = messages.iter().find(|m| m.key == "change:2:email").unwrap();
+    assert_eq!(
+        (change.status, change.detail.as_deref()),
+        (rappel::domain::MessageStatus::Undeliverable, Some("suppressed"))
+    );
+}

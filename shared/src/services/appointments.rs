@@ -76,6 +76,16 @@ pub struct AppointmentView {
     pub reschedule_request: Option<RescheduleRequest>,
 }
 
+/// What a save read before it planned.
+struct SaveReads<'a> {
+    /// The appointment.
+    stored: Stored,
+    /// Its type's settings.
+    type_settings: &'a Option<TypeSettings>,
+    /// Whether the patient's email is suppressed (the address, then the answer).
+    suppressed: &'a Option<(String, bool)>,
+}
+
 /// The appointment as a save read it.
 struct Stored {
     /// The record, if the appointment exists.
@@ -114,9 +124,12 @@ impl Rappel {
             clinic: false,
             appointment: Some(id.clone()),
             type_code: Some(content.type_code.clone()),
+            // Read with the appointment, so the email's send needs no read of its own.
+            suppression_of: content.patient.email.as_ref().map(|e| e.as_str().to_lowercase()),
         };
         let found = self.store.read_together(&clinic.id, &wanted).await?;
         let type_settings = found.type_settings;
+        let suppressed = found.suppressed;
         // The first attempt plans on what was just read; a later one (a lost race) reads again.
         let first_read = std::sync::Mutex::new(Some(Stored {
             record: found.appointment,
@@ -131,8 +144,12 @@ impl Rappel {
                     settled: None,
                 },
             };
-            self.save_attempt(clinic, &id, stored, &content, &type_settings, &budget)
-                .await
+            let read = SaveReads {
+                stored,
+                type_settings: &type_settings,
+                suppressed: &suppressed,
+            };
+            self.save_attempt(clinic, &id, read, &content, &budget).await
         })
         .await
     }
@@ -144,11 +161,15 @@ impl Rappel {
         &self,
         clinic: &Clinic,
         id: &AppointmentId,
-        stored: Stored,
+        read: SaveReads<'_>,
         content: &AppointmentContent,
-        type_settings: &Option<TypeSettings>,
         budget: &Budget,
     ) -> Result<Option<(SaveOutcome, AppointmentRecord, Vec<MessageRecord>)>, ServiceError> {
+        let SaveReads {
+            stored,
+            type_settings,
+            suppressed,
+        } = read;
         let now = self.clock.now();
         let (mut write, created, previous_reminders) = match plan_save(
             clinic,
@@ -167,6 +188,7 @@ impl Rappel {
                 let known = Known {
                     type_settings: Some(type_settings),
                     settle: true,
+                    suppressed: suppressed.clone(),
                     ..Known::default()
                 };
                 let messages = self
@@ -192,6 +214,7 @@ impl Rappel {
         let before = if created { Some(Vec::new()) } else { stored.settled };
         let known = Known {
             settle: true,
+            suppressed: suppressed.clone(),
             ..Known::after_write(type_settings, before, &write.messages, &recorded)
         };
         let messages = self

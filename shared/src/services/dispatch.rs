@@ -203,6 +203,8 @@ struct Sending<'a> {
     record: &'a AppointmentRecord,
     details: &'a Details,
     budget: &'a Budget,
+    /// Whether the record's email is suppressed, when the caller knows.
+    email_suppressed: Option<bool>,
 }
 
 /// The outcome of a claim.
@@ -229,6 +231,9 @@ pub(super) struct Known<'a> {
     /// Work to run during the first sends (or on its own when there are none), always finished
     /// before any outcome is written; it answers whether it did what it had to.
     pub alongside: Option<Alongside<'a>>,
+    /// Whether an address is on the clinic's suppression list, when the caller read it with
+    /// the appointment: used while the appointment's email is that address.
+    pub suppressed: Option<(String, bool)>,
     /// The caller is a save: when its first pass leaves every message final, its `alongside`
     /// work done and nothing left over, that is recorded with the outcomes (see
     /// [`AfterOutcomes::settled`]), so a replay of the save reads everything in one call.
@@ -410,11 +415,17 @@ impl Rappel {
         let language = record.language(clinic.settings.language);
         let details = self.details(&clinic.settings, type_settings.as_ref(), record, language);
         let now = self.clock.now();
+        let email = record.content.patient.email.as_ref().map(|e| e.as_str().to_lowercase());
         let sending = Sending {
             clinic,
             record,
             details: &details,
             budget,
+            email_suppressed: known
+                .suppressed
+                .as_ref()
+                .filter(|(address, _)| Some(address) == email.as_ref())
+                .map(|(_, suppressed)| *suppressed),
         };
         let open_sends = self.send_open(&sending, &messages, open, &known.held, leftovers);
         let (round, alongside_done) = match known.alongside.take() {
@@ -539,14 +550,9 @@ impl Rappel {
         claimed_at: DateTime<Utc>,
         leftovers: &mut Leftovers,
     ) -> Attempt {
-        let Sending {
-            clinic,
-            record,
-            details,
-            budget,
-        } = *pass;
+        let Sending { clinic, record, .. } = *pass;
         let attempt = if still_applies(record, message, all, claimed_at) {
-            self.send(clinic, record, message, details, budget).await
+            self.send(pass, message).await
         } else {
             Attempt::Dropped
         };
@@ -833,24 +839,17 @@ impl Rappel {
 
     /// Hands one message to its provider within the budget, retrying at once what the provider
     /// certainly did not take. A timeout of ours leaves the outcome unknown.
-    async fn send(
-        &self,
-        clinic: &Clinic,
-        record: &AppointmentRecord,
-        message: &MessageRecord,
-        details: &Details,
-        budget: &Budget,
-    ) -> Attempt {
+    async fn send(&self, pass: &Sending<'_>, message: &MessageRecord) -> Attempt {
+        let budget = pass.budget;
         let mut pauses = SAFE_RETRY_PAUSES.iter();
         loop {
-            let attempt =
-                match tokio::time::timeout(budget.call_limit(), self.attempt(clinic, record, message, details)).await {
-                    Ok(attempt) => attempt,
-                    Err(_) => Attempt::Failed {
-                        reason: "provider: timed out".to_owned(),
-                        maybe_sent: true,
-                    },
-                };
+            let attempt = match tokio::time::timeout(budget.call_limit(), self.attempt(pass, message)).await {
+                Ok(attempt) => attempt,
+                Err(_) => Attempt::Failed {
+                    reason: "provider: timed out".to_owned(),
+                    maybe_sent: true,
+                },
+            };
             match (&attempt, pauses.next()) {
                 (Attempt::Failed { maybe_sent: false, .. }, Some(pause)) if budget.fits_a_send() => {
                     tokio::time::sleep(*pause).await;
@@ -861,26 +860,20 @@ impl Rappel {
     }
 
     /// Hands one message to its provider (the caller bounds the whole attempt in time).
-    async fn attempt(
-        &self,
-        clinic: &Clinic,
-        record: &AppointmentRecord,
-        message: &MessageRecord,
-        details: &Details,
-    ) -> Attempt {
+    async fn attempt(&self, pass: &Sending<'_>, message: &MessageRecord) -> Attempt {
         match message.channel {
-            Channel::Email => self.attempt_email(clinic, record, message, details).await,
-            Channel::Sms => self.attempt_text(clinic, record, message, details).await,
+            Channel::Email => self.attempt_email(pass, message).await,
+            Channel::Sms => self.attempt_text(pass.clinic, pass.record, message, pass.details).await,
         }
     }
 
-    async fn attempt_email(
-        &self,
-        clinic: &Clinic,
-        record: &AppointmentRecord,
-        message: &MessageRecord,
-        details: &Details,
-    ) -> Attempt {
+    async fn attempt_email(&self, pass: &Sending<'_>, message: &MessageRecord) -> Attempt {
+        let Sending {
+            clinic,
+            record,
+            details,
+            ..
+        } = *pass;
         let Some(to) = &record.content.patient.email else {
             return Attempt::Undeliverable("the patient has no email address".to_owned());
         };
@@ -890,7 +883,11 @@ impl Rappel {
         if let Err(why) = clinic.settings.check_sender() {
             return Attempt::Undeliverable(format!("sender_not_bound: {why}"));
         }
-        match self.store.is_suppressed(&clinic.id, to.as_str()).await {
+        let suppressed = match pass.email_suppressed {
+            Some(known) => Ok(known),
+            None => self.store.is_suppressed(&clinic.id, to.as_str()).await,
+        };
+        match suppressed {
             Ok(false) => {}
             Ok(true) => {
                 // The contract's reason, exactly: the list says why (GET /v1/suppressions).

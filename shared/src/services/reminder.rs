@@ -154,6 +154,7 @@ impl Rappel {
             clinic: true,
             appointment: Some(payload.appointment_id.clone()),
             type_code: payload.type_code.clone(),
+            suppression_of: None,
         };
         let found = self.store.read_together(&payload.clinic_id, &wanted).await?;
         let type_settings = match &found.appointment {

@@ -167,6 +167,7 @@ async fn reads_together_find_what_one_by_one_would<S: Store>(store: S) {
         clinic: true,
         appointment: Some(r.id.clone()),
         type_code: Some(t.code.clone()),
+        suppression_of: None,
     };
     assert_eq!(
         store.read_together(&a.id, &everything).await.unwrap(),
@@ -175,14 +176,32 @@ async fn reads_together_find_what_one_by_one_would<S: Store>(store: S) {
             appointment: Some(r.clone()),
             type_settings: Some(t.settings.clone()),
             settled: None,
+            suppressed: None,
         }
     );
     let missing = Wanted {
         clinic: false,
         appointment: Some(AppointmentId::parse("nope").unwrap()),
         type_code: Some(TypeCode::parse("NONE").unwrap()),
+        suppression_of: None,
     };
     assert_eq!(store.read_together(&a.id, &missing).await.unwrap(), Found::default());
+    // A suppressed address, read with the rest (any case), and one that is not.
+    let listed = Suppression {
+        address: "julie@example.ca".to_owned(),
+        reason: SuppressionReason::Bounce,
+        at: t0(),
+    };
+    store.suppress(&a.id, std::slice::from_ref(&listed)).await.unwrap();
+    for (address, suppressed) in [("Julie@Example.ca", true), ("other@example.ca", false)] {
+        let wanted = Wanted {
+            suppression_of: Some(address.to_owned()),
+            ..everything.clone()
+        };
+        let found = store.read_together(&a.id, &wanted).await.unwrap();
+        assert_eq!(found.suppressed, Some((address.to_owned(), suppressed)), "{address}");
+        assert_eq!(found.appointment, Some(r.clone()));
+    }
     let linked = store.read_by_token(&r.token).await.unwrap();
     assert_eq!(linked.target, LinkTarget::Appointment(Box::new(r.clone())));
     assert_eq!(linked.clinic, Some(a.clone()));

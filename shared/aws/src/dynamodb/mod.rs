@@ -1283,6 +1283,9 @@ impl ReadTogether for DynamoStore {
         if let Some(code) = &wanted.type_code {
             keys.push(key(format!("CLINIC#{clinic}"), &format!("TYPE#{code}")));
         }
+        if let Some(address) = &wanted.suppression_of {
+            keys.push(key(format!("SUPPRESS#{clinic}"), &address.to_lowercase()));
+        }
         let mut items = self.batch_get(keys).await?.into_iter();
         let mut found = Found::default();
         if wanted.clinic {
@@ -1311,6 +1314,9 @@ impl ReadTogether for DynamoStore {
                 .map(|item| parse(&item, "settings"))
                 .transpose()?;
         }
+        if let Some(address) = &wanted.suppression_of {
+            found.suppressed = Some((address.clone(), items.next().flatten().is_some()));
+        }
         Ok(found)
     }
 
@@ -1333,6 +1339,7 @@ impl ReadTogether for DynamoStore {
             clinic: true,
             appointment: Some(id),
             type_code: hint.clone(),
+            suppression_of: None,
         };
         let found = self.read_together(&clinic, &wanted).await?;
         let Some(record) = found.appointment else {
