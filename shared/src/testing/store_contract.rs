@@ -82,6 +82,7 @@ where
     a_reply_finds_the_latest_text_to_its_number(make().await).await;
     feedback_moves_a_sent_message_once_with_its_event_price_and_suppressions(make().await).await;
     suppressions_are_per_clinic_and_any_case(make().await).await;
+    a_provider_price_stays_with_its_entry_at_a_month_boundary(make().await).await;
 }
 
 async fn clinics_are_found_by_key_hash_only<S: Store>(store: S) {
@@ -1085,4 +1086,43 @@ async fn suppressions_are_per_clinic_and_any_case<S: Store>(store: S) {
     );
     assert!(!store.is_suppressed(&a, "a@example.ca").await.unwrap());
     assert!(store.is_suppressed(&a, "b@example.ca").await.unwrap());
+}
+
+/// A text sent in the last microsecond of a month, its provider's price recorded: the month's
+/// ledger has the entry with its price, the next month has neither.
+async fn a_provider_price_stays_with_its_entry_at_a_month_boundary<S: Store>(store: S) {
+    let c = ClinicId::parse("clinic-a").unwrap();
+    let r = record(&c, "A1", 1, 1);
+    store.write_appointment(&write(r.clone(), Vec::new())).await.unwrap();
+    let next_month = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+    let last = next_month - Duration::microseconds(1);
+    text_sent(&store, &r, "k1", "+15145550123", last).await;
+    let sent = store.messages(&c, &r.id).await.unwrap().remove(0);
+    let price = FeedbackWrite {
+        message: MessageAddress {
+            clinic_id: c.clone(),
+            appointment_id: r.id.clone(),
+            key: "k1".to_owned(),
+        },
+        from: MessageStatus::Sent,
+        read_at: sent.at,
+        status: MessageStatus::Delivered,
+        at: next_month + Duration::minutes(1),
+        detail: None,
+        event: NewEvent::patient(next_month, r.id.clone(), EventType::MessageDelivered),
+        suppress: Vec::new(),
+        provider_price_micro_usd: Some(6_450),
+    };
+    assert!(store.apply_feedback(&price).await.unwrap());
+    let december = store
+        .ledger_between(&c, next_month - Duration::days(31), next_month)
+        .await
+        .unwrap();
+    assert_eq!(december.len(), 1);
+    assert_eq!(december[0].provider_price_micro_usd, Some(6_450));
+    let january = store
+        .ledger_between(&c, next_month, next_month + Duration::days(31))
+        .await
+        .unwrap();
+    assert!(january.is_empty(), "{january:?}");
 }
