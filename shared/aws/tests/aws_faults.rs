@@ -8,13 +8,12 @@ use axum::http::{Method, StatusCode};
 use chrono::{Duration, TimeZone, Utc};
 use rappel::domain::{AppointmentId, AppointmentRecord, ClinicId, EventType, NewEvent, PatientStatus};
 use rappel::ports::{AppointmentStore, AppointmentWrite, EventStore};
-use rappel::testing::appointment_json;
 use rappel_aws::dynamodb::DynamoStore;
 use rappel_aws::local::create_table;
 use rappel_aws_faults::{Fault, FaultPlan, FaultProxy, Rates, Rule, Service};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use support::rig::{call, now0, rig_on, AwsRig};
+use support::rig::{call, now0, rig_on, texted_body, AwsRig};
 use support::{sdk_at, Moto};
 
 /// moto and Rappel's AWS adapters behind a fault proxy (no random faults: tests force them).
@@ -40,9 +39,7 @@ async fn faulty_rig() -> (AwsRig, FaultProxy) {
 
 /// An appointment body whose mobile moto does not treat as opted out.
 fn body(revision: u64) -> Value {
-    let mut body = appointment_json(revision, Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap(), "FU");
-    body["patient"]["mobile"] = json!("514 555-0123");
-    body
+    texted_body(revision, Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap(), "FU")
 }
 
 async fn ledger_entries(rig: &AwsRig) -> usize {
@@ -468,8 +465,7 @@ async fn several_reminders_end_with_one_schedule_each_through_scheduler_faults()
     };
     // Thursday 2030-01-17 14:00 local, ten days after the rig's clock.
     let start = Utc.with_ymd_and_hms(2030, 1, 17, 19, 0, 0).unwrap();
-    let mut first = appointment_json(1, start, "FU");
-    first["patient"]["mobile"] = json!("514 555-0123");
+    let first = texted_body(1, start, "FU");
     proxy.force(
         Rule::new(Service::Scheduler, Fault::ErrorAfter)
             .operation("CreateSchedule")
@@ -505,8 +501,7 @@ async fn several_reminders_end_with_one_schedule_each_through_scheduler_faults()
     );
     // Moved four days earlier: the week reminder's time has passed, so its schedule goes; the
     // delete fails once before running, and the update of another is throttled.
-    let mut moved = appointment_json(2, start - Duration::days(4), "FU");
-    moved["patient"]["mobile"] = json!("514 555-0123");
+    let moved = texted_body(2, start - Duration::days(4), "FU");
     proxy.force(
         Rule::new(Service::Scheduler, Fault::ErrorBefore)
             .operation("DeleteSchedule")

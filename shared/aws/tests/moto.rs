@@ -13,7 +13,7 @@ use rappel_aws::dynamodb::DynamoStore;
 use rappel_aws::local::create_table;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use support::rig::{call, rig, AwsRig};
+use support::rig::{call, rig, texted_body, AwsRig};
 use support::{schedules, sdk_at, Moto};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -75,8 +75,7 @@ async fn save_move_remind_confirm_and_cancel_over_aws() {
     );
     // Thursday 2030-01-10 14:00 local; moto opts out numbers ending in 99, so use another.
     let start = Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap();
-    let mut body = appointment_json(1, start, "FU");
-    body["patient"]["mobile"] = json!("514 555-0123");
+    let body = texted_body(1, start, "FU");
 
     // Save → confirmation email and text, one schedule at the reminder time.
     let (status, view) = call(&emr, Method::PUT, "/v1/appointments/AWS-1", Some(body.clone()), false).await;
@@ -111,8 +110,7 @@ async fn save_move_remind_confirm_and_cancel_over_aws() {
 
     // Move → the schedule is replaced and a change email goes out.
     let moved = Utc.with_ymd_and_hms(2030, 1, 11, 15, 0, 0).unwrap();
-    let mut body2 = appointment_json(2, moved, "FU");
-    body2["patient"]["mobile"] = json!("514 555-0123");
+    let body2 = texted_body(2, moved, "FU");
     assert_eq!(
         call(&emr, Method::PUT, "/v1/appointments/AWS-1", Some(body2), false)
             .await
@@ -164,9 +162,8 @@ async fn save_move_remind_confirm_and_cancel_over_aws() {
     );
 
     // The EMR cancels → the schedule (already fired here, so none) stays absent and a cancellation goes out.
-    let mut cancelled = appointment_json(3, moved, "FU");
+    let mut cancelled = texted_body(3, moved, "FU");
     cancelled["status"] = json!("cancelled");
-    cancelled["patient"]["mobile"] = json!("514 555-0123");
     assert_eq!(
         call(&emr, Method::PUT, "/v1/appointments/AWS-1", Some(cancelled), false)
             .await
@@ -252,8 +249,7 @@ async fn a_save_carried_out_in_full_is_found_settled() {
     let types = json!({"communications": "full"});
     call(&emr, Method::PUT, "/v1/appointment-types/FU", Some(types), false).await;
     let start = Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap();
-    let mut body = appointment_json(1, start, "FU");
-    body["patient"]["mobile"] = json!("514 555-0123");
+    let body = texted_body(1, start, "FU");
     let (status, view) = call(&emr, Method::PUT, "/v1/appointments/AWS-S", Some(body), false).await;
     assert_eq!(status, StatusCode::CREATED, "{view}");
     let id = rappel::domain::AppointmentId::parse("AWS-S").unwrap();
@@ -286,8 +282,7 @@ async fn three_reminders_are_three_schedules_each_fired_once_over_aws() {
     assert_eq!(status, StatusCode::CREATED);
     // Thursday 2030-01-17 14:00 local (19:00 UTC), ten days after the rig's clock.
     let start = Utc.with_ymd_and_hms(2030, 1, 17, 19, 0, 0).unwrap();
-    let mut body = appointment_json(1, start, "PROC");
-    body["patient"]["mobile"] = json!("514 555-0123");
+    let body = texted_body(1, start, "PROC");
     let (status, view) = call(&emr, Method::PUT, "/v1/appointments/AWS-3", Some(body), false).await;
     assert_eq!(status, StatusCode::CREATED, "{view}");
     assert_eq!(
@@ -327,8 +322,7 @@ async fn three_reminders_are_three_schedules_each_fired_once_over_aws() {
 
     // A move of one hour: each schedule moves in place, under the same three names.
     let moved = start + chrono::Duration::hours(1);
-    let mut body = appointment_json(2, moved, "PROC");
-    body["patient"]["mobile"] = json!("514 555-0123");
+    let body = texted_body(2, moved, "PROC");
     assert_eq!(
         call(&emr, Method::PUT, "/v1/appointments/AWS-3", Some(body), false)
             .await
@@ -390,8 +384,7 @@ async fn three_reminders_are_three_schedules_each_fired_once_over_aws() {
 
     // Saved again for a later date, then cancelled: every schedule it had is deleted.
     let later = start + chrono::Duration::days(7);
-    let mut body = appointment_json(3, later, "PROC");
-    body["patient"]["mobile"] = json!("514 555-0123");
+    let mut body = texted_body(3, later, "PROC");
     call(&emr, Method::PUT, "/v1/appointments/AWS-3", Some(body.clone()), false).await;
     assert_eq!(schedules(&moto, &sdk).await.len(), 3);
     body["revision"] = json!(4);
@@ -437,8 +430,7 @@ async fn text_replies_over_aws() {
     call(&emr, Method::PUT, "/v1/appointment-types/FU", Some(types), false).await;
     // Thursday 2030-01-10 14:00 local, to the samples' number.
     let start = Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap();
-    let mut body = appointment_json(1, start, "FU");
-    body["patient"]["mobile"] = json!("514 555-0123");
+    let body = texted_body(1, start, "FU");
     let (status, view) = call(&emr, Method::PUT, "/v1/appointments/AWS-R", Some(body), false).await;
     assert_eq!(status, StatusCode::CREATED, "{view}");
     let invitation = sms_texts(&moto.data().await).pop().unwrap();
@@ -489,11 +481,8 @@ async fn text_replies_over_aws() {
         async move { rappel.text_reply("+15145550123", text).await.unwrap() }
     };
     assert_eq!(reply("ARRÊT").await, rappel::services::ReplyOutcome::OptedOut);
-    let moved = |revision: u64, hour: u32| {
-        let mut body = appointment_json(revision, Utc.with_ymd_and_hms(2030, 1, 10, hour, 0, 0).unwrap(), "FU");
-        body["patient"]["mobile"] = json!("514 555-0123");
-        body
-    };
+    let moved =
+        |revision: u64, hour: u32| texted_body(revision, Utc.with_ymd_and_hms(2030, 1, 10, hour, 0, 0).unwrap(), "FU");
     let (_, view) = call(&emr, Method::PUT, "/v1/appointments/AWS-R", Some(moved(2, 20)), false).await;
     let change_text = view["messages"]
         .as_array()
@@ -531,8 +520,7 @@ async fn delivery_reports_over_aws() {
         false,
     )
     .await;
-    let mut body = appointment_json(1, Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap(), "FU");
-    body["patient"]["mobile"] = json!("514 555-0123");
+    let body = texted_body(1, Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap(), "FU");
     let (status, _) = call(&emr, Method::PUT, "/v1/appointments/RDV-1", Some(body), false).await;
     assert_eq!(status, StatusCode::CREATED);
     let sample = |name: &str| -> String {
@@ -588,8 +576,7 @@ async fn delivery_reports_over_aws() {
 
     // A replay of the save answers the statuses as they are now (the appointment's settled
     // snapshot of its messages was forgotten when a report changed one).
-    let mut body = appointment_json(1, Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap(), "FU");
-    body["patient"]["mobile"] = json!("514 555-0123");
+    let body = texted_body(1, Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap(), "FU");
     let (status, replay) = call(&emr, Method::PUT, "/v1/appointments/RDV-1", Some(body), false).await;
     assert_eq!(status, StatusCode::OK);
     let statuses: Vec<&str> = replay["messages"]

@@ -7,6 +7,7 @@
 //! whatever their order.
 
 use super::concurrency::until_not_overtaken;
+use super::event_items::take_each;
 use super::{Dependency, Rappel, ServiceError};
 use crate::domain::*;
 use crate::formats::delivery::{self, DeliveryReport, Feedback, MessageRef};
@@ -217,9 +218,8 @@ pub struct DeliveryEventReport {
 
 impl Rappel {
     /// Applies every report of a `delivery-events` invocation (an SNS event of SES events, or
-    /// a CloudWatch Logs subscription's SMS delivery logs). What cannot be read is logged without
-    /// its content and skipped; a failure a retry may fix is returned once the others were
-    /// applied, so Lambda's retry delivers the event again (applied reports then change nothing).
+    /// a CloudWatch Logs subscription's SMS delivery logs), as `event_items::take_each` does;
+    /// reports applied again by Lambda's retry change nothing.
     pub async fn answer_delivery_event(&self, event: &serde_json::Value) -> Result<DeliveryEventReport, ServiceError> {
         let reports = match delivery::read_event(event) {
             Ok(reports) => reports,
@@ -231,40 +231,18 @@ impl Rappel {
                 });
             }
         };
-        let mut answer = DeliveryEventReport::default();
-        let mut readable = Vec::new();
-        for report in reports {
-            match report {
-                Ok(report) => readable.push(report),
-                Err(e) => {
-                    tracing::info!(error = %e, "delivery report skipped");
-                    answer.skipped += 1;
-                }
-            }
-        }
         // A log batch may hold thousands of texts (those quiet hours held, all sent at 08:00):
         // several reports at once, in order within each group.
-        let mut results = Vec::with_capacity(readable.len());
-        for group in readable.chunks(REPORTS_AT_ONCE) {
-            results.extend(futures_util::future::join_all(group.iter().map(|r| self.apply_delivery(r))).await);
-        }
-        let mut retry = None;
-        for result in results {
-            match result {
-                Ok(outcome) => answer.outcomes.push(outcome),
-                Err(e @ ServiceError::Unavailable { .. }) => {
-                    tracing::warn!(error = %e, "delivery report not applied; Lambda retries the event");
-                    retry = Some(e);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "delivery report not applied");
-                    answer.skipped += 1;
-                }
-            }
-        }
-        match retry {
-            Some(e) => Err(e),
-            None => Ok(answer),
-        }
+        let taken = take_each(
+            reports,
+            REPORTS_AT_ONCE,
+            "delivery report",
+            |report: DeliveryReport| async move { self.apply_delivery(&report).await },
+        )
+        .await?;
+        Ok(DeliveryEventReport {
+            outcomes: taken.outcomes,
+            skipped: taken.skipped,
+        })
     }
 }

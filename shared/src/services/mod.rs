@@ -6,6 +6,7 @@ mod channels;
 mod concurrency;
 mod delivery;
 mod dispatch;
+mod event_items;
 mod feeds;
 mod fhir;
 mod hl7;

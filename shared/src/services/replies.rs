@@ -3,10 +3,11 @@
 //! link's buttons would be (same windows, same clinic options, same receipts).
 
 use super::dispatch::{claim_on_write, Known};
+use super::event_items::take_each;
 use super::patient::ActionSource;
 use super::{concurrency::until_not_overtaken, Budget, Dependency, PatientAction, PatientPage, Rappel, ServiceError};
 use crate::domain::*;
-use crate::formats::inbound_sms;
+use crate::formats::inbound_sms::{self, InboundText};
 use crate::formats::sms_reply::{self, Reply};
 use crate::ports::SendError;
 use crate::ports::{StoreError, TextRoute};
@@ -218,11 +219,9 @@ pub struct InboundReport {
 }
 
 impl Rappel {
-    /// Takes every text of a Lambda SNS event from the two-way number's topic. What cannot be
-    /// read is logged without its content and skipped: a retry would not read it better. A
-    /// failure a retry may fix (the store, the texter) is returned once the other texts were
-    /// taken, so Lambda's retry delivers the event again; the texts already taken are then
-    /// taken once more to no effect (actions and answers are idempotent).
+    /// Takes every text of a Lambda SNS event from the two-way number's topic, as
+    /// `event_items::take_each` does; a text taken again by Lambda's retry has no effect
+    /// (actions and answers are idempotent).
     pub async fn answer_inbound_event(&self, event: &serde_json::Value) -> Result<InboundReport, ServiceError> {
         let texts = match inbound_sms::read_sns_event(event) {
             Ok(texts) => texts,
@@ -234,33 +233,15 @@ impl Rappel {
                 });
             }
         };
-        let mut report = InboundReport::default();
-        let mut retry = None;
-        for text in texts {
-            let text = match text {
-                Ok(text) => text,
-                Err(e) => {
-                    tracing::warn!(error = %e, "inbound text skipped");
-                    report.unreadable += 1;
-                    continue;
-                }
-            };
+        // One at a time: two replies of one patient in one event apply in the order sent.
+        let taken = take_each(texts, 1, "inbound text", |text: InboundText| async move {
             let sent_at = text.sent_at.unwrap_or_else(|| self.clock.now());
-            match self.text_reply_sent_at(&text.from, &text.body, sent_at).await {
-                Ok(outcome) => report.outcomes.push(outcome),
-                Err(e @ ServiceError::Unavailable { .. }) => {
-                    tracing::warn!(inbound = text.id.as_deref().unwrap_or("-"), error = %e, "inbound text not taken; Lambda retries the event");
-                    retry = Some(e);
-                }
-                Err(e) => {
-                    tracing::warn!(inbound = text.id.as_deref().unwrap_or("-"), error = %e, "inbound text not taken");
-                    report.unreadable += 1;
-                }
-            }
-        }
-        match retry {
-            Some(e) => Err(e),
-            None => Ok(report),
-        }
+            self.text_reply_sent_at(&text.from, &text.body, sent_at).await
+        })
+        .await?;
+        Ok(InboundReport {
+            outcomes: taken.outcomes,
+            unreadable: taken.skipped,
+        })
     }
 }

@@ -22,6 +22,14 @@ pub fn now0() -> DateTime<Utc> {
 
 pub const KEY: &str = "moto-clinic-key";
 
+/// An appointment body whose patient has a mobile moto does not opt out (moto opts out numbers
+/// ending in 99, the shared test appointment's).
+pub fn texted_body(revision: u64, start: DateTime<Utc>, type_code: &str) -> Value {
+    let mut body = rappel::testing::appointment_json(revision, start, type_code);
+    body["patient"]["mobile"] = serde_json::json!("514 555-0123");
+    body
+}
+
 /// The deployment's two-way number in the rig.
 pub const TWO_WAY_NUMBER: &str = "+14385550100";
 
