@@ -317,6 +317,16 @@ pub struct Found {
     pub suppressed: Option<(String, bool)>,
 }
 
+/// What [`ReadTogether::add_messages_checking`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Added {
+    /// The keys of the messages it recorded (as [`AppointmentStore::add_messages`] returns them).
+    pub recorded: Vec<String>,
+    /// The address asked about, and whether it is suppressed; `None` when it was not learnt
+    /// (nothing was left to write): the sender then reads it itself.
+    pub suppressed: Option<(String, bool)>,
+}
+
 /// What a patient link leads to, with what its page needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Linked {
@@ -348,6 +358,26 @@ pub trait ReadTogether: ClinicStore + TypeStore + AppointmentStore + Suppression
             found.suppressed = Some((address.clone(), self.is_suppressed(clinic, address).await?));
         }
         Ok(found)
+    }
+
+    /// [`AppointmentStore::add_messages`], reading with it whether `address` (lower case) is on
+    /// the clinic's suppression list, for a sender that learns the address from the appointment
+    /// it has just read. The default reads it first; a store that can checks it in the write.
+    async fn add_messages_checking(
+        &self,
+        record: &AppointmentRecord,
+        messages: &[MessageRecord],
+        address: Option<&str>,
+    ) -> StoreResult<Added> {
+        let suppressed = match address {
+            Some(address) => Some((
+                address.to_owned(),
+                self.is_suppressed(&record.clinic_id, address).await?,
+            )),
+            None => None,
+        };
+        let recorded = self.add_messages(record, messages).await?;
+        Ok(Added { recorded, suppressed })
     }
 
     /// The appointment behind a patient link, with its clinic and type settings.

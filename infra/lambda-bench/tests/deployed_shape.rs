@@ -603,10 +603,10 @@ async fn the_deployed_shape_sends_everything_once_through_faults_and_kills() {
             None => strays.push(format!("text to {to:?}: {}", m["message"])),
         }
     }
-    // The events feed, read once every writer is done: a cursor still empty then was orphaned (a
-    // reservation whose answer was lost), so the reader may close it at once.
+    // The events feed, read once every writer is done: no write is on its way, so the reader
+    // need not stay behind the present.
     let reader = rappel_aws::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), "rappel")
-        .with_gap_grace(chrono::Duration::zero());
+        .with_feed_lag(chrono::Duration::zero());
     let feed = read_feed(&reader, &clinic_id, 0).await;
     // The follower never passed a cursor whose event came later: what it read while the writers
     // ran, then what is left after where it stopped, is the whole feed.
@@ -821,8 +821,8 @@ async fn read_feed(
 }
 
 /// Follows the feed as an EMR does, a page every 200 ms, while `following`: the events in the
-/// order it read them. Its reader keeps the feed's 30-second grace for cursors still empty, so it
-/// stops before an event that may still be written rather than pass it.
+/// order it read them. Its reader stays the feed's 10 s behind the present, so it never passes
+/// an event that may still be written.
 async fn follow_feed(
     store: rappel_aws::dynamodb::DynamoStore,
     clinic: rappel::domain::ClinicId,

@@ -317,14 +317,14 @@ async fn append_events(store: Arc<DynamoStore>, clinic: &ClinicId, appointments:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_appends_under_conflicts_and_throttling_give_every_event_one_cursor_in_order() {
+async fn concurrent_appends_under_conflicts_throttling_and_lost_answers_give_every_event_one_cursor_in_order() {
     let moto = Moto::start();
     let noisy = Rates {
         conflict: 0.15,
         throttle: 0.05,
         error_before: 0.03,
         error_after: 0.03,
-        timeout: 0.0,
+        timeout: 0.02,
     };
     let proxy = FaultProxy::start(
         &moto.endpoint,
@@ -338,18 +338,27 @@ async fn concurrent_appends_under_conflicts_and_throttling_give_every_event_one_
     .unwrap();
     let direct = aws_sdk_dynamodb::Client::new(&sdk_at(&moto.endpoint).await);
     create_table(&direct, "feed").await.unwrap();
+    // The functions' attempt timeout, which a held request outlasts (it executes late).
+    let through_proxy = aws_sdk_dynamodb::config::Builder::from(&sdk_at(&proxy.url).await)
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(std::time::Duration::from_secs(3))
+                .build(),
+        )
+        .build();
     let store = Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk_at(&proxy.url).await),
+        aws_sdk_dynamodb::Client::from_conf(through_proxy),
         "feed",
     ));
     let clinic = ClinicId::parse("hot").unwrap();
+    // An EMR following the feed meanwhile, with the deployed lag behind the present.
+    let follower = tokio::spawn(follow(DynamoStore::new(direct.clone(), "feed"), clinic.clone(), 64));
     append_events(store.clone(), &clinic, 64).await;
     let stats = proxy.stats();
     println!("{stats}");
     proxy.set_plan(FaultPlan::default());
-    // Every writer is done: a cursor still empty was orphaned (a reservation whose answer was
-    // lost), so the reader may close it at once.
-    let reader = DynamoStore::new(direct.clone(), "feed").with_gap_grace(Duration::zero());
+    // Every writer is done: nothing is on its way, so this reader need not stay behind.
+    let reader = DynamoStore::new(direct.clone(), "feed").with_feed_lag(Duration::zero());
     let events = reader.events_after(&clinic, 0, 1000).await.unwrap();
     let mut ids: Vec<String> = events.iter().map(|e| e.event.appointment_id.to_string()).collect();
     let cursors: Vec<u64> = events.iter().map(|e| e.cursor).collect();
@@ -362,76 +371,90 @@ async fn concurrent_appends_under_conflicts_and_throttling_give_every_event_one_
         "each event exactly once (seed {})",
         proxy.seed()
     );
+    let followed = follower.await.unwrap();
+    assert_eq!(
+        followed.iter().map(|e| e.cursor).collect::<Vec<_>>(),
+        cursors,
+        "the follower never passed an event that came later (seed {})",
+        proxy.seed()
+    );
+}
+
+/// Follows the feed, a page every 100 ms, until it has read `expected` events: the events in the
+/// order it read them. It gives up after a minute (the lag is 10 s).
+async fn follow(store: DynamoStore, clinic: ClinicId, expected: usize) -> Vec<rappel::domain::Event> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut events: Vec<rappel::domain::Event> = Vec::new();
+    while events.len() < expected && tokio::time::Instant::now() < deadline {
+        let after = events.last().map_or(0, |e| e.cursor);
+        match store.events_after(&clinic, after, 1000).await {
+            Ok(page) if !page.is_empty() => events.extend(page),
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    events
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reader_waits_at_a_young_gap_and_closes_an_old_one() {
+async fn a_reader_stays_the_lag_behind_the_present_and_reads_older_cursors_first() {
     let moto = Moto::start();
     let client = aws_sdk_dynamodb::Client::new(&sdk_at(&moto.endpoint).await);
-    create_table(&client, "gaps").await.unwrap();
-    let store = DynamoStore::new(client.clone(), "gaps");
-    let clinic = ClinicId::parse("gappy").unwrap();
-    let now_ms = Utc::now().timestamp_millis();
-    let put = |cursor: u64, written_ms: i64| {
+    create_table(&client, "lagged").await.unwrap();
+    let store = DynamoStore::new(client.clone(), "lagged");
+    let clinic = ClinicId::parse("lagged").unwrap();
+    let now_ms = Utc::now().timestamp_millis() as u64;
+    let put = |cursor: u64, void: bool| {
         let client = client.clone();
         let event = NewEvent::patient(
             now0(),
-            AppointmentId::parse(&format!("G-{cursor}")).unwrap(),
+            AppointmentId::parse(&format!("L-{cursor}")).unwrap(),
             EventType::PatientConfirmed,
         );
         async move {
-            use aws_sdk_dynamodb::types::AttributeValue::{N, S};
-            client
+            use aws_sdk_dynamodb::types::AttributeValue::{Bool, S};
+            let request = client
                 .put_item()
-                .table_name("gaps")
-                .item("PK", S("EVENTS#gappy".to_owned()))
-                .item("SK", S(format!("{cursor:020}")))
-                .item("event", S(serde_json::to_string(&event).unwrap()))
-                .item("written_at", N(written_ms.to_string()))
-                .send()
-                .await
-                .unwrap();
+                .table_name("lagged")
+                .item("PK", S("EVENTS#lagged".to_owned()))
+                .item("SK", S(format!("{cursor:020}")));
+            let request = if void {
+                request.item("void", Bool(true))
+            } else {
+                request.item("event", S(serde_json::to_string(&event).unwrap()))
+            };
+            request.send().await.unwrap();
         }
     };
-    // Cursor 2 was reserved two minutes ago by a writer that never came back; cursor 4 is being
-    // written right now, behind cursor 5 which just committed.
-    put(1, now_ms - 120_000).await;
-    put(3, now_ms - 120_000).await;
-    put(5, now_ms).await;
-    let seen: Vec<u64> = store
-        .events_after(&clinic, 0, 100)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.cursor)
-        .collect();
+    // Cursors of the per-clinic counter this feed had before (one gap closed by a void), then
+    // events stamped 30 s and 12 s ago, and one stamped 2 s ago whose writer may have company.
+    put(1, false).await;
+    put(2, true).await;
+    put(3, false).await;
+    let stamped = |ago_ms: u64| (now_ms - ago_ms) * 1000 + 7;
+    for ago in [30_000, 12_000, 2_000] {
+        put(stamped(ago), false).await;
+    }
+    let seen = |after: u64| {
+        let store = store.clone();
+        let clinic = clinic.clone();
+        async move {
+            let events = store.events_after(&clinic, after, 100).await.unwrap();
+            events.iter().map(|e| e.cursor).collect::<Vec<u64>>()
+        }
+    };
     assert_eq!(
-        seen,
-        vec![1, 3],
-        "the old gap is closed, the reader stops before the young one"
+        seen(0).await,
+        vec![1, 3, stamped(30_000), stamped(12_000)],
+        "older cursors first, the void skipped, nothing from the last 10 s"
     );
-    // The closed cursor stays closed: its late writer loses and takes a new one.
-    let late = client
-        .put_item()
-        .table_name("gaps")
-        .item(
-            "PK",
-            aws_sdk_dynamodb::types::AttributeValue::S("EVENTS#gappy".to_owned()),
-        )
-        .item("SK", aws_sdk_dynamodb::types::AttributeValue::S(format!("{:020}", 2)))
-        .condition_expression("attribute_not_exists(PK)")
-        .send()
-        .await;
-    assert!(late.is_err(), "a void holds cursor 2");
-    put(4, now_ms).await;
-    let seen: Vec<u64> = store
-        .events_after(&clinic, 3, 100)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.cursor)
-        .collect();
-    assert_eq!(seen, vec![4, 5]);
+    assert_eq!(seen(stamped(12_000)).await, Vec::<u64>::new());
+    // Limits hold across the void and the old cursors.
+    let first_two = store.events_after(&clinic, 0, 2).await.unwrap();
+    assert_eq!(first_two.iter().map(|e| e.cursor).collect::<Vec<_>>(), vec![1, 3]);
+    // With no lag (every writer done), the young event is read too.
+    let unlagged = store.clone().with_feed_lag(Duration::zero());
+    let all = unlagged.events_after(&clinic, stamped(12_000), 100).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.cursor).collect::<Vec<_>>(), vec![stamped(2_000)]);
 }
 
 fn rand_seed() -> u64 {
@@ -667,4 +690,66 @@ async fn a_save_reads_the_suppression_list_in_its_first_read() {
         (change.status, change.detail.as_deref()),
         (rappel::domain::MessageStatus::Undeliverable, Some("suppressed"))
     );
+}
+
+/// A reminder learns whether the patient's address is suppressed in the transaction that records
+/// its messages (a condition on the list's item), not with a read of its own: three DynamoDB calls
+/// for a free address, and one more transaction for a listed one, whose email is then skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_learns_the_suppression_list_in_the_write_of_its_messages() {
+    let (rig, proxy) = faulty_rig().await;
+    let emr = rappel::http::emr::router(rig.rappel.clone());
+    let start = Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap();
+    for (id, email) in [("R-FREE", "free@example.ca"), ("R-LISTED", "listed@example.ca")] {
+        let mut body = texted_body(1, start, "FU");
+        body["patient"]["email"] = json!(email);
+        let (status, view) = call(&emr, Method::PUT, &format!("/v1/appointments/{id}"), Some(body), false).await;
+        assert_eq!(status, StatusCode::CREATED, "{view}");
+    }
+    let listed = rappel::domain::Suppression {
+        address: "Listed@Example.ca".to_owned(),
+        reason: rappel::domain::SuppressionReason::Bounce,
+        at: now0(),
+    };
+    rig.rappel.store.suppress(&rig.clinic.id, &[listed]).await.unwrap();
+    let due = support::due_inputs(&support::schedules(&rig.moto, &rig.sdk).await);
+    rig.clock.set(due[0].0);
+    let calls = |stats: &rappel_aws_faults::FaultStats| {
+        ["GetItem", "BatchGetItem", "TransactWriteItems", "UpdateItem", "Query"]
+            .map(|operation| stats.requests(Service::DynamoDb, operation))
+    };
+    let mut fired = Vec::new();
+    for id in ["R-FREE", "R-LISTED"] {
+        let (_, payload) = due.iter().find(|(_, p)| p.appointment_id.as_str() == id).unwrap();
+        let before = calls(&proxy.stats());
+        rig.rappel.fire(payload).await.unwrap();
+        let after = calls(&proxy.stats());
+        fired.push(after.iter().zip(before).map(|(a, b)| a - b).collect::<Vec<_>>());
+    }
+    // The one GetItem is the text's opt-out read (the rig is a two-way deployment).
+    assert_eq!(fired[0], vec![1, 1, 2, 0, 0], "a free address: {}", proxy.stats());
+    assert_eq!(fired[1], vec![1, 1, 3, 0, 0], "a listed address: {}", proxy.stats());
+    for (id, email_status, detail) in [
+        ("R-FREE", rappel::domain::MessageStatus::Sent, None),
+        (
+            "R-LISTED",
+            rappel::domain::MessageStatus::Undeliverable,
+            Some("suppressed"),
+        ),
+    ] {
+        let id = AppointmentId::parse(id).unwrap();
+        let messages = rig.rappel.store.messages(&rig.clinic.id, &id).await.unwrap();
+        let reminder = |channel| {
+            messages
+                .iter()
+                .find(|m| m.kind == rappel::domain::MessageKind::Reminder && m.channel == channel)
+                .unwrap()
+        };
+        let email = reminder(rappel::domain::Channel::Email);
+        assert_eq!((email.status, email.detail.as_deref()), (email_status, detail), "{id}");
+        assert_eq!(
+            reminder(rappel::domain::Channel::Sms).status,
+            rappel::domain::MessageStatus::Sent
+        );
+    }
 }

@@ -134,6 +134,14 @@ impl ReadTogether for TimeLimitedStore {
     async fn read_together(&self, clinic: &ClinicId, wanted: &Wanted) -> StoreResult<Found> {
         within_store_timeout(self.inner.read_together(clinic, wanted)).await
     }
+    async fn add_messages_checking(
+        &self,
+        record: &AppointmentRecord,
+        messages: &[MessageRecord],
+        address: Option<&str>,
+    ) -> StoreResult<Added> {
+        within_store_timeout(self.inner.add_messages_checking(record, messages, address)).await
+    }
     async fn read_by_token(&self, token: &str) -> StoreResult<Linked> {
         within_store_timeout(self.inner.read_by_token(token)).await
     }

@@ -135,13 +135,24 @@ impl Rappel {
             return Ok(Some(ReminderOutcome::Skipped("no channel left for this reminder")));
         }
         claim_on_write(&mut messages, &clinic.settings, now);
-        let recorded = match self.store.add_messages(&record, &messages).await {
-            Ok(recorded) => recorded,
+        // The address is known only now: its suppression is read with the write, not before it.
+        let email = messages
+            .iter()
+            .any(|m| m.channel == Channel::Email)
+            .then(|| record.content.patient.email.as_ref().map(|e| e.as_str().to_lowercase()))
+            .flatten();
+        let added = match self
+            .store
+            .add_messages_checking(&record, &messages, email.as_deref())
+            .await
+        {
+            Ok(added) => added,
             Err(StoreError::Conflict) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
         // The reminder's own messages; a repeated delivery (some recorded before) reads them all.
-        let known = Known::after_write(&type_settings, Some(Vec::new()), &messages, &recorded);
+        let mut known = Known::after_write(&type_settings, Some(Vec::new()), &messages, &added.recorded);
+        known.suppressed = added.suppressed;
         self.dispatch_known(&clinic, &record, known, &budget).await?;
         Ok(Some(ReminderOutcome::Sent))
     }

@@ -82,6 +82,7 @@ where
     a_reply_finds_the_latest_text_to_its_number(make().await).await;
     feedback_moves_a_sent_message_once_with_its_event_price_and_suppressions(make().await).await;
     suppressions_are_per_clinic_and_any_case(make().await).await;
+    messages_added_with_an_address_learn_whether_it_is_suppressed(make().await).await;
     a_provider_price_stays_with_its_entry_at_a_month_boundary(make().await).await;
 }
 
@@ -1086,6 +1087,67 @@ async fn suppressions_are_per_clinic_and_any_case<S: Store>(store: S) {
     );
     assert!(!store.is_suppressed(&a, "a@example.ca").await.unwrap());
     assert!(store.is_suppressed(&a, "b@example.ca").await.unwrap());
+}
+
+/// A sender that learns the patient's address from the appointment it read (the reminder) asks
+/// for its suppression with the messages' write: the answer is the list's, for an address in any
+/// case, and the messages are recorded either way. Once nothing is left to write, the store may
+/// not know, but never answers that a listed address is free.
+async fn messages_added_with_an_address_learn_whether_it_is_suppressed<S: Store>(store: S) {
+    let c = ClinicId::parse("clinic-a").unwrap();
+    let r = record(&c, "A1", 1, 1);
+    store.write_appointment(&write(r.clone(), vec![])).await.unwrap();
+    let listed = Suppression {
+        address: "listed@example.ca".to_owned(),
+        reason: SuppressionReason::Bounce,
+        at: t0(),
+    };
+    store.suppress(&c, &[listed]).await.unwrap();
+    let email = MessageRecord::pending(MessageKind::Reminder, Channel::Email, 1, t0());
+    let added = store
+        .add_messages_checking(&r, std::slice::from_ref(&email), Some("free@example.ca"))
+        .await
+        .unwrap();
+    assert_eq!(
+        added,
+        Added {
+            recorded: vec![email.key.clone()],
+            suppressed: Some(("free@example.ca".to_owned(), false)),
+        }
+    );
+    let text = MessageRecord::pending(MessageKind::Reminder, Channel::Sms, 1, t0());
+    let added = store
+        .add_messages_checking(&r, std::slice::from_ref(&text), Some("listed@example.ca"))
+        .await
+        .unwrap();
+    assert_eq!(
+        added,
+        Added {
+            recorded: vec![text.key.clone()],
+            suppressed: Some(("listed@example.ca".to_owned(), true)),
+        }
+    );
+    let again = store
+        .add_messages_checking(&r, &[email, text], Some("listed@example.ca"))
+        .await
+        .unwrap();
+    assert!(again.recorded.is_empty(), "{again:?}");
+    assert_ne!(again.suppressed, Some(("listed@example.ca".to_owned(), false)));
+    assert_eq!(store.messages(&c, &r.id).await.unwrap().len(), 2);
+    let newer = AppointmentRecord {
+        version: 2,
+        ..r.clone()
+    };
+    let late = MessageRecord::pending(MessageKind::Confirmation, Channel::Email, 2, t0());
+    assert!(
+        matches!(
+            store
+                .add_messages_checking(&newer, &[late], Some("listed@example.ca"))
+                .await,
+            Err(StoreError::Conflict)
+        ),
+        "only to the version the caller read"
+    );
 }
 
 /// A text sent in the last microsecond of a month, its provider's price recorded: the month's

@@ -1,71 +1,58 @@
-//! The clinic's event feed: cursors reserved from a per-clinic counter, each event written in
-//! the transaction of what caused it, and a reader that never skips an event still on its way.
+//! The clinic's event feed: cursors stamped from the writer's clock when its transaction is sent,
+//! and readers that stay a fixed lag behind the present, so they never pass an event that is
+//! still on its way.
 //!
-//! The counter is only ever incremented (`ADD`), outside any transaction, so it is never a
-//! transaction's conflicting item and never a failed condition: one write a reservation, however
-//! many instances append at once. Reserved cursors can stay empty (a transaction that failed, a
-//! sender killed between reservation and commit, a reservation whose answer was lost): such a
-//! gap is closed with a *void* item, written only if the cursor is still free, by the writer that
-//! gave up or, after `GAP_GRACE`, by a reader (a reservation whose answer was lost leaves such a
-//! gap, so the event after it reaches readers up to `GAP_GRACE` later). Event puts carry the same condition, so a late
-//! writer and a reader closing its gap cannot both win: the writer then reserves again.
+//! A cursor is the wall-clock millisecond at which the transaction carrying the event is sent,
+//! times 1,000, plus a random offset (two writers in one millisecond rarely meet; when they do,
+//! the event's put fails its condition and the writer stamps again). The events of one
+//! transaction take consecutive cursors. Cursors stay below 2^53, so JavaScript reads them exactly.
+//!
+//! Each transaction that carries events is sent without the SDK's retries and stamped anew on
+//! each attempt (see `transact.rs`): an attempt is given up after 3 s (the SDK's attempt timeout),
+//! so an event commits within a few seconds of its stamp. A reader returns only events stamped at
+//! least `FEED_LAG` ago: by then every write stamped earlier has committed or failed. No counter is
+//! written, and nothing is left for readers to close: the feed costs no call of its own.
+//!
+//! Cursors written before stamping (a per-clinic counter: small numbers, and `void` items that
+//! closed its gaps) sort before every stamped one and are read the same way; voids are skipped.
 
-use super::{get_n, get_s, json, key, n, parse, s, unavailable, DynamoStore, Item};
-use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
+use super::{get_s, json, key, n, parse, s, unavailable, DynamoStore, Item};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use chrono::Duration;
 use rappel::domain::{ClinicId, Event, NewEvent};
 use rappel::ports::{StoreError, StoreResult};
 
 /// How long events stay readable.
 pub(super) const EVENT_RETENTION: Duration = Duration::days(90);
-/// How long a reader waits on an empty cursor before it closes it: longer than any writer lives
-/// (the functions' timeout is 15 s), so a writer still running is never overtaken.
-pub(super) const GAP_GRACE: Duration = Duration::seconds(30);
-/// A gap before an event older than this is passed without a write: no writer lives that long,
-/// and older history may have expired under the TTL.
-const GAP_ABANDONED: Duration = Duration::hours(1);
-
-/// What a reader does with a gap.
-enum Gap {
-    /// Its writer may still commit: stop here.
-    Wait,
-    /// Closed (or abandoned): read on.
-    Passed,
-    /// An event arrived in it meanwhile: read again from there.
-    Filled,
-}
-
-fn counter_key(clinic: &ClinicId) -> Item {
-    key(format!("CLINIC#{clinic}"), "EVENTSEQ")
-}
+/// How far behind the present readers stay: longer than an event's transaction can take to commit
+/// after its stamp (an attempt is given up after 3 s; a request DynamoDB received executes within
+/// moments), with room for the clocks of two Lambda instances to differ.
+pub(super) const FEED_LAG: Duration = Duration::seconds(10);
+/// Stamped cursors per millisecond.
+const PER_MILLISECOND: u64 = 1_000;
 
 fn feed_key(clinic: &ClinicId, cursor: u64) -> Item {
     key(format!("EVENTS#{clinic}"), &format!("{cursor:020}"))
 }
 
-/// Wall-clock milliseconds: gaps are timed by the machines' clocks, not the services' clock.
-fn wall_millis() -> i64 {
+/// The first of `count` consecutive cursors for a transaction sent at `now_ms` (wall clock).
+pub(super) fn stamp(now_ms: i64, count: usize) -> u64 {
+    let room = PER_MILLISECOND.saturating_sub(count as u64).max(1);
+    now_ms.max(0) as u64 * PER_MILLISECOND + rand::random_range(0..room)
+}
+
+/// The last cursor a reader at `now_ms` may return, `lag` behind it.
+pub(super) fn horizon(now_ms: i64, lag: Duration) -> u64 {
+    let at = (now_ms - lag.num_milliseconds()).max(0) as u64;
+    at * PER_MILLISECOND + (PER_MILLISECOND - 1)
+}
+
+/// Wall-clock milliseconds: cursors are timed by the machines' clocks, not the services' clock.
+pub(super) fn wall_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 impl DynamoStore {
-    /// Reserves `count` consecutive cursors and returns the first.
-    pub(super) async fn reserve_cursors(&self, clinic: &ClinicId, count: usize) -> StoreResult<u64> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(counter_key(clinic)))
-            .update_expression("ADD n :count")
-            .expression_attribute_values(":count", n(count))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(unavailable("reserve cursors"))?;
-        let last = get_n(&out.attributes.unwrap_or_default(), "n")?;
-        Ok(last + 1 - count as u64)
-    }
-
     /// Transaction items putting `events` at the cursors from `first`, each only if still free.
     pub(super) fn event_puts(
         &self,
@@ -79,7 +66,6 @@ impl DynamoStore {
             .map(|(i, event)| {
                 let mut item = feed_key(clinic, first + i as u64);
                 item.insert("event".to_owned(), s(json(event)?));
-                item.insert("written_at".to_owned(), n(wall_millis()));
                 item.insert("expires_at".to_owned(), n((event.at + EVENT_RETENTION).timestamp()));
                 let put = self.if_absent(item)?;
                 Ok(TransactWriteItem::builder().put(put).build())
@@ -97,109 +83,68 @@ impl DynamoStore {
             .map_err(|e| StoreError::Unavailable(format!("dynamodb request: {e}")))
     }
 
-    /// Writes a void at `cursor` unless an event is there: `false` when one is.
-    async fn void_cursor(&self, clinic: &ClinicId, cursor: u64) -> StoreResult<bool> {
-        let mut item = feed_key(clinic, cursor);
-        item.insert("void".to_owned(), aws_sdk_dynamodb::types::AttributeValue::Bool(true));
-        item.insert("written_at".to_owned(), n(wall_millis()));
-        item.insert(
-            "expires_at".to_owned(),
-            n((chrono::Utc::now() + EVENT_RETENTION).timestamp()),
-        );
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable("void cursor")(e)),
-        }
-    }
-
-    /// Gives back cursors a writer reserved and will not use, so readers need not wait for them.
-    /// Best effort: a cursor left empty is closed by a reader after `GAP_GRACE`.
-    pub(super) async fn give_back(&self, clinic: &ClinicId, first: u64, count: usize) {
-        for cursor in first..first + count as u64 {
-            if let Err(e) = self.void_cursor(clinic, cursor).await {
-                tracing::warn!(clinic = %clinic, cursor, error = %e, "reserved cursor left for readers to close");
-            }
-        }
-    }
-
-    /// Decides on the empty cursors `from..to`, which lie before an event written at `later_written`.
-    async fn gap(&self, clinic: &ClinicId, from: u64, to: u64, later_written: i64) -> StoreResult<Gap> {
-        let age = wall_millis() - later_written;
-        if age < self.gap_grace.num_milliseconds() {
-            return Ok(Gap::Wait);
-        }
-        if age > GAP_ABANDONED.num_milliseconds() {
-            return Ok(Gap::Passed);
-        }
-        for cursor in from..to {
-            if !self.void_cursor(clinic, cursor).await? {
-                return Ok(Gap::Filled);
-            }
-        }
-        Ok(Gap::Passed)
-    }
-
-    /// Up to `limit` events after cursor `after`, oldest first, stopping before a cursor whose
-    /// writer may still commit.
+    /// Up to `limit` events after cursor `after`, oldest first, none younger than the feed's lag.
     pub(super) async fn read_feed(&self, clinic: &ClinicId, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
         let limit = limit.clamp(1, 1000);
+        let last = horizon(wall_millis(), self.feed_lag);
         let mut events = Vec::new();
-        let mut next = after + 1;
-        'pages: loop {
-            let page = (limit - events.len()) as i32 + 8;
+        let mut start = None;
+        loop {
             let out = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND SK >= :from")
+                .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
                 .expression_attribute_values(":pk", s(format!("EVENTS#{clinic}")))
-                .expression_attribute_values(":from", s(format!("{next:020}")))
-                .limit(page)
+                .expression_attribute_values(":from", s(format!("{:020}", after.saturating_add(1))))
+                .expression_attribute_values(":to", s(format!("{last:020}")))
+                .set_exclusive_start_key(start)
+                .limit((limit - events.len()) as i32)
                 .consistent_read(true)
                 .send()
                 .await
                 .map_err(unavailable("events"))?;
-            let items = out.items.unwrap_or_default();
-            for item in &items {
-                let cursor: u64 = get_s(item, "SK")?
+            for item in out.items.unwrap_or_default() {
+                if !item.contains_key("event") {
+                    continue; // a void, closing a gap of the counter's days
+                }
+                let cursor = get_s(&item, "SK")?
                     .parse()
                     .map_err(|_| StoreError::Corrupt("event cursor".to_owned()))?;
-                if cursor > next {
-                    let written = get_n(item, "written_at").map_or(0, |w| w as i64);
-                    match self.gap(clinic, next, cursor, written).await? {
-                        Gap::Wait => return Ok(events),
-                        Gap::Filled => continue 'pages,
-                        Gap::Passed => {}
-                    }
-                }
-                next = cursor + 1;
-                if item.contains_key("event") {
-                    events.push(Event {
-                        cursor,
-                        event: parse(item, "event")?,
-                    });
-                    if events.len() == limit {
-                        return Ok(events);
-                    }
-                }
+                events.push(Event {
+                    cursor,
+                    event: parse(&item, "event")?,
+                });
             }
-            if out.last_evaluated_key.is_none() {
+            start = out.last_evaluated_key;
+            if events.len() >= limit || start.is_none() {
                 return Ok(events);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_follow_the_clock_and_stay_exact_in_javascript() {
+        let now_ms = chrono::DateTime::parse_from_rfc3339("2200-01-01T00:00:00Z")
+            .unwrap()
+            .timestamp_millis();
+        let first = stamp(now_ms, 3);
+        assert!(first / PER_MILLISECOND == now_ms as u64 && first % PER_MILLISECOND <= 997);
+        assert!(first + 2 < 1 << 53, "a JSON number JavaScript reads exactly");
+        assert!(stamp(now_ms + 1, 1) > first + 2, "a later millisecond sorts after");
+    }
+
+    #[test]
+    fn the_horizon_is_the_last_cursor_of_the_millisecond_lag_ago() {
+        let lag = Duration::seconds(10);
+        assert_eq!(horizon(20_000, lag), 10_000 * PER_MILLISECOND + 999);
+        assert!(stamp(10_000, 1) <= horizon(20_000, lag));
+        assert!(stamp(10_001, 1) > horizon(20_000, lag));
+        assert_eq!(horizon(5, lag), 999, "never below zero");
     }
 }

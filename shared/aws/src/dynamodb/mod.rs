@@ -8,8 +8,7 @@
 //! | appointment | `APPT#<clinic>#<id>` | `APPT` | `record` (JSON), `version`, `expires_at`; `settled`, `settled_messages` (JSON), `added_since` (see below) |
 //! | message | `APPT#<clinic>#<id>` | `MSG#<key>` | `order`, `status`, `at`, `message` (JSON), `detail`, `expires_at` |
 //! | patient link | `TOKEN#<token>` | `TOKEN` | `clinic_id`, `appointment_id`, `type_code`, `link_expires_at`, `expires_at` |
-//! | event counter | `CLINIC#<clinic>` | `EVENTSEQ` | `n`: the last cursor reserved |
-//! | event | `EVENTS#<clinic>` | `<cursor, 20 digits>` | `event` (JSON) or `void`, `written_at`, `expires_at` |
+//! | event | `EVENTS#<clinic>` | `<cursor, 20 digits>` | `event` (JSON), `expires_at` (or `void`: see `feed.rs`) |
 //! | ledger entry | `LEDGER#<clinic>` | `<sent_at>#<appointment>#<message key>` | `entry` (JSON) |
 //! | text route | `TEXTED#<sha256 of number>` | `<sent_at>#<clinic>#<appointment>` | `clinic_id`, `appointment_id`, `sent_at`, `expires_at` |
 //! | text by provider id | `PROVIDER#<SNS message id>` | `PROVIDER` | `clinic_id`, `appointment_id`, `key`, `expires_at` |
@@ -41,15 +40,11 @@
 //! Contention: transactions cancelled for `TransactionConflict` or throttling are retried with
 //! jittered backoff for up to 4 s (`transact.rs`); the SDK retries throttling and 5xx itself.
 //!
-//! The event feed (`feed.rs`): each clinic's cursors come from a counter item that is only ever
-//! incremented with `ADD`, outside the transactions, and each event is put, only if its cursor is
-//! still free, in the transaction of what caused it. The counter is therefore never a transaction
-//! conflict nor a failed condition: one 1-WCU write per reservation, whatever the concurrency.
-//! Reserved cursors that stay empty are closed with a `void` item (by the writer that gave up, or
-//! by a reader 30 s later), and a reader stops before an empty cursor younger than that, so it never
-//! passes an event that is still being written. The limit is the counter item's partition: about
-//! 1,000 reservations a second for one clinic (DynamoDB's per-item write ceiling), each event one
-//! reservation; a bulk import of 10,000 saves with email and text reserves 20,000 cursors.
+//! The event feed (`feed.rs`): each event is put, only if its cursor is still free, in the
+//! transaction of what caused it, at a cursor stamped from the clock when that transaction is
+//! sent (stamped anew on each attempt). Readers stay `FEED_LAG` (10 s) behind the present, longer
+//! than a stamped transaction takes to commit, so they never pass an event still on its way. No
+//! item is shared by a clinic's writers, so the feed adds neither a call nor a conflict.
 //!
 //! Retention (`expires_at`, the TTL): appointment data goes 30 days after the appointment (when its
 //! link expires); the link item, which holds no personal data, stays a year longer so an expired
@@ -79,8 +74,8 @@ use transact::TransactError;
 
 /// How long an expired link's item outlives the appointment's data, so the link answers 410.
 const LINK_TOMBSTONE: Duration = Duration::days(365);
-/// How many times a write takes new cursors when readers closed the ones it reserved.
-const RESERVATIONS: usize = 4;
+/// How many times a write stamps its events again when another writer's took their cursors.
+const STAMPS: usize = 4;
 /// Records an appointment's settled state (see the module's doc)…
 const SETTLE: &str = "SET settled = :version, settled_messages = :messages";
 /// …while the version stands and no message was added since it was written.
@@ -99,8 +94,8 @@ const BATCH_GET_ATTEMPTS: u32 = 6;
 pub struct DynamoStore {
     client: Client,
     table: String,
-    /// How long a reader waits on an empty event cursor before closing it (see `feed.rs`).
-    gap_grace: Duration,
+    /// How far behind the present a feed reader stays (see `feed.rs`).
+    feed_lag: Duration,
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -164,14 +159,14 @@ impl DynamoStore {
         DynamoStore {
             client,
             table: table.into(),
-            gap_grace: feed::GAP_GRACE,
+            feed_lag: feed::FEED_LAG,
         }
     }
 
-    /// The same, with readers closing empty event cursors after `grace` instead of 30 s: for
-    /// tests that read the feed once every writer has finished.
-    pub fn with_gap_grace(mut self, grace: Duration) -> DynamoStore {
-        self.gap_grace = grace;
+    /// The same, with feed readers `lag` behind the present instead of 10 s: for tests that read
+    /// the feed once every writer has finished.
+    pub fn with_feed_lag(mut self, lag: Duration) -> DynamoStore {
+        self.feed_lag = lag;
         self
     }
 
@@ -588,45 +583,7 @@ impl AppointmentStore for DynamoStore {
     }
 
     async fn add_messages(&self, record: &AppointmentRecord, messages: &[MessageRecord]) -> StoreResult<Vec<String>> {
-        let (clinic, id, appointment_version) = (&record.clinic_id, &record.id, record.version);
-        let mut pending: Vec<&MessageRecord> = messages.iter().collect();
-        // As for a write: tried as if none were recorded, then without those that were.
-        for _ in 0..2 {
-            if pending.is_empty() {
-                return Ok(Vec::new());
-            }
-            // Still at the version read, and marked: the appointment's settled state (if
-            // recorded) no longer holds every message.
-            let mark = build(
-                Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(appointment_pk(clinic, id), "APPT")))
-                    .update_expression("SET added_since = :version REMOVE settled, settled_messages")
-                    .condition_expression("version = :version")
-                    .expression_attribute_values(":version", n(appointment_version))
-                    .build(),
-            )?;
-            let mut items = vec![TransactWriteItem::builder().update(mark).build()];
-            for (i, m) in pending.iter().enumerate() {
-                let place = format!("~{}#{i:03}", ts(m.at));
-                items.push(self.message_put(
-                    clinic,
-                    id,
-                    m,
-                    &message_order(appointment_version, &place),
-                    expires_at(record),
-                )?);
-            }
-            match self.transact("add messages", items).await {
-                Ok(()) => return Ok(pending.iter().map(|m| m.key.clone()).collect()),
-                Err(TransactError::Conditions(failed)) if failed.first() == Some(&true) => {
-                    return Err(StoreError::Conflict)
-                }
-                Err(TransactError::Conditions(_)) => pending = self.absent_messages(clinic, id, messages).await?,
-                Err(TransactError::Unavailable(e)) => return Err(e),
-            }
-        }
-        Err(StoreError::Conflict)
+        Ok(self.record_messages(record, messages, None).await?.recorded)
     }
 
     async fn messages(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Vec<MessageRecord>> {
@@ -1096,6 +1053,94 @@ impl DynamoStore {
             .build())
     }
 
+    /// Records `messages` of `record` if absent, while the appointment is at the version read,
+    /// and, when `address` is given, learns in the same transaction whether it is suppressed (a
+    /// condition that it is not; only a listed address costs one more try, without it).
+    async fn record_messages(
+        &self,
+        record: &AppointmentRecord,
+        messages: &[MessageRecord],
+        address: Option<&str>,
+    ) -> StoreResult<Added> {
+        let (clinic, id, appointment_version) = (&record.clinic_id, &record.id, record.version);
+        let mut pending: Vec<&MessageRecord> = messages.iter().collect();
+        let mut unlearnt = address;
+        let mut suppressed = None;
+        // As for a write: tried as if none were recorded, then without those that were.
+        for _ in 0..3 {
+            if pending.is_empty() {
+                return Ok(Added {
+                    recorded: Vec::new(),
+                    suppressed,
+                });
+            }
+            // Still at the version read, and marked: the appointment's settled state (if
+            // recorded) no longer holds every message.
+            let mark = build(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(appointment_pk(clinic, id), "APPT")))
+                    .update_expression("SET added_since = :version REMOVE settled, settled_messages")
+                    .condition_expression("version = :version")
+                    .expression_attribute_values(":version", n(appointment_version))
+                    .build(),
+            )?;
+            let mut items = vec![TransactWriteItem::builder().update(mark).build()];
+            for (i, m) in pending.iter().enumerate() {
+                let place = format!("~{}#{i:03}", ts(m.at));
+                items.push(self.message_put(
+                    clinic,
+                    id,
+                    m,
+                    &message_order(appointment_version, &place),
+                    expires_at(record),
+                )?);
+            }
+            if let Some(address) = unlearnt {
+                items.push(self.not_suppressed(clinic, address)?);
+            }
+            match self.transact("add messages", items).await {
+                Ok(()) => {
+                    if let Some(address) = unlearnt {
+                        suppressed = Some((address.to_owned(), false));
+                    }
+                    return Ok(Added {
+                        recorded: pending.iter().map(|m| m.key.clone()).collect(),
+                        suppressed,
+                    });
+                }
+                Err(TransactError::Conditions(failed)) if failed.first() == Some(&true) => {
+                    return Err(StoreError::Conflict)
+                }
+                Err(TransactError::Conditions(failed)) => {
+                    if let Some(address) =
+                        unlearnt.filter(|_| failed.len() == pending.len() + 2 && failed[pending.len() + 1])
+                    {
+                        suppressed = Some((address.to_owned(), true));
+                        unlearnt = None;
+                    }
+                    if failed.iter().skip(1).take(pending.len()).any(|f| *f) {
+                        pending = self.absent_messages(clinic, id, messages).await?;
+                    }
+                }
+                Err(TransactError::Unavailable(e)) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    /// A transaction item that holds only while `address` is not on the clinic's suppression list.
+    fn not_suppressed(&self, clinic: &ClinicId, address: &str) -> StoreResult<TransactWriteItem> {
+        let check = build(
+            aws_sdk_dynamodb::types::ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(format!("SUPPRESS#{clinic}"), &address.to_lowercase())))
+                .condition_expression("attribute_not_exists(PK)")
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
     /// A transaction item that holds only while the appointment is at `version`.
     fn version_check(&self, clinic: &ClinicId, id: &AppointmentId, version: u64) -> StoreResult<TransactWriteItem> {
         let check = build(
@@ -1175,22 +1220,21 @@ impl DynamoStore {
         what: &'static str,
     ) -> StoreResult<Written> {
         let own = items.len();
-        for _ in 0..RESERVATIONS {
-            let mut all = items.clone();
-            let first = if events.is_empty() {
-                0
+        for _ in 0..STAMPS {
+            let result = if events.is_empty() {
+                self.transact(what, items.clone()).await
             } else {
-                let first = self.reserve_cursors(clinic, events.len()).await?;
-                all.extend(self.event_puts(clinic, first, events)?);
-                first
+                self.transact_stamped(what, || {
+                    let mut all = items.clone();
+                    let first = feed::stamp(feed::wall_millis(), events.len());
+                    all.extend(self.event_puts(clinic, first, events)?);
+                    Ok(all)
+                })
+                .await
             };
-            let result = self.transact(what, all).await;
-            if result.is_err() && !events.is_empty() {
-                self.give_back(clinic, first, events.len()).await;
-            }
             match result {
                 Ok(()) => return Ok(Written::Yes),
-                // Only event cursors were taken (closed by a reader that waited long enough): take new ones.
+                // Only event cursors were taken (another writer's, stamped in the same millisecond): stamp again.
                 Err(TransactError::Conditions(failed)) if !failed[..own.min(failed.len())].contains(&true) => continue,
                 Err(TransactError::Conditions(mut failed)) => {
                     failed.resize(own, false);
@@ -1200,7 +1244,7 @@ impl DynamoStore {
             }
         }
         Err(StoreError::Unavailable(format!(
-            "dynamodb {what}: event cursors kept being closed"
+            "dynamodb {what}: event cursors kept being taken"
         )))
     }
 }
@@ -1272,6 +1316,15 @@ impl SuppressionStore for DynamoStore {
 
 #[async_trait]
 impl ReadTogether for DynamoStore {
+    async fn add_messages_checking(
+        &self,
+        record: &AppointmentRecord,
+        messages: &[MessageRecord],
+        address: Option<&str>,
+    ) -> StoreResult<Added> {
+        self.record_messages(record, messages, address).await
+    }
+
     async fn read_together(&self, clinic: &ClinicId, wanted: &Wanted) -> StoreResult<Found> {
         let mut keys = Vec::new();
         if wanted.clinic {

@@ -4,14 +4,20 @@
 //! of its items, and with `ThrottlingError` (or a throttling exception) when a partition is hot.
 //! Neither means the write is wrong: it is tried again after a jittered pause. A failed condition
 //! is an answer, returned with the items that failed; anything else is the store being
-//! unavailable. A lost answer (HTTP 500 after the write committed) comes back from the SDK's own
-//! retry as a failed condition, which every caller reads as "already done".
+//! unavailable. A lost answer (HTTP 500 after the write committed) comes back from the retry as a
+//! failed condition, which every caller reads as "already done".
+//!
+//! Transactions that carry events are built anew for each attempt, so their cursors are stamped
+//! when the attempt is sent (see `feed.rs`): the SDK's own retries, which would send an old stamp
+//! again, are off for them, and throttling, 5xx answers and timeouts are retried here instead.
 
 use super::{unavailable, DynamoStore};
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
-use rappel::ports::StoreError;
+use rappel::ports::{StoreError, StoreResult};
 use std::time::Duration;
 
 /// How long contention is ridden out before the write gives up (the store bounds every call at 6 s).
@@ -34,11 +40,13 @@ pub(super) enum TransactError {
 pub(super) enum Refusal {
     Conditions(Vec<bool>),
     Contention,
+    /// No answer, or a 5xx: the write may or may not have happened (the SDK would retry it).
+    Transient,
     Other,
 }
 
 /// Reads a `TransactWriteItems` error.
-pub(super) fn refusal<R>(error: &SdkError<TransactWriteItemsError, R>) -> Refusal {
+pub(super) fn refusal(error: &SdkError<TransactWriteItemsError, HttpResponse>) -> Refusal {
     match error.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
             let codes: Vec<&str> = e
@@ -55,7 +63,17 @@ pub(super) fn refusal<R>(error: &SdkError<TransactWriteItemsError, R>) -> Refusa
         {
             Refusal::Contention
         }
+        _ if answer_lost(error) => Refusal::Transient,
         _ => Refusal::Other,
+    }
+}
+
+/// Whether the request got no answer (timeout, connection lost) or a server error.
+fn answer_lost<E>(error: &SdkError<E, HttpResponse>) -> bool {
+    match error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(e) => e.raw().status().is_server_error(),
+        _ => false,
     }
 }
 
@@ -89,28 +107,59 @@ impl DynamoStore {
         what: &'static str,
         items: Vec<TransactWriteItem>,
     ) -> Result<(), TransactError> {
+        self.transact_attempts(what, false, || Ok(items.clone())).await
+    }
+
+    /// Commits the items `items_now` builds, building them again for each attempt (their event
+    /// cursors are stamped when it is sent), with every retry made here rather than in the SDK.
+    pub(super) async fn transact_stamped(
+        &self,
+        what: &'static str,
+        items_now: impl Fn() -> StoreResult<Vec<TransactWriteItem>>,
+    ) -> Result<(), TransactError> {
+        self.transact_attempts(what, true, items_now).await
+    }
+
+    async fn transact_attempts(
+        &self,
+        what: &'static str,
+        stamped: bool,
+        items_now: impl Fn() -> StoreResult<Vec<TransactWriteItem>>,
+    ) -> Result<(), TransactError> {
         let started = tokio::time::Instant::now();
         let mut attempt = 0;
         loop {
-            let sent = self
+            let request = self
                 .client
                 .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
+                .set_transact_items(Some(items_now().map_err(TransactError::Unavailable)?));
+            let sent = if stamped {
+                request
+                    .customize()
+                    .config_override(aws_sdk_dynamodb::config::Builder::default().retry_config(RetryConfig::disabled()))
+                    .send()
+                    .await
+            } else {
+                request.send().await
+            };
             let error = match sent {
                 Ok(_) => return Ok(()),
                 Err(e) => e,
             };
-            match refusal(&error) {
+            let retried = match refusal(&error) {
                 Refusal::Conditions(failed) => return Err(TransactError::Conditions(failed)),
-                Refusal::Contention if started.elapsed() < CONTENTION_BUDGET => {
-                    tracing::debug!(what, attempt, "transaction contended; retrying");
-                    pause(attempt).await;
-                    attempt += 1;
-                }
-                _ => return Err(TransactError::Unavailable(unavailable(what)(error))),
+                Refusal::Contention => true,
+                // Without the SDK's retries, ours stand in for them (a lost answer included: the
+                // retry then finds its conditions failed, which the caller reads as done).
+                Refusal::Transient => stamped,
+                Refusal::Other => false,
+            };
+            if !retried || started.elapsed() >= CONTENTION_BUDGET {
+                return Err(TransactError::Unavailable(unavailable(what)(error)));
             }
+            tracing::debug!(what, attempt, "transaction contended or unanswered; retrying");
+            pause(attempt).await;
+            attempt += 1;
         }
     }
 }

@@ -95,7 +95,13 @@ pub async fn rig_on(moto: Moto, sdk: aws_config::SdkConfig) -> AwsRig {
         tls_roots: rappel_aws::sdk::Roots::AmazonTrustServices,
     };
     let clock = Arc::new(ManualClock::new(now0()));
-    let rappel = Arc::new(rappel_aws::build_with(&settings, &sdk, clock.clone()));
+    let mut rappel = rappel_aws::build_with(&settings, &sdk, clock.clone());
+    // The tests read the feed once their writes are done: no writer is left to wait for.
+    rappel.store = Arc::new(rappel::adapters::store_timeout::TimeLimitedStore::new(Arc::new(
+        rappel_aws::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &settings.table)
+            .with_feed_lag(chrono::Duration::zero()),
+    )));
+    let rappel = Arc::new(rappel);
     let mut clinic_settings = ClinicSettings::named("Clinique Moto").unwrap();
     clinic_settings.sender_email = Some(Email::parse("rdv@clinique.example.ca").unwrap());
     clinic_settings.phone = Some(Text::parse("514 555-0100").unwrap());
