@@ -11,4 +11,6 @@ pub mod outbox;
 pub mod scheduler;
 #[cfg(feature = "embedded")]
 pub mod sqlite;
+#[cfg(feature = "embedded")]
+pub mod sqlite_files;
 pub mod store_timeout;

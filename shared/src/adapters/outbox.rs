@@ -39,15 +39,18 @@ pub struct OutboxEntry {
 pub struct Outbox {
     conn: Mutex<Connection>,
     clock: Arc<dyn Clock>,
+    /// Checkpoints the file's log in the background (none in memory).
+    _checkpointer: Option<super::sqlite_files::Checkpointer>,
 }
 
 impl Outbox {
     /// An outbox in the SQLite file at `path`.
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Outbox, String> {
-        Self::with_connection(
-            Connection::open(path).map_err(|e| format!("open outbox {}: {e}", path.display()))?,
-            clock,
-        )
+        let (conn, checkpointer) =
+            super::sqlite_files::open(path).map_err(|e| format!("open outbox {}: {e}", path.display()))?;
+        let mut outbox = Self::with_connection(conn, clock)?;
+        outbox._checkpointer = Some(checkpointer);
+        Ok(outbox)
     }
 
     /// An outbox in memory, for tests.
@@ -57,9 +60,7 @@ impl Outbox {
 
     fn with_connection(conn: Connection, clock: Arc<dyn Clock>) -> Result<Outbox, String> {
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             CREATE TABLE IF NOT EXISTS outbox (
+            "CREATE TABLE IF NOT EXISTS outbox (
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
                 at TEXT NOT NULL, channel TEXT NOT NULL, recipient TEXT NOT NULL, kind TEXT NOT NULL,
                 subject TEXT, text TEXT NOT NULL, html TEXT
@@ -77,6 +78,7 @@ impl Outbox {
         Ok(Outbox {
             conn: Mutex::new(conn),
             clock,
+            _checkpointer: None,
         })
     }
 

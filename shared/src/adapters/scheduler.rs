@@ -19,6 +19,8 @@ pub struct EmbeddedScheduler {
     conn: Mutex<Connection>,
     /// Held while due schedules run, so the loop and a clock move never fire the same one twice.
     running: tokio::sync::Mutex<()>,
+    /// Checkpoints the file's log in the background (none in memory).
+    _checkpointer: Option<super::sqlite_files::Checkpointer>,
 }
 
 fn db(e: rusqlite::Error) -> ScheduleError {
@@ -28,7 +30,10 @@ fn db(e: rusqlite::Error) -> ScheduleError {
 impl EmbeddedScheduler {
     /// Schedules in the SQLite file at `path`.
     pub fn open(path: &Path) -> Result<EmbeddedScheduler, ScheduleError> {
-        Self::with_connection(Connection::open(path).map_err(db)?)
+        let (conn, checkpointer) = super::sqlite_files::open(path).map_err(db)?;
+        let mut scheduler = Self::with_connection(conn)?;
+        scheduler._checkpointer = Some(checkpointer);
+        Ok(scheduler)
     }
 
     /// Schedules in memory, for tests.
@@ -38,9 +43,7 @@ impl EmbeddedScheduler {
 
     fn with_connection(conn: Connection) -> Result<EmbeddedScheduler, ScheduleError> {
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             CREATE TABLE IF NOT EXISTS schedules (
+            "CREATE TABLE IF NOT EXISTS schedules (
                 name TEXT PRIMARY KEY, due_at TEXT NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0
              );
              CREATE INDEX IF NOT EXISTS schedules_by_due ON schedules (due_at, name);",
@@ -49,6 +52,7 @@ impl EmbeddedScheduler {
         Ok(EmbeddedScheduler {
             conn: Mutex::new(conn),
             running: tokio::sync::Mutex::new(()),
+            _checkpointer: None,
         })
     }
 

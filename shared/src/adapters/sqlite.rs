@@ -9,8 +9,6 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 const SCHEMA: &str = "
-PRAGMA journal_mode = WAL;
-PRAGMA synchronous = NORMAL;
 PRAGMA foreign_keys = ON;
 CREATE TABLE IF NOT EXISTS clinics (
     id TEXT PRIMARY KEY,
@@ -90,6 +88,8 @@ CREATE TABLE IF NOT EXISTS texts_sent (
 /// SQLite-backed store.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Checkpoints the file's log in the background (none in memory).
+    _checkpointer: Option<super::sqlite_files::Checkpointer>,
 }
 
 /// A timestamp as fixed-width UTC text, so text order is time order.
@@ -135,8 +135,10 @@ fn enum_from<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<T> {
 impl SqliteStore {
     /// Opens (or creates) the database file at `path`.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
-        let conn = Connection::open(path).map_err(db("open"))?;
-        Self::with_connection(conn)
+        let (conn, checkpointer) = super::sqlite_files::open(path).map_err(db("open"))?;
+        let mut store = Self::with_connection(conn)?;
+        store._checkpointer = Some(checkpointer);
+        Ok(store)
     }
 
     /// A private in-memory database, for tests.
@@ -145,10 +147,11 @@ impl SqliteStore {
     }
 
     fn with_connection(conn: Connection) -> StoreResult<SqliteStore> {
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(db("busy timeout"))?;
         conn.execute_batch(SCHEMA).map_err(db("schema"))?;
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            _checkpointer: None,
+        })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
