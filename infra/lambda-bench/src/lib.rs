@@ -128,17 +128,19 @@ pub struct Figures {
 /// Runs the whole benchmark and returns the report text.
 pub async fn run(options: &Options) -> Result<String, String> {
     let root = workspace_root()?;
+    let host = host_triple()?;
     if options.build {
-        build(&root, &options.profile)?;
+        build(&root, &host, &options.profile)?;
     }
-    let bin = |name: &str| root.join("target").join(&options.profile).join(name);
+    let binaries = root.join("target").join(&host).join(&options.profile);
+    let bin = |name: &str| binaries.join(name);
     let out = root.join("target/lambda-bench");
     std::fs::create_dir_all(out.join("home")).map_err(|e| e.to_string())?;
     let moto = Moto::start(&root).await?;
     let store = seed(&moto.url).await?;
     let base_env = base_env(&out);
 
-    let counted = calls::count(&moto.url, &base_env, &root.join("target").join(&options.profile), &out).await?;
+    let counted = calls::count(&moto.url, &base_env, &binaries, &out).await?;
     if options.calls_only {
         return Ok(calls::table(&counted));
     }
@@ -280,12 +282,32 @@ fn workspace_root() -> Result<PathBuf, String> {
         .ok_or_else(|| "cannot find the workspace root".to_owned())
 }
 
-fn build(root: &Path, profile: &str) -> Result<(), String> {
-    eprintln!("building the functions and the reference Lambdas ({profile})…");
+/// The machine's own target triple (`rustc -vV`).
+fn host_triple() -> Result<String, String> {
+    let out = std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned()))
+        .arg("-vV")
+        .output()
+        .map_err(|e| format!("rustc: {e}"))?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: ").map(str::to_owned))
+        .ok_or_else(|| "rustc -vV names no host".to_owned())
+}
+
+/// Builds the functions and the references for the host, linked as the Lambda packages are
+/// (position-dependent, `.cargo/config.toml`): a PIE binary would spend its start relocating
+/// pointers the shipped one does not have, more of them the bigger it is. Naming the target
+/// keeps the flag off build scripts and proc macros, and these builds in their own directory.
+fn build(root: &Path, host: &str, profile: &str) -> Result<(), String> {
+    eprintln!("building the functions and the reference Lambdas ({profile}, {host}, position-dependent)…");
+    let flags_var = format!("CARGO_TARGET_{}_RUSTFLAGS", host.to_uppercase().replace(['-', '.'], "_"));
     let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
         .current_dir(root)
+        .env(flags_var, "-C relocation-model=static")
         .args([
             "build",
+            "--target",
+            host,
             "--profile",
             profile,
             "--locked",
