@@ -26,13 +26,15 @@ use std::time::Duration;
 pub const USAGE: &str = "\
 usage: rappel-lambda-bench [--cold-runs N] [--warm N] [--no-build] [--profile NAME] [--wrap COMMAND] [--calls]
 
-Builds the three functions and two reference Lambdas in release mode (unless --no-build), starts
+Builds the three functions and two reference Lambdas in release mode for the host, linked
+position-dependent as the Lambda packages are (target/<host triple>/release; unless --no-build),
+starts
 moto (RAPPEL_MOTO_SERVER, else infra/aws-faults/moto/moto-server: moto with repaired transactions),
 and measures each binary through a local Lambda Runtime API. Defaults: 20 cold runs, 1000 warm
 invocations. Writes target/lambda-bench/report.json. First, and alone with --calls: the AWS calls
 (by service) and DynamoDB capacity of each operation, each invoked once against moto.
 
-For profiles: --profile profiling takes the binaries with symbols (target/profiling), and
+For profiles: --profile profiling takes the binaries with symbols (target/<host>/profiling), and
 --wrap 'perf record -g -o target/lambda-bench/{name}.perf --' starts each binary under a profiler
 ({name} is the binary's name); the figures then include the profiler's own cost.";
 
@@ -300,7 +302,14 @@ fn host_triple() -> Result<String, String> {
 /// keeps the flag off build scripts and proc macros, and these builds in their own directory.
 fn build(root: &Path, host: &str, profile: &str) -> Result<(), String> {
     eprintln!("building the functions and the reference Lambdas ({profile}, {host}, position-dependent)…");
-    let flags_var = format!("CARGO_TARGET_{}_RUSTFLAGS", host.to_uppercase().replace(['-', '.'], "_"));
+    let flags_var = format!(
+        "CARGO_TARGET_{}_RUSTFLAGS",
+        host.to_uppercase().replace(['-', '.'], "_")
+    );
+    if std::env::var_os("RUSTFLAGS").is_some() || std::env::var_os("CARGO_ENCODED_RUSTFLAGS").is_some() {
+        // Cargo would take those instead, and the binaries would not be linked as shipped.
+        return Err(format!("unset RUSTFLAGS: the benchmark sets {flags_var} itself"));
+    }
     let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
         .current_dir(root)
         .env(flags_var, "-C relocation-model=static")

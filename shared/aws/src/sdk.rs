@@ -85,6 +85,16 @@ pub fn load(roots: Roots) -> Result<SdkConfig, String> {
     load_from(roots, |name| std::env::var(name).ok())
 }
 
+/// The functions' timeouts: connecting 2 s, an attempt 3 s (the event feed's lag counts on it,
+/// see `dynamodb/feed.rs`), a call with its retries 7 s.
+pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(7))
+        .build()
+}
+
 /// [`load`], reading the variables through `lookup`.
 fn load_from(roots: Roots, lookup: impl Fn(&str) -> Option<String>) -> Result<SdkConfig, String> {
     let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
@@ -95,11 +105,7 @@ fn load_from(roots: Roots, lookup: impl Fn(&str) -> Option<String>) -> Result<Sd
         return Err("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (Lambda sets them)".to_owned());
     };
     let credentials = Credentials::new(key, secret, var("AWS_SESSION_TOKEN"), None, "environment");
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .operation_attempt_timeout(Duration::from_secs(3))
-        .operation_timeout(Duration::from_secs(7))
-        .build();
+    let timeouts = timeouts();
     let sleep = aws_smithy_async::rt::sleep::default_async_sleep().ok_or("no async sleep for the tokio runtime")?;
     let mut config = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())

@@ -20,8 +20,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// The log's size, in pages, past which the thread rewinds it (64 MiB): a log that writes keep
 /// growing is only rewound by a checkpoint that holds the writer back.
 const REWIND_PAGES: i64 = 16_000;
-/// How long a writer waits, in steps of `BUSY_STEP`, for the thread's rewind (or anything else
-/// holding the file) before it fails.
+/// How many steps of `BUSY_STEP` a writer waits for the thread's rewind (or anything else
+/// holding the file) before it fails: at least 5 s, more with the timer's slack.
 const BUSY_STEPS: i32 = 100_000;
 const BUSY_STEP: Duration = Duration::from_micros(50);
 
@@ -36,10 +36,15 @@ fn open_checkpointed_every(path: &Path, every: Duration) -> rusqlite::Result<(Co
     conn.busy_handler(Some(wait_a_step))?;
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    Ok((conn, Checkpointer::start(path.to_owned(), every)))
+    let checkpointer = Checkpointer::start(path.to_owned(), every);
+    if checkpointer.thread.is_none() {
+        // No thread to do it: commits checkpoint again, as SQLite does by default.
+        conn.pragma_update(None, "wal_autocheckpoint", 1_000)?;
+    }
+    Ok((conn, checkpointer))
 }
 
-/// Waits one step for a busy file; `false` once it has waited 5 s.
+/// Waits one step for a busy file; `false` after `BUSY_STEPS` of them.
 fn wait_a_step(steps_taken: i32) -> bool {
     std::thread::sleep(BUSY_STEP);
     steps_taken < BUSY_STEPS
@@ -52,13 +57,27 @@ pub struct Checkpointer {
 }
 
 impl Checkpointer {
+    /// Starts the thread; without one (it could not start, or open the file), `thread` is `None`.
     fn start(path: PathBuf, every: Duration) -> Checkpointer {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let thread = std::thread::Builder::new()
+        let (opened, ready) = std::sync::mpsc::sync_channel(1);
+        let spawned = std::thread::Builder::new()
             .name("sqlite-checkpoint".to_owned())
-            .spawn(move || checkpoint_until(&path, every, &flag))
-            .ok();
+            .spawn(move || match Connection::open(&path) {
+                Ok(conn) => {
+                    let _ = opened.send(true);
+                    checkpoint_until(&conn, &path, every, &flag);
+                }
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "no background checkpoints");
+                    let _ = opened.send(false);
+                }
+            });
+        let thread = match spawned {
+            Ok(thread) if ready.recv() == Ok(true) => Some(thread),
+            _ => None,
+        };
         Checkpointer { stop, thread }
     }
 }
@@ -73,23 +92,16 @@ impl Drop for Checkpointer {
     }
 }
 
-fn checkpoint_until(path: &Path, every: Duration, stop: &AtomicBool) {
-    let conn = match Connection::open(path) {
-        Ok(conn) => conn,
-        Err(e) => {
-            tracing::warn!(file = %path.display(), error = %e, "no background checkpoints");
-            return;
-        }
-    };
+fn checkpoint_until(conn: &Connection, path: &Path, every: Duration, stop: &AtomicBool) {
     let _ = conn.busy_timeout(Duration::from_secs(1));
     while !stop.load(Ordering::Relaxed) {
         std::thread::park_timeout(every);
-        if let Err(e) = checkpoint_step(&conn, REWIND_PAGES) {
+        if let Err(e) = checkpoint_step(conn, REWIND_PAGES) {
             tracing::debug!(file = %path.display(), error = %e, "checkpoint deferred");
         }
     }
     // The last one empties the log, so a stopped server leaves small files behind.
-    let _ = checkpoint(&conn, "TRUNCATE");
+    let _ = checkpoint(conn, "TRUNCATE");
 }
 
 /// One pass: copies the log (PASSIVE: what no reader still needs, without waiting), then

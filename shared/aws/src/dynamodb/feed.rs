@@ -47,6 +47,14 @@ pub(super) fn horizon(now_ms: i64, lag: Duration) -> u64 {
     at * PER_MILLISECOND + (PER_MILLISECOND - 1)
 }
 
+/// The cursors a reader may return after `after`, up to the horizon `last`; `None` when there
+/// are none yet: a cursor read a moment ago from an instance whose clock is ahead, or one from the
+/// future. (DynamoDB refuses a `BETWEEN` whose range ends before it starts.)
+fn readable_range(after: u64, last: u64) -> Option<(u64, u64)> {
+    let first = after.checked_add(1)?;
+    (first <= last).then_some((first, last))
+}
+
 /// Wall-clock milliseconds: cursors are timed by the machines' clocks, not the services' clock.
 pub(super) fn wall_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -86,7 +94,9 @@ impl DynamoStore {
     /// Up to `limit` events after cursor `after`, oldest first, none younger than the feed's lag.
     pub(super) async fn read_feed(&self, clinic: &ClinicId, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
         let limit = limit.clamp(1, 1000);
-        let last = horizon(wall_millis(), self.feed_lag);
+        let Some((first, last)) = readable_range(after, horizon(wall_millis(), self.feed_lag)) else {
+            return Ok(Vec::new());
+        };
         let mut events = Vec::new();
         let mut start = None;
         loop {
@@ -96,7 +106,7 @@ impl DynamoStore {
                 .table_name(&self.table)
                 .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
                 .expression_attribute_values(":pk", s(format!("EVENTS#{clinic}")))
-                .expression_attribute_values(":from", s(format!("{:020}", after.saturating_add(1))))
+                .expression_attribute_values(":from", s(format!("{first:020}")))
                 .expression_attribute_values(":to", s(format!("{last:020}")))
                 .set_exclusive_start_key(start)
                 .limit((limit - events.len()) as i32)
@@ -137,6 +147,19 @@ mod tests {
         assert!(first / PER_MILLISECOND == now_ms as u64 && first % PER_MILLISECOND <= 997);
         assert!(format!("{:020}", first + 2).len() == 20, "the sort key's width");
         assert!(stamp(now_ms + 1, 1) > first + 2, "a later millisecond sorts after");
+    }
+
+    #[test]
+    fn a_reader_past_the_horizon_has_nothing_to_ask_for() {
+        assert_eq!(readable_range(0, 999), Some((1, 999)));
+        assert_eq!(readable_range(998, 999), Some((999, 999)));
+        assert_eq!(readable_range(999, 999), None, "read up to the horizon already");
+        assert_eq!(
+            readable_range(5_000, 999),
+            None,
+            "a cursor from a clock ahead of this one"
+        );
+        assert_eq!(readable_range(u64::MAX, 999), None);
     }
 
     #[test]

@@ -38,7 +38,8 @@
 //! was taken over writes nothing twice.
 //!
 //! Contention: transactions cancelled for `TransactionConflict` or throttling are retried with
-//! jittered backoff for up to 4 s (`transact.rs`); the SDK retries throttling and 5xx itself.
+//! jittered backoff for up to 4 s (`transact.rs`); the SDK retries throttling and 5xx itself,
+//! but for transactions that carry events, which are retried there (each attempt stamped anew).
 //!
 //! The event feed (`feed.rs`): each event is put, only if its cursor is still free, in the
 //! transaction of what caused it, at a cursor stamped from the clock when that transaction is

@@ -4,8 +4,10 @@
 //! of its items, and with `ThrottlingError` (or a throttling exception) when a partition is hot.
 //! Neither means the write is wrong: it is tried again after a jittered pause. A failed condition
 //! is an answer, returned with the items that failed; anything else is the store being
-//! unavailable. A lost answer (HTTP 500 after the write committed) comes back from the retry as a
-//! failed condition, which every caller reads as "already done".
+//! unavailable. A lost answer (HTTP 500 after the write committed) is retried: by the SDK, with
+//! the same idempotency token, which DynamoDB answers as a success; or, for a transaction that
+//! carries events, here, as a new request whose conditions then fail, which every caller reads as
+//! "already done" (a save re-reads and finds its write, a completion finds its claim ended).
 //!
 //! Transactions that carry events are built anew for each attempt, so their cursors are stamped
 //! when the attempt is sent (see `feed.rs`): the SDK's own retries, which would send an old stamp
@@ -136,7 +138,13 @@ impl DynamoStore {
             let sent = if stamped {
                 request
                     .customize()
-                    .config_override(aws_sdk_dynamodb::config::Builder::default().retry_config(RetryConfig::disabled()))
+                    .config_override(
+                        // Whatever the client's configuration: an attempt that outlives the
+                        // functions' 3 s is given up, as the feed's lag counts on.
+                        aws_sdk_dynamodb::config::Builder::default()
+                            .retry_config(RetryConfig::disabled())
+                            .timeout_config(crate::sdk::timeouts()),
+                    )
                     .send()
                     .await
             } else {
