@@ -1063,7 +1063,7 @@ impl DynamoStore {
         messages: &[MessageRecord],
         address: Option<&str>,
     ) -> StoreResult<Added> {
-        let (clinic, id, appointment_version) = (&record.clinic_id, &record.id, record.version);
+        let (clinic, id) = (&record.clinic_id, &record.id);
         let mut pending: Vec<&MessageRecord> = messages.iter().collect();
         let mut unlearnt = address;
         let mut suppressed = None;
@@ -1075,31 +1075,7 @@ impl DynamoStore {
                     suppressed,
                 });
             }
-            // Still at the version read, and marked: the appointment's settled state (if
-            // recorded) no longer holds every message.
-            let mark = build(
-                Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(appointment_pk(clinic, id), "APPT")))
-                    .update_expression("SET added_since = :version REMOVE settled, settled_messages")
-                    .condition_expression("version = :version")
-                    .expression_attribute_values(":version", n(appointment_version))
-                    .build(),
-            )?;
-            let mut items = vec![TransactWriteItem::builder().update(mark).build()];
-            for (i, m) in pending.iter().enumerate() {
-                let place = format!("~{}#{i:03}", ts(m.at));
-                items.push(self.message_put(
-                    clinic,
-                    id,
-                    m,
-                    &message_order(appointment_version, &place),
-                    expires_at(record),
-                )?);
-            }
-            if let Some(address) = unlearnt {
-                items.push(self.not_suppressed(clinic, address)?);
-            }
+            let items = self.added_messages_items(record, &pending, unlearnt)?;
             match self.transact("add messages", items).await {
                 Ok(()) => {
                     if let Some(address) = unlearnt {
@@ -1114,13 +1090,14 @@ impl DynamoStore {
                     return Err(StoreError::Conflict)
                 }
                 Err(TransactError::Conditions(failed)) => {
-                    if let Some(address) =
-                        unlearnt.filter(|_| failed.len() == pending.len() + 2 && failed[pending.len() + 1])
-                    {
+                    // Items: the mark, the messages, then the suppression check if any.
+                    let rest = failed.get(1..).unwrap_or_default();
+                    let (messages_failed, check_failed) = rest.split_at(pending.len().min(rest.len()));
+                    if let Some(address) = unlearnt.filter(|_| check_failed.first() == Some(&true)) {
                         suppressed = Some((address.to_owned(), true));
                         unlearnt = None;
                     }
-                    if failed.iter().skip(1).take(pending.len()).any(|f| *f) {
+                    if messages_failed.contains(&true) {
                         pending = self.absent_messages(clinic, id, messages).await?;
                     }
                 }
@@ -1128,6 +1105,42 @@ impl DynamoStore {
             }
         }
         Err(StoreError::Conflict)
+    }
+
+    /// The items that add `pending` to `record` (see [`Self::record_messages`]): the appointment
+    /// marked while still at the version read (its settled state, if recorded, no longer holds
+    /// every message), each message if absent, and the check that `unlearnt` is not suppressed.
+    fn added_messages_items(
+        &self,
+        record: &AppointmentRecord,
+        pending: &[&MessageRecord],
+        unlearnt: Option<&str>,
+    ) -> StoreResult<Vec<TransactWriteItem>> {
+        let (clinic, id, appointment_version) = (&record.clinic_id, &record.id, record.version);
+        let mark = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(appointment_pk(clinic, id), "APPT")))
+                .update_expression("SET added_since = :version REMOVE settled, settled_messages")
+                .condition_expression("version = :version")
+                .expression_attribute_values(":version", n(appointment_version))
+                .build(),
+        )?;
+        let mut items = vec![TransactWriteItem::builder().update(mark).build()];
+        for (i, m) in pending.iter().enumerate() {
+            let place = format!("~{}#{i:03}", ts(m.at));
+            items.push(self.message_put(
+                clinic,
+                id,
+                m,
+                &message_order(appointment_version, &place),
+                expires_at(record),
+            )?);
+        }
+        if let Some(address) = unlearnt {
+            items.push(self.not_suppressed(clinic, address)?);
+        }
+        Ok(items)
     }
 
     /// A transaction item that holds only while `address` is not on the clinic's suppression list.
