@@ -9,31 +9,29 @@ use base64::Engine as _;
 use chrono::TimeZone;
 use libfuzzer_sys::fuzz_target;
 use rappel::formats::delivery::read_event;
-use rappel::testing::{appointment, Harness};
+use rappel::testing::appointment;
 use std::io::Write as _;
 use std::sync::OnceLock;
 
-struct World {
-    runtime: tokio::runtime::Runtime,
-    harness: Harness,
-}
+mod world;
+use world::World;
 
 static WORLD: OnceLock<World> = OnceLock::new();
 
 fn world() -> &'static World {
     WORLD.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let now = chrono::Utc.with_ymd_and_hms(2030, 1, 7, 15, 0, 0).unwrap();
-        let harness = runtime.block_on(async {
-            let mut h = Harness::new(now).await;
+        World::new(now, |mut h| async move {
             h.set_type("FU", rappel::domain::Communications::Full).await;
             h.configure(|s| s.sms_enabled = true).await;
             let start = chrono::Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap();
             let id = rappel::domain::AppointmentId::parse("RDV-1").unwrap();
-            h.rappel.save_appointment(&h.clinic, id, appointment(1, start, "FU")).await.unwrap();
+            h.rappel
+                .save_appointment(&h.clinic, id, appointment(1, start, "FU"))
+                .await
+                .unwrap();
             h
-        });
-        World { runtime, harness }
+        })
     })
 }
 

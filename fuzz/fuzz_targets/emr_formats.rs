@@ -6,26 +6,20 @@
 use chrono::TimeZone;
 use libfuzzer_sys::fuzz_target;
 use rappel::formats::er7::Message;
-use rappel::testing::Harness;
 use std::sync::OnceLock;
 
-struct World {
-    runtime: tokio::runtime::Runtime,
-    harness: Harness,
-}
+mod world;
+use world::World;
 
 static WORLD: OnceLock<World> = OnceLock::new();
 
 fn world() -> &'static World {
     WORLD.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let now = chrono::Utc.with_ymd_and_hms(2013, 12, 1, 12, 0, 0).unwrap();
-        let harness = runtime.block_on(async {
-            let h = Harness::new(now).await;
+        World::new(now, |h| async move {
             h.set_type("FOLLOWUP", rappel::domain::Communications::Full).await;
             h
-        });
-        World { runtime, harness }
+        })
     })
 }
 
@@ -33,10 +27,18 @@ fuzz_target!(|data: &[u8]| {
     let World { runtime, harness: h } = world();
     runtime.block_on(async {
         let put = h.rappel.put_fhir_appointment(&h.clinic, "fuzz", data).await;
-        assert!(matches!(put.status, 200 | 201 | 400 | 409 | 422 | 503), "{}", put.status);
+        assert!(
+            matches!(put.status, 200 | 201 | 400 | 409 | 422 | 503),
+            "{}",
+            put.status
+        );
         assert!(put.body.get("resourceType").is_some(), "{}", put.body);
         let bundle = h.rappel.post_fhir_bundle(&h.clinic, data).await;
-        assert!(matches!(bundle.status, 200 | 400 | 409 | 422 | 503), "{}", bundle.status);
+        assert!(
+            matches!(bundle.status, 200 | 400 | 409 | 422 | 503),
+            "{}",
+            bundle.status
+        );
         let hl7 = h.rappel.receive_hl7(&h.clinic, data).await;
         assert!(matches!(hl7.status, 200 | 503));
         let ack = Message::parse(hl7.ack.as_bytes()).expect("the acknowledgement reads back");

@@ -7,22 +7,18 @@
 use chrono::TimeZone;
 use libfuzzer_sys::fuzz_target;
 use rappel::formats::inbound_sms::read_sns_event;
-use rappel::testing::{appointment, Harness};
+use rappel::testing::appointment;
 use std::sync::OnceLock;
 
-struct World {
-    runtime: tokio::runtime::Runtime,
-    harness: Harness,
-}
+mod world;
+use world::World;
 
 static WORLD: OnceLock<World> = OnceLock::new();
 
 fn world() -> &'static World {
     WORLD.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let now = chrono::Utc.with_ymd_and_hms(2030, 1, 9, 14, 0, 0).unwrap();
-        let harness = runtime.block_on(async {
-            let mut h = Harness::new(now).await;
+        World::new(now, |mut h| async move {
             h.set_type("FU", rappel::domain::Communications::Full).await;
             h.configure(|s| {
                 s.sms_enabled = true;
@@ -32,10 +28,12 @@ fn world() -> &'static World {
             .await;
             let start = chrono::Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap();
             let id = rappel::domain::AppointmentId::parse("FUZZ").unwrap();
-            h.rappel.save_appointment(&h.clinic, id, appointment(1, start, "FU")).await.unwrap();
+            h.rappel
+                .save_appointment(&h.clinic, id, appointment(1, start, "FU"))
+                .await
+                .unwrap();
             h
-        });
-        World { runtime, harness }
+        })
     })
 }
 
@@ -64,7 +62,11 @@ fuzz_target!(|data: &[u8]| {
             Err(_) => 1,
         };
         runtime.block_on(async {
-            let report = h.rappel.answer_inbound_event(event).await.expect("the embedded store does not fail");
+            let report = h
+                .rappel
+                .answer_inbound_event(event)
+                .await
+                .expect("the embedded store does not fail");
             assert_eq!(report.outcomes.len() + report.unreadable, expected);
         });
     }
