@@ -757,3 +757,98 @@ async fn a_reminder_learns_the_suppression_list_in_the_write_of_its_messages() {
         );
     }
 }
+
+/// The reminder's checked write under AWS's failures: for a listed address, the write whose
+/// condition on the list fails loses its answer too, and Scheduler delivers the reminder twice;
+/// for a free address, the checked write meets two conflicts. The listed email is never sent,
+/// every other message goes out once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminders_checked_write_rides_out_conflicts_lost_answers_and_a_second_delivery() {
+    let (rig, proxy) = faulty_rig().await;
+    let emr = rappel::http::emr::router(rig.rappel.clone());
+    let start = Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap();
+    for (id, email) in [("F-FREE", "free@example.ca"), ("F-LISTED", "listed@example.ca")] {
+        let mut body = texted_body(1, start, "FU");
+        body["patient"]["email"] = json!(email);
+        let (status, view) = call(&emr, Method::PUT, &format!("/v1/appointments/{id}"), Some(body), false).await;
+        assert_eq!(status, StatusCode::CREATED, "{view}");
+    }
+    let listed = rappel::domain::Suppression {
+        address: "listed@example.ca".to_owned(),
+        reason: rappel::domain::SuppressionReason::Complaint,
+        at: now0(),
+    };
+    rig.rappel.store.suppress(&rig.clinic.id, &[listed]).await.unwrap();
+    let due = support::due_inputs(&support::schedules(&rig.moto, &rig.sdk).await);
+    rig.clock.set(due[0].0);
+    let payload = |id: &str| {
+        due.iter()
+            .find(|(_, p)| p.appointment_id.as_str() == id)
+            .unwrap()
+            .1
+            .clone()
+    };
+    // The write with the check: the list's item, keyed by the address, is only in it.
+    let checked = |address: &str| {
+        Rule::new(Service::DynamoDb, Fault::Conflict)
+            .operation("TransactWriteItems")
+            .body_contains(&format!("{{\"S\":\"{address}\"}}"))
+    };
+    proxy.force(checked("free@example.ca").times(2));
+    proxy.force(Rule {
+        fault: Fault::ErrorAfter,
+        ..checked("listed@example.ca")
+    });
+    for id in ["F-FREE", "F-LISTED", "F-LISTED"] {
+        // As Lambda does for an asynchronous invocation: an error is tried again later.
+        if rig.rappel.fire(&payload(id)).await.is_err() {
+            rig.clock.set(due[0].0 + Duration::seconds(31));
+            rig.rappel.fire(&payload(id)).await.unwrap();
+        }
+    }
+    assert!(
+        proxy.pending_rules().is_empty(),
+        "every forced fault was met: {}",
+        proxy.stats()
+    );
+    let data = rig.moto.data().await;
+    let reminders_to = |to: &str| {
+        data["ses"]["Message"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| {
+                m["destinations"].to_string().contains(to) && m["subject"].as_str().unwrap().starts_with("Rappel")
+            })
+            .count()
+    };
+    assert_eq!(
+        (reminders_to("free@example.ca"), reminders_to("listed@example.ca")),
+        (1, 0)
+    );
+    for (id, email_status) in [
+        ("F-FREE", rappel::domain::MessageStatus::Sent),
+        ("F-LISTED", rappel::domain::MessageStatus::Undeliverable),
+    ] {
+        let id = AppointmentId::parse(id).unwrap();
+        let messages = rig.rappel.store.messages(&rig.clinic.id, &id).await.unwrap();
+        let reminders: Vec<_> = messages
+            .iter()
+            .filter(|m| m.kind == rappel::domain::MessageKind::Reminder)
+            .map(|m| (m.channel, m.status))
+            .collect();
+        assert_eq!(
+            reminders,
+            vec![
+                (rappel::domain::Channel::Email, email_status),
+                (rappel::domain::Channel::Sms, rappel::domain::MessageStatus::Sent)
+            ],
+            "{id}"
+        );
+    }
+    assert_eq!(
+        ledger_entries(&rig).await,
+        4,
+        "two confirmations and two reminders texted, once each"
+    );
+}
