@@ -13,7 +13,7 @@ use rappel_aws::local::create_table;
 use rappel_aws_faults::{Fault, FaultPlan, FaultProxy, Rates, Rule, Service};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use support::rig::{call, now0, rig_on, texted_body, AwsRig};
+use support::rig::{call, now0, put_full_type, rig_on, texted_body, AwsRig};
 use support::{sdk_at, Moto};
 
 /// moto and Rappel's AWS adapters behind a fault proxy (no random faults: tests force them).
@@ -25,15 +25,7 @@ async fn faulty_rig() -> (AwsRig, FaultProxy) {
     let sdk = sdk_at(&proxy.url).await;
     let rig = rig_on(moto, sdk).await;
     let emr = rappel::http::emr::router(rig.rappel.clone());
-    let (status, _) = call(
-        &emr,
-        Method::PUT,
-        "/v1/appointment-types/FU",
-        Some(json!({"communications": "full"})),
-        false,
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(put_full_type(&emr).await, StatusCode::CREATED);
     (rig, proxy)
 }
 
@@ -448,10 +440,8 @@ async fn a_reader_stays_the_lag_behind_the_present_and_reads_older_cursors_first
         "older cursors first, the void skipped, nothing from the last 10 s"
     );
     assert_eq!(seen(stamped(12_000)).await, Vec::<u64>::new());
-    // A cursor past the horizon (read from an instance whose clock is ahead) or from the future
-    // reads an empty page, not an error.
-    assert_eq!(seen(stamped(2_000)).await, Vec::<u64>::new());
-    assert_eq!(seen(u64::MAX).await, Vec::<u64>::new());
+    // (A cursor past the horizon reads an empty page: moto, unlike DynamoDB, accepts the
+    // inverted range that would otherwise be asked for, so `feed.rs`'s unit test holds that.)
     // Limits hold across the void and the old cursors.
     let first_two = store.events_after(&clinic, 0, 2).await.unwrap();
     assert_eq!(first_two.iter().map(|e| e.cursor).collect::<Vec<_>>(), vec![1, 3]);

@@ -13,7 +13,7 @@ use rappel_aws::dynamodb::DynamoStore;
 use rappel_aws::local::create_table;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use support::rig::{call, rig, texted_body, AwsRig};
+use support::rig::{call, put_full_type, rig, texted_body, AwsRig};
 use support::{schedules, sdk_at, Moto};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -62,18 +62,7 @@ async fn save_move_remind_confirm_and_cancel_over_aws() {
     let emr = rappel::http::emr::router(rappel.clone());
     let patient = rappel::http::patient::router(rappel.clone());
 
-    assert_eq!(
-        call(
-            &emr,
-            Method::PUT,
-            "/v1/appointment-types/FU",
-            Some(json!({"communications": "full"})),
-            false
-        )
-        .await
-        .0,
-        StatusCode::CREATED
-    );
+    assert_eq!(put_full_type(&emr).await, StatusCode::CREATED);
     // Thursday 2030-01-10 14:00 local; moto opts out numbers ending in 99, so use another.
     let start = Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap();
     let body = texted_body(1, start, "FU");
@@ -209,14 +198,7 @@ async fn save_move_remind_confirm_and_cancel_over_aws() {
 async fn a_cancel_deletes_the_pending_schedule() {
     let AwsRig { moto, sdk, rappel, .. } = rig().await;
     let emr = rappel::http::emr::router(rappel.clone());
-    call(
-        &emr,
-        Method::PUT,
-        "/v1/appointment-types/FU",
-        Some(json!({"communications": "full"})),
-        false,
-    )
-    .await;
+    put_full_type(&emr).await;
     let start = Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap();
     call(
         &emr,
@@ -247,8 +229,7 @@ async fn a_save_carried_out_in_full_is_found_settled() {
         ..
     } = rig().await;
     let emr = rappel::http::emr::router(rappel.clone());
-    let types = json!({"communications": "full"});
-    call(&emr, Method::PUT, "/v1/appointment-types/FU", Some(types), false).await;
+    put_full_type(&emr).await;
     let start = Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap();
     let body = texted_body(1, start, "FU");
     let (status, view) = call(&emr, Method::PUT, "/v1/appointments/AWS-S", Some(body), false).await;
@@ -427,8 +408,7 @@ async fn text_replies_over_aws() {
     clinic.settings.allow_patient_cancellation = true;
     rappel.store.put_clinic(&clinic).await.unwrap();
     let emr = rappel::http::emr::router(rappel.clone());
-    let types = json!({"communications": "full"});
-    call(&emr, Method::PUT, "/v1/appointment-types/FU", Some(types), false).await;
+    put_full_type(&emr).await;
     // Thursday 2030-01-10 14:00 local, to the samples' number.
     let start = Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap();
     let body = texted_body(1, start, "FU");
@@ -513,14 +493,7 @@ async fn delivery_reports_over_aws() {
         ..
     } = rig().await;
     let emr = rappel::http::emr::router(rappel.clone());
-    call(
-        &emr,
-        Method::PUT,
-        "/v1/appointment-types/FU",
-        Some(json!({"communications": "full"})),
-        false,
-    )
-    .await;
+    put_full_type(&emr).await;
     let body = texted_body(1, Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap(), "FU");
     let (status, _) = call(&emr, Method::PUT, "/v1/appointments/RDV-1", Some(body), false).await;
     assert_eq!(status, StatusCode::CREATED);

@@ -31,6 +31,21 @@ async fn api() -> Api {
     Api::over(h)
 }
 
+/// The API, with appointment A1 whose confirmation email drew a complaint from julie.roy@example.ca.
+async fn api_with_a_complaint() -> Api {
+    let api = api().await;
+    api.put("/v1/appointments/A1", &appointment_json(1, t(), "FU")).await;
+    let complaint = report(
+        &api.h,
+        "A1",
+        "confirmation:1:email",
+        Feedback::Complained,
+        &["julie.roy@example.ca"],
+    );
+    api.h.rappel.apply_delivery(&complaint).await.unwrap();
+    api
+}
+
 fn statuses(view: &serde_json::Value) -> Vec<(String, String, String)> {
     view["messages"]
         .as_array()
@@ -115,17 +130,8 @@ async fn a_bounced_address_is_suppressed_until_the_emr_saves_another_or_the_clin
 
 #[tokio::test]
 async fn another_clinics_key_neither_sees_nor_lifts_the_list() {
-    let api = api().await;
+    let api = api_with_a_complaint().await;
     let h = &api.h;
-    api.put("/v1/appointments/A1", &appointment_json(1, t(), "FU")).await;
-    let complaint = report(
-        h,
-        "A1",
-        "confirmation:1:email",
-        Feedback::Complained,
-        &["julie.roy@example.ca"],
-    );
-    h.rappel.apply_delivery(&complaint).await.unwrap();
     let other = Clinic {
         id: ClinicId::parse("clinic-2").unwrap(),
         settings: ClinicSettings::named("Autre clinique").unwrap(),
@@ -289,17 +295,7 @@ async fn a_texts_report_that_overtakes_the_record_of_its_send_is_retried_and_an_
 
 #[tokio::test]
 async fn the_suppression_routes_check_the_address_and_show_times_in_the_clinics_zone() {
-    let api = api().await;
-    let h = &api.h;
-    api.put("/v1/appointments/A1", &appointment_json(1, t(), "FU")).await;
-    let complaint = report(
-        h,
-        "A1",
-        "confirmation:1:email",
-        Feedback::Complained,
-        &["julie.roy@example.ca"],
-    );
-    h.rappel.apply_delivery(&complaint).await.unwrap();
+    let api = api_with_a_complaint().await;
     let list = api.call(Method::GET, "/v1/suppressions", None).await.json();
     assert!(
         list["suppressions"][0]["at"].as_str().unwrap().ends_with("-05:00"),

@@ -33,6 +33,14 @@ pub fn texted_body(revision: u64, start: DateTime<Utc>, type_code: &str) -> Valu
 /// The deployment's two-way number in the rig.
 pub const TWO_WAY_NUMBER: &str = "+14385550100";
 
+/// Puts type `FU` with full communication through the EMR API; its status (201 when new).
+pub async fn put_full_type(emr: &axum::Router) -> StatusCode {
+    let types = serde_json::json!({"communications": "full"});
+    call(emr, Method::PUT, "/v1/appointment-types/FU", Some(types), false)
+        .await
+        .0
+}
+
 pub async fn call(
     app: &axum::Router,
     method: Method,
