@@ -13,4 +13,6 @@ pub mod scheduler;
 pub mod sqlite;
 #[cfg(feature = "embedded")]
 pub mod sqlite_files;
+#[cfg(feature = "embedded")]
+pub mod sqlite_worker;
 pub mod store_timeout;

@@ -1,12 +1,12 @@
 //! The dev outbox: emails and texts are kept in a SQLite table instead of leaving the machine.
 
+use super::sqlite_worker::{NotCommitted, Placement, SqliteWorker};
 use crate::ports::*;
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 use serde::Serialize;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// One outbox entry, as `GET /_dev/outbox.json` lists it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -35,9 +35,9 @@ pub struct OutboxEntry {
     pub tag: Option<String>,
 }
 
-/// Mailer and texter that write to a local table.
+/// Mailer and texter that write to a local table, from a thread of their own ([`SqliteWorker`]).
 pub struct Outbox {
-    conn: Mutex<Connection>,
+    worker: SqliteWorker,
     clock: Arc<dyn Clock>,
     /// Checkpoints the file's log in the background (none in memory).
     _checkpointer: Option<super::sqlite_files::Checkpointer>,
@@ -48,17 +48,18 @@ impl Outbox {
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Outbox, String> {
         let (conn, checkpointer) =
             super::sqlite_files::open(path).map_err(|e| format!("open outbox {}: {e}", path.display()))?;
-        let mut outbox = Self::with_connection(conn, clock)?;
+        let mut outbox = Self::with_connection(conn, clock, Placement::OwnThread("outbox"))?;
         outbox._checkpointer = Some(checkpointer);
         Ok(outbox)
     }
 
     /// An outbox in memory, for tests.
     pub fn in_memory(clock: Arc<dyn Clock>) -> Result<Outbox, String> {
-        Self::with_connection(Connection::open_in_memory().map_err(|e| e.to_string())?, clock)
+        let conn = Connection::open_in_memory().map_err(|e| e.to_string())?;
+        Self::with_connection(conn, clock, Placement::CallersThread)
     }
 
-    fn with_connection(conn: Connection, clock: Arc<dyn Clock>) -> Result<Outbox, String> {
+    fn with_connection(conn: Connection, clock: Arc<dyn Clock>, placement: Placement) -> Result<Outbox, String> {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS outbox (
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -76,7 +77,7 @@ impl Outbox {
             }
         }
         Ok(Outbox {
-            conn: Mutex::new(conn),
+            worker: SqliteWorker::place(conn, placement).map_err(|e| format!("outbox thread: {e}"))?,
             clock,
             _checkpointer: None,
         })
@@ -84,42 +85,12 @@ impl Outbox {
 
     /// Marks a number as opted out, as a carrier's STOP would (kept across restarts).
     pub fn opt_out(&self, number: &str) -> Result<(), SendError> {
-        self.opt_out_statement("INSERT OR IGNORE INTO opted_out (number) VALUES (?1)", number)
-    }
-
-    fn opt_out_statement(&self, sql: &str, number: &str) -> Result<(), SendError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        conn.prepare_cached(sql)
-            .and_then(|mut statement| statement.execute(params![number]))
-            .map(drop)
-            .map_err(|e| SendError::temporary(format!("outbox: {e}")))
+        self.worker.run_blocking(opt_out_change(OPT_OUT, number))
     }
 
     /// Every entry, oldest first.
     pub fn entries(&self) -> Result<Vec<OutboxEntry>, String> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let mut stmt = conn
-            .prepare(
-                "SELECT id, at, channel, recipient, kind, subject, text, html, status, tag FROM outbox ORDER BY id",
-            )
-            .map_err(|e| e.to_string())?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(OutboxEntry {
-                    id: r.get(0)?,
-                    at: r.get(1)?,
-                    channel: r.get(2)?,
-                    to: r.get(3)?,
-                    kind: r.get(4)?,
-                    subject: r.get(5)?,
-                    text: r.get(6)?,
-                    html: r.get(7)?,
-                    status: r.get(8)?,
-                    tag: r.get(9)?,
-                })
-            })
-            .map_err(|e| e.to_string())?;
-        rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
+        self.worker.run_blocking(all_entries)
     }
 
     /// The entry `id`, if there is one.
@@ -129,69 +100,152 @@ impl Outbox {
 
     /// Records what the provider's feedback said of entry `id`.
     pub fn set_status(&self, id: i64, status: &str) -> Result<(), String> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        conn.execute("UPDATE outbox SET status = ?2 WHERE id = ?1", params![id, status])
-            .map(drop)
-            .map_err(|e| format!("outbox: {e}"))
+        let status = status.to_owned();
+        self.worker.run_blocking(move |conn| {
+            conn.execute("UPDATE outbox SET status = ?2 WHERE id = ?1", params![id, status])
+                .map(drop)
+                .map_err(|e| format!("outbox: {e}"))
+        })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn insert(
-        &self,
-        channel: &str,
-        to: &str,
-        kind: &str,
-        subject: Option<&str>,
-        text: &str,
-        html: Option<&str>,
-        tag: &str,
-    ) -> Result<String, SendError> {
-        let at: DateTime<Utc> = self.clock.now();
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        conn.prepare_cached(
-            "INSERT INTO outbox (at, channel, recipient, kind, subject, text, html, tag) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .and_then(|mut insert| {
-            insert.execute(params![at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), channel, to, kind, subject, text, html, tag])
-        })
-        .map_err(|e| SendError::temporary(format!("outbox: {e}")))?;
-        Ok(format!("outbox-{}", conn.last_insert_rowid()))
+    async fn insert(&self, entry: NewEntry) -> Result<String, SendError> {
+        let at = self.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        self.worker
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO outbox (at, channel, recipient, kind, subject, text, html, tag)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .and_then(|mut insert| {
+                    insert.execute(params![
+                        at,
+                        entry.channel,
+                        entry.to,
+                        entry.kind,
+                        entry.subject,
+                        entry.text,
+                        entry.html,
+                        entry.tag
+                    ])
+                })
+                .map_err(|e| SendError::temporary(format!("outbox: {e}")))?;
+                Ok(format!("outbox-{}", conn.last_insert_rowid()))
+            })
+            .await
     }
+}
+
+/// What one send adds to the outbox.
+struct NewEntry {
+    channel: &'static str,
+    to: String,
+    kind: &'static str,
+    subject: Option<String>,
+    text: String,
+    html: Option<String>,
+    tag: String,
+}
+
+impl From<NotCommitted> for SendError {
+    fn from(e: NotCommitted) -> SendError {
+        SendError::temporary(format!("outbox: {e}"))
+    }
+}
+
+impl From<NotCommitted> for String {
+    fn from(e: NotCommitted) -> String {
+        e.to_string()
+    }
+}
+
+const OPT_OUT: &str = "INSERT OR IGNORE INTO opted_out (number) VALUES (?1)";
+const LIFT_OPT_OUT: &str = "DELETE FROM opted_out WHERE number = ?1";
+
+/// Runs `sql` (one of the two above) for `number`.
+fn opt_out_change(
+    sql: &'static str,
+    number: &str,
+) -> impl FnOnce(&Connection) -> Result<(), SendError> + Send + 'static {
+    let number = number.to_owned();
+    move |conn| {
+        conn.prepare_cached(sql)
+            .and_then(|mut statement| statement.execute(params![number]))
+            .map(drop)
+            .map_err(|e| SendError::temporary(format!("outbox: {e}")))
+    }
+}
+
+/// Every entry, oldest first.
+fn all_entries(conn: &Connection) -> Result<Vec<OutboxEntry>, String> {
+    let mut stmt = conn
+        .prepare("SELECT id, at, channel, recipient, kind, subject, text, html, status, tag FROM outbox ORDER BY id")
+        .map_err(|e| e.to_string())?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(OutboxEntry {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                channel: r.get(2)?,
+                to: r.get(3)?,
+                kind: r.get(4)?,
+                subject: r.get(5)?,
+                text: r.get(6)?,
+                html: r.get(7)?,
+                status: r.get(8)?,
+                tag: r.get(9)?,
+            })
+        })
+        .map_err(|e| e.to_string())?;
+    rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
 }
 
 #[async_trait]
 impl Mailer for Outbox {
     async fn send_email(&self, email: &OutgoingEmail) -> Result<String, SendError> {
-        self.insert(
-            "email",
-            &email.to,
-            email.kind.as_str(),
-            Some(&email.subject),
-            &email.text,
-            Some(&email.html),
-            &email.tag,
-        )
+        self.insert(NewEntry {
+            channel: "email",
+            to: email.to.clone(),
+            kind: email.kind.as_str(),
+            subject: Some(email.subject.clone()),
+            text: email.text.clone(),
+            html: Some(email.html.clone()),
+            tag: email.tag.clone(),
+        })
+        .await
     }
 }
 
 #[async_trait]
 impl Texter for Outbox {
     async fn send_text(&self, text: &OutgoingText) -> Result<String, SendError> {
-        self.insert("sms", &text.to, text.kind.as_str(), None, &text.body, None, &text.tag)
+        self.insert(NewEntry {
+            channel: "sms",
+            to: text.to.clone(),
+            kind: text.kind.as_str(),
+            subject: None,
+            text: text.body.clone(),
+            html: None,
+            tag: text.tag.clone(),
+        })
+        .await
     }
 
     async fn is_opted_out(&self, to: &str) -> Result<bool, SendError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        conn.prepare_cached("SELECT 1 FROM opted_out WHERE number = ?1")
-            .and_then(|mut statement| statement.exists(params![to]))
-            .map_err(|e| SendError::temporary(format!("outbox: {e}")))
+        let to = to.to_owned();
+        self.worker
+            .run(move |conn| {
+                conn.prepare_cached("SELECT 1 FROM opted_out WHERE number = ?1")
+                    .and_then(|mut statement| statement.exists(params![to]))
+                    .map_err(|e| SendError::temporary(format!("outbox: {e}")))
+            })
+            .await
     }
 
     async fn honour_opt_out(&self, to: &str) -> Result<(), SendError> {
-        self.opt_out(to)
+        self.worker.run(opt_out_change(OPT_OUT, to)).await
     }
 
     async fn lift_opt_out(&self, to: &str) -> Result<(), SendError> {
-        self.opt_out_statement("DELETE FROM opted_out WHERE number = ?1", to)
+        self.worker.run(opt_out_change(LIFT_OPT_OUT, to)).await
     }
 }

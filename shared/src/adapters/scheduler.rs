@@ -2,21 +2,22 @@
 //! from a loop on the real clock or when the manual clock is moved.
 
 use super::clock::ManualClock;
+use super::sqlite_worker::{NotCommitted, Placement, SqliteWorker};
+use crate::adapters::sqlite::ts;
 use crate::ports::*;
 use crate::services::Rappel;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
-use std::sync::Mutex;
 
 /// How often a failing schedule is tried before it is dropped (EventBridge's retry policy plays
 /// this role in AWS, with a dead-letter queue after it).
 const MAX_ATTEMPTS: i64 = 3;
 
-/// Persistent one-time schedules.
+/// Persistent one-time schedules, kept by a thread of their own ([`SqliteWorker`]).
 pub struct EmbeddedScheduler {
-    conn: Mutex<Connection>,
+    worker: SqliteWorker,
     /// Held while due schedules run, so the loop and a clock move never fire the same one twice.
     running: tokio::sync::Mutex<()>,
     /// Checkpoints the file's log in the background (none in memory).
@@ -27,21 +28,27 @@ fn db(e: rusqlite::Error) -> ScheduleError {
     ScheduleError(format!("sqlite: {e}"))
 }
 
+impl From<NotCommitted> for ScheduleError {
+    fn from(e: NotCommitted) -> ScheduleError {
+        ScheduleError(e.to_string())
+    }
+}
+
 impl EmbeddedScheduler {
     /// Schedules in the SQLite file at `path`.
     pub fn open(path: &Path) -> Result<EmbeddedScheduler, ScheduleError> {
         let (conn, checkpointer) = super::sqlite_files::open(path).map_err(db)?;
-        let mut scheduler = Self::with_connection(conn)?;
+        let mut scheduler = Self::with_connection(conn, Placement::OwnThread("schedules"))?;
         scheduler._checkpointer = Some(checkpointer);
         Ok(scheduler)
     }
 
     /// Schedules in memory, for tests.
     pub fn in_memory() -> Result<EmbeddedScheduler, ScheduleError> {
-        Self::with_connection(Connection::open_in_memory().map_err(db)?)
+        Self::with_connection(Connection::open_in_memory().map_err(db)?, Placement::CallersThread)
     }
 
-    fn with_connection(conn: Connection) -> Result<EmbeddedScheduler, ScheduleError> {
+    fn with_connection(conn: Connection, placement: Placement) -> Result<EmbeddedScheduler, ScheduleError> {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS schedules (
                 name TEXT PRIMARY KEY, due_at TEXT NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0
@@ -50,49 +57,34 @@ impl EmbeddedScheduler {
         )
         .map_err(db)?;
         Ok(EmbeddedScheduler {
-            conn: Mutex::new(conn),
+            worker: SqliteWorker::place(conn, placement).map_err(|e| ScheduleError(format!("sqlite thread: {e}")))?,
             running: tokio::sync::Mutex::new(()),
             _checkpointer: None,
         })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Pending schedules, in due order.
     pub fn pending(&self) -> Result<Vec<Schedule>, ScheduleError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT name, due_at, payload FROM schedules ORDER BY due_at, name")
-            .map_err(db)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
-            })
-            .map_err(db)?;
-        rows.map(|row| {
-            let (name, at, payload) = row.map_err(db)?;
-            decode(name, &at, &payload)
-        })
-        .collect()
+        self.worker.run_blocking(all_pending)
     }
 
-    fn next_due(&self, until: DateTime<Utc>) -> Result<Option<(Schedule, i64)>, ScheduleError> {
-        let row: Option<(String, String, String, i64)> = self
-            .conn()
-            .prepare_cached(
-                "SELECT name, due_at, payload, attempts FROM schedules WHERE due_at <= ?1 ORDER BY due_at, name LIMIT 1",
-            )
-            .and_then(|mut next| {
-                next.query_row([crate::adapters::sqlite::ts(until)], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
+    async fn next_due(&self, until: DateTime<Utc>) -> Result<Option<(Schedule, i64)>, ScheduleError> {
+        let until = ts(until);
+        self.worker
+            .run(move |conn| {
+                let row: Option<(String, String, String, i64)> = conn
+                    .prepare_cached(
+                        "SELECT name, due_at, payload, attempts FROM schedules WHERE due_at <= ?1 ORDER BY due_at, name LIMIT 1",
+                    )
+                    .and_then(|mut next| {
+                        next.query_row([until], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    })
+                    .optional()
+                    .map_err(db)?;
+                row.map(|(name, at, payload, attempts)| Ok((decode(name, &at, &payload)?, attempts)))
+                    .transpose()
             })
-            .optional()
-            .map_err(db)?;
-        row.map(|(name, at, payload, attempts)| Ok((decode(name, &at, &payload)?, attempts)))
-            .transpose()
+            .await
     }
 
     /// Fires every schedule due by `until`, earliest first. With a manual clock, the clock is set
@@ -105,7 +97,7 @@ impl EmbeddedScheduler {
     ) -> Result<usize, ScheduleError> {
         let _running = self.running.lock().await;
         let mut fired = 0;
-        while let Some((schedule, attempts)) = self.next_due(until)? {
+        while let Some((schedule, attempts)) = self.next_due(until).await? {
             if let Some(clock) = manual {
                 if schedule.at > rappel.clock.now() {
                     clock.set(schedule.at);
@@ -115,25 +107,15 @@ impl EmbeddedScheduler {
             match rappel.fire(&schedule.payload).await {
                 Ok(outcome) => {
                     tracing::info!(schedule = %schedule.name, ?outcome, "schedule fired");
-                    self.retire(&schedule)?;
+                    self.retire(&schedule).await?;
                 }
                 Err(e) if attempts + 1 < MAX_ATTEMPTS => {
                     tracing::warn!(schedule = %schedule.name, error = %e, "schedule failed; will retry in a minute");
-                    self.conn()
-                        .execute(
-                            "UPDATE schedules SET attempts = attempts + 1, due_at = ?2 WHERE name = ?1 AND due_at = ?3 AND payload = ?4",
-                            params![
-                                schedule.name,
-                                crate::adapters::sqlite::ts(schedule.at + Duration::minutes(1)),
-                                crate::adapters::sqlite::ts(schedule.at),
-                                encode(&schedule.payload)?
-                            ],
-                        )
-                        .map_err(db)?;
+                    self.postpone(&schedule).await?;
                 }
                 Err(e) => {
                     tracing::error!(schedule = %schedule.name, error = %e, "schedule failed for good; dropped");
-                    self.retire(&schedule)?;
+                    self.retire(&schedule).await?;
                 }
             }
             fired += 1;
@@ -149,19 +131,52 @@ impl EmbeddedScheduler {
 
 impl EmbeddedScheduler {
     /// Deletes `schedule` if it is still as it fired (not replanned meanwhile).
-    fn retire(&self, schedule: &Schedule) -> Result<(), ScheduleError> {
-        self.conn()
-            .execute(
-                "DELETE FROM schedules WHERE name = ?1 AND due_at = ?2 AND payload = ?3",
-                params![
-                    schedule.name,
-                    crate::adapters::sqlite::ts(schedule.at),
-                    encode(&schedule.payload)?
-                ],
-            )
-            .map_err(db)?;
-        Ok(())
+    async fn retire(&self, schedule: &Schedule) -> Result<(), ScheduleError> {
+        let (name, at, payload) = (schedule.name.clone(), ts(schedule.at), encode(&schedule.payload)?);
+        self.worker
+            .run(move |conn| {
+                conn.execute(
+                    "DELETE FROM schedules WHERE name = ?1 AND due_at = ?2 AND payload = ?3",
+                    params![name, at, payload],
+                )
+                .map(drop)
+                .map_err(db)
+            })
+            .await
     }
+
+    /// Moves a failed `schedule` a minute later, counting the attempt, if it is still as it fired.
+    async fn postpone(&self, schedule: &Schedule) -> Result<(), ScheduleError> {
+        let (name, at, payload) = (schedule.name.clone(), ts(schedule.at), encode(&schedule.payload)?);
+        let later = ts(schedule.at + Duration::minutes(1));
+        self.worker
+            .run(move |conn| {
+                conn.execute(
+                    "UPDATE schedules SET attempts = attempts + 1, due_at = ?2 WHERE name = ?1 AND due_at = ?3 AND payload = ?4",
+                    params![name, later, at, payload],
+                )
+                .map(drop)
+                .map_err(db)
+            })
+            .await
+    }
+}
+
+/// Pending schedules, in due order.
+fn all_pending(conn: &Connection) -> Result<Vec<Schedule>, ScheduleError> {
+    let mut stmt = conn
+        .prepare("SELECT name, due_at, payload FROM schedules ORDER BY due_at, name")
+        .map_err(db)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })
+        .map_err(db)?;
+    rows.map(|row| {
+        let (name, at, payload) = row.map_err(db)?;
+        decode(name, &at, &payload)
+    })
+    .collect()
 }
 
 fn encode(payload: &SchedulePayload) -> Result<String, ScheduleError> {
@@ -181,27 +196,28 @@ fn decode(name: String, at: &str, payload: &str) -> Result<Schedule, ScheduleErr
 #[async_trait]
 impl Scheduler for EmbeddedScheduler {
     async fn put_schedule(&self, schedule: &Schedule) -> Result<(), ScheduleError> {
-        let payload = encode(&schedule.payload)?;
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO schedules (name, due_at, payload) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (name) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload, attempts = 0",
-            )
-            .and_then(|mut upsert| {
-                upsert.execute(params![
-                    schedule.name,
-                    crate::adapters::sqlite::ts(schedule.at),
-                    payload
-                ])
+        let (name, at, payload) = (schedule.name.clone(), ts(schedule.at), encode(&schedule.payload)?);
+        self.worker
+            .run(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO schedules (name, due_at, payload) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (name) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload, attempts = 0",
+                )
+                .and_then(|mut upsert| upsert.execute(params![name, at, payload]))
+                .map(drop)
+                .map_err(db)
             })
-            .map_err(db)?;
-        Ok(())
+            .await
     }
 
     async fn delete_schedule(&self, name: &str) -> Result<(), ScheduleError> {
-        self.conn()
-            .execute("DELETE FROM schedules WHERE name = ?1", [name])
-            .map_err(db)?;
-        Ok(())
+        let name = name.to_owned();
+        self.worker
+            .run(move |conn| {
+                conn.execute("DELETE FROM schedules WHERE name = ?1", [name])
+                    .map(drop)
+                    .map_err(db)
+            })
+            .await
     }
 }

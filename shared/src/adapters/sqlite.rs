@@ -1,12 +1,12 @@
 //! The embedded store: one SQLite file (or memory), transactions for every multi-row write.
 
+use super::sqlite_worker::{NotCommitted, Placement, SqliteWorker};
 use crate::domain::*;
 use crate::ports::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
 
 const SCHEMA: &str = "
 PRAGMA foreign_keys = ON;
@@ -85,9 +85,10 @@ CREATE TABLE IF NOT EXISTS texts_sent (
 );
 ";
 
-/// SQLite-backed store.
+/// SQLite-backed store. Its connection belongs to a thread of its own, which commits together
+/// the writes that arrive together ([`SqliteWorker`]).
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    worker: SqliteWorker,
     /// Checkpoints the file's log in the background (none in memory).
     _checkpointer: Option<super::sqlite_files::Checkpointer>,
 }
@@ -101,6 +102,12 @@ fn parse_ts(text: &str) -> StoreResult<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt(format!("timestamp {text:?}: {e}")))
+}
+
+impl From<NotCommitted> for StoreError {
+    fn from(e: NotCommitted) -> StoreError {
+        StoreError::Unavailable(e.to_string())
+    }
 }
 
 fn db(context: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
@@ -136,39 +143,45 @@ impl SqliteStore {
     /// Opens (or creates) the database file at `path`.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
         let (conn, checkpointer) = super::sqlite_files::open(path).map_err(db("open"))?;
-        let mut store = Self::with_connection(conn)?;
+        let mut store = Self::with_connection(conn, Placement::OwnThread("store"))?;
         store._checkpointer = Some(checkpointer);
         Ok(store)
     }
 
     /// A private in-memory database, for tests.
     pub fn in_memory() -> StoreResult<SqliteStore> {
-        Self::with_connection(Connection::open_in_memory().map_err(db("open"))?)
+        Self::with_connection(
+            Connection::open_in_memory().map_err(db("open"))?,
+            Placement::CallersThread,
+        )
     }
 
-    fn with_connection(conn: Connection) -> StoreResult<SqliteStore> {
+    fn with_connection(conn: Connection, placement: Placement) -> StoreResult<SqliteStore> {
         conn.execute_batch(SCHEMA).map_err(db("schema"))?;
         Ok(SqliteStore {
-            conn: Mutex::new(conn),
+            worker: SqliteWorker::place(conn, placement)
+                .map_err(|e| StoreError::Unavailable(format!("sqlite thread: {e}")))?,
             _checkpointer: None,
         })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave a half-done transaction: SQLite rolls back
-        // an uncommitted transaction when it is dropped.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// Runs `work` on the store's connection, in a transaction: an error undoes its writes.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.worker.run(work).await
     }
 
     fn insert_messages(
-        tx: &rusqlite::Transaction<'_>,
+        conn: &Connection,
         clinic: &ClinicId,
         id: &AppointmentId,
         messages: &[MessageRecord],
     ) -> StoreResult<Vec<String>> {
         let mut added = Vec::new();
         for m in messages {
-            let inserted = cached(tx, "INSERT OR IGNORE INTO messages (clinic_id, appointment_id, key, kind, channel, revision, status, at, detail)
+            let inserted = cached(conn, "INSERT OR IGNORE INTO messages (clinic_id, appointment_id, key, kind, channel, revision, status, at, detail)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(params![clinic.as_str(), id.as_str(), m.key, enum_text(&m.kind), enum_text(&m.channel), m.revision as i64, enum_text(&m.status), ts(m.at), m.detail],
                 )
                 .map_err(db("insert message"))?;
@@ -179,8 +192,8 @@ impl SqliteStore {
         Ok(added)
     }
 
-    fn insert_event(tx: &rusqlite::Transaction<'_>, clinic: &ClinicId, event: &NewEvent) -> StoreResult<()> {
-        cached(tx, "INSERT INTO events (clinic_id, event) VALUES (?1, ?2)")?
+    fn insert_event(conn: &Connection, clinic: &ClinicId, event: &NewEvent) -> StoreResult<()> {
+        cached(conn, "INSERT INTO events (clinic_id, event) VALUES (?1, ?2)")?
             .execute(params![clinic.as_str(), to_json(event)?])
             .map_err(db("insert event"))?;
         Ok(())
@@ -190,242 +203,312 @@ impl SqliteStore {
 #[async_trait]
 impl ClinicStore for SqliteStore {
     async fn clinic_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Clinic>> {
-        let row: Option<(String, String)> =
-            cached(&self.conn(), "SELECT id, settings FROM clinics WHERE key_hash = ?1")?
+        let key_hash = key_hash.to_owned();
+        self.run(move |conn| {
+            let key_hash = &key_hash;
+
+            let row: Option<(String, String)> = cached(conn, "SELECT id, settings FROM clinics WHERE key_hash = ?1")?
                 .query_row([key_hash], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
                 .map_err(db("read clinic"))?;
-        row.map(|(id, settings)| {
-            Ok(Clinic {
-                id: ClinicId::parse(&id).map_err(|e| StoreError::Corrupt(e.0))?,
-                settings: from_json(&settings)?,
-            })
-        })
-        .transpose()
-    }
-
-    async fn clinic(&self, id: &ClinicId) -> StoreResult<Option<Clinic>> {
-        let settings: Option<String> = cached(&self.conn(), "SELECT settings FROM clinics WHERE id = ?1")?
-            .query_row([id.as_str()], |r| r.get(0))
-            .optional()
-            .map_err(db("read clinic"))?;
-        settings
-            .map(|s| {
+            row.map(|(id, settings)| {
                 Ok(Clinic {
-                    id: id.clone(),
-                    settings: from_json(&s)?,
+                    id: ClinicId::parse(&id).map_err(|e| StoreError::Corrupt(e.0))?,
+                    settings: from_json(&settings)?,
                 })
             })
             .transpose()
+        })
+        .await
+    }
+
+    async fn clinic(&self, id: &ClinicId) -> StoreResult<Option<Clinic>> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            let id = &id;
+
+            let settings: Option<String> = cached(conn, "SELECT settings FROM clinics WHERE id = ?1")?
+                .query_row([id.as_str()], |r| r.get(0))
+                .optional()
+                .map_err(db("read clinic"))?;
+            settings
+                .map(|s| {
+                    Ok(Clinic {
+                        id: id.clone(),
+                        settings: from_json(&s)?,
+                    })
+                })
+                .transpose()
+        })
+        .await
     }
 
     async fn put_clinic(&self, clinic: &Clinic) -> StoreResult<()> {
-        cached(&self.conn(), "INSERT INTO clinics (id, settings) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET settings = excluded.settings")?.execute(params![clinic.id.as_str(), to_json(&clinic.settings)?],
+        let clinic = clinic.to_owned();
+        self.run(move |conn| {
+            let clinic = &clinic;
+
+        cached(conn, "INSERT INTO clinics (id, settings) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET settings = excluded.settings")?.execute(params![clinic.id.as_str(), to_json(&clinic.settings)?],
             )
             .map_err(db("write clinic"))?;
         Ok(())
+    })
+        .await
     }
 
     async fn set_api_key_hash(&self, id: &ClinicId, key_hash: &str) -> StoreResult<()> {
-        let changed = cached(&self.conn(), "UPDATE clinics SET key_hash = ?2 WHERE id = ?1")?
-            .execute(params![id.as_str(), key_hash])
-            .map_err(db("write key"))?;
-        if changed == 0 {
-            return Err(StoreError::Conflict);
-        }
-        Ok(())
+        let id = id.to_owned();
+        let key_hash = key_hash.to_owned();
+        self.run(move |conn| {
+            let id = &id;
+            let key_hash = &key_hash;
+
+            let changed = cached(conn, "UPDATE clinics SET key_hash = ?2 WHERE id = ?1")?
+                .execute(params![id.as_str(), key_hash])
+                .map_err(db("write key"))?;
+            if changed == 0 {
+                return Err(StoreError::Conflict);
+            }
+            Ok(())
+        })
+        .await
     }
 }
 
 #[async_trait]
 impl TypeStore for SqliteStore {
     async fn put_type(&self, clinic: &ClinicId, appointment_type: &AppointmentType) -> StoreResult<bool> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db("begin"))?;
-        let existed: bool = cached(
-            &tx,
-            "SELECT 1 FROM appointment_types WHERE clinic_id = ?1 AND code = ?2",
-        )?
-        .query_row(params![clinic.as_str(), appointment_type.code.as_str()], |_| Ok(()))
-        .optional()
-        .map_err(db("read type"))?
-        .is_some();
-        cached(
-            &tx,
-            "INSERT INTO appointment_types (clinic_id, code, settings) VALUES (?1, ?2, ?3)
+        let clinic = clinic.to_owned();
+        let appointment_type = appointment_type.to_owned();
+        self.run(move |conn| {
+            let clinic = &clinic;
+            let appointment_type = &appointment_type;
+
+            let existed: bool = cached(
+                conn,
+                "SELECT 1 FROM appointment_types WHERE clinic_id = ?1 AND code = ?2",
+            )?
+            .query_row(params![clinic.as_str(), appointment_type.code.as_str()], |_| Ok(()))
+            .optional()
+            .map_err(db("read type"))?
+            .is_some();
+            cached(
+                conn,
+                "INSERT INTO appointment_types (clinic_id, code, settings) VALUES (?1, ?2, ?3)
              ON CONFLICT (clinic_id, code) DO UPDATE SET settings = excluded.settings",
-        )?
-        .execute(params![
-            clinic.as_str(),
-            appointment_type.code.as_str(),
-            to_json(&appointment_type.settings)?
-        ])
-        .map_err(db("write type"))?;
-        tx.commit().map_err(db("commit"))?;
-        Ok(!existed)
+            )?
+            .execute(params![
+                clinic.as_str(),
+                appointment_type.code.as_str(),
+                to_json(&appointment_type.settings)?
+            ])
+            .map_err(db("write type"))?;
+            Ok(!existed)
+        })
+        .await
     }
 
     async fn types(&self, clinic: &ClinicId) -> StoreResult<Vec<AppointmentType>> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached("SELECT code, settings FROM appointment_types WHERE clinic_id = ?1 ORDER BY code")
-            .map_err(db("read types"))?;
-        let rows = stmt
-            .query_map([clinic.as_str()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        let clinic = clinic.to_owned();
+        self.run(move |conn| {
+            let clinic = &clinic;
+
+            let mut stmt = conn
+                .prepare_cached("SELECT code, settings FROM appointment_types WHERE clinic_id = ?1 ORDER BY code")
+                .map_err(db("read types"))?;
+            let rows = stmt
+                .query_map([clinic.as_str()], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(db("read types"))?;
+            rows.map(|row| {
+                let (code, settings) = row.map_err(db("read types"))?;
+                Ok(AppointmentType {
+                    code: TypeCode::parse(&code).map_err(|e| StoreError::Corrupt(e.0))?,
+                    settings: from_json(&settings)?,
+                })
             })
-            .map_err(db("read types"))?;
-        rows.map(|row| {
-            let (code, settings) = row.map_err(db("read types"))?;
-            Ok(AppointmentType {
-                code: TypeCode::parse(&code).map_err(|e| StoreError::Corrupt(e.0))?,
-                settings: from_json(&settings)?,
-            })
+            .collect()
         })
-        .collect()
+        .await
     }
 
     async fn type_settings(&self, clinic: &ClinicId, code: &TypeCode) -> StoreResult<Option<TypeSettings>> {
-        let settings: Option<String> = cached(
-            &self.conn(),
-            "SELECT settings FROM appointment_types WHERE clinic_id = ?1 AND code = ?2",
-        )?
-        .query_row(params![clinic.as_str(), code.as_str()], |r| r.get(0))
-        .optional()
-        .map_err(db("read type"))?;
-        settings.map(|s| from_json(&s)).transpose()
+        let clinic = clinic.to_owned();
+        let code = code.to_owned();
+        self.run(move |conn| {
+            let clinic = &clinic;
+            let code = &code;
+
+            let settings: Option<String> = cached(
+                conn,
+                "SELECT settings FROM appointment_types WHERE clinic_id = ?1 AND code = ?2",
+            )?
+            .query_row(params![clinic.as_str(), code.as_str()], |r| r.get(0))
+            .optional()
+            .map_err(db("read type"))?;
+            settings.map(|s| from_json(&s)).transpose()
+        })
+        .await
     }
 }
 
 #[async_trait]
 impl AppointmentStore for SqliteStore {
     async fn appointment(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Option<AppointmentRecord>> {
-        let record: Option<String> = cached(
-            &self.conn(),
-            "SELECT record FROM appointments WHERE clinic_id = ?1 AND id = ?2",
-        )?
-        .query_row(params![clinic.as_str(), id.as_str()], |r| r.get(0))
-        .optional()
-        .map_err(db("read appointment"))?;
-        record.map(|r| from_json(&r)).transpose()
+        let clinic = clinic.to_owned();
+        let id = id.to_owned();
+        self.run(move |conn| {
+            let clinic = &clinic;
+            let id = &id;
+
+            let record: Option<String> =
+                cached(conn, "SELECT record FROM appointments WHERE clinic_id = ?1 AND id = ?2")?
+                    .query_row(params![clinic.as_str(), id.as_str()], |r| r.get(0))
+                    .optional()
+                    .map_err(db("read appointment"))?;
+            record.map(|r| from_json(&r)).transpose()
+        })
+        .await
     }
 
     async fn appointment_by_token(&self, token: &str) -> StoreResult<LinkTarget> {
-        let record: Option<String> = cached(&self.conn(), "SELECT record FROM appointments WHERE token = ?1")?
-            .query_row([token], |r| r.get(0))
-            .optional()
-            .map_err(db("read appointment"))?;
-        // The embedded store keeps every appointment, so an expired link still finds its record.
-        Ok(match record {
-            Some(r) => LinkTarget::Appointment(Box::new(from_json(&r)?)),
-            None => LinkTarget::Unknown,
+        let token = token.to_owned();
+        self.run(move |conn| {
+            let token = &token;
+
+            let record: Option<String> = cached(conn, "SELECT record FROM appointments WHERE token = ?1")?
+                .query_row([token], |r| r.get(0))
+                .optional()
+                .map_err(db("read appointment"))?;
+            // The embedded store keeps every appointment, so an expired link still finds its record.
+            Ok(match record {
+                Some(r) => LinkTarget::Appointment(Box::new(from_json(&r)?)),
+                None => LinkTarget::Unknown,
+            })
         })
+        .await
     }
 
     async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<Vec<String>> {
-        let record = &write.record;
-        let json = to_json(record)?;
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db("begin"))?;
-        let stored: Option<i64> = cached(&tx, "SELECT version FROM appointments WHERE clinic_id = ?1 AND id = ?2")?
+        let write = write.to_owned();
+        self.run(move |conn| {
+            let write = &write;
+
+            let record = &write.record;
+            let json = to_json(record)?;
+            let stored: Option<i64> = cached(
+                conn,
+                "SELECT version FROM appointments WHERE clinic_id = ?1 AND id = ?2",
+            )?
             .query_row(params![record.clinic_id.as_str(), record.id.as_str()], |r| r.get(0))
             .optional()
             .map_err(db("read version"))?;
-        let expected = record.version.checked_sub(1).ok_or(StoreError::Conflict)? as i64;
-        match stored {
-            None if expected == 0 => {
-                cached(
-                    &tx,
-                    "INSERT INTO appointments (clinic_id, id, token, version, record) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![
-                    record.clinic_id.as_str(),
-                    record.id.as_str(),
-                    record.token,
-                    record.version as i64,
-                    json
-                ])
-                .map_err(db("insert appointment"))?;
+            let expected = record.version.checked_sub(1).ok_or(StoreError::Conflict)? as i64;
+            match stored {
+                None if expected == 0 => {
+                    cached(
+                        conn,
+                        "INSERT INTO appointments (clinic_id, id, token, version, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![
+                        record.clinic_id.as_str(),
+                        record.id.as_str(),
+                        record.token,
+                        record.version as i64,
+                        json
+                    ])
+                    .map_err(db("insert appointment"))?;
+                }
+                Some(v) if v == expected => {
+                    cached(
+                        conn,
+                        "UPDATE appointments SET version = ?3, record = ?4 WHERE clinic_id = ?1 AND id = ?2",
+                    )?
+                    .execute(params![
+                        record.clinic_id.as_str(),
+                        record.id.as_str(),
+                        record.version as i64,
+                        json
+                    ])
+                    .map_err(db("update appointment"))?;
+                }
+                _ => return Err(StoreError::Conflict),
             }
-            Some(v) if v == expected => {
-                cached(
-                    &tx,
-                    "UPDATE appointments SET version = ?3, record = ?4 WHERE clinic_id = ?1 AND id = ?2",
-                )?
-                .execute(params![
-                    record.clinic_id.as_str(),
-                    record.id.as_str(),
-                    record.version as i64,
-                    json
-                ])
-                .map_err(db("update appointment"))?;
+            let added = Self::insert_messages(conn, &record.clinic_id, &record.id, &write.messages)?;
+            for event in &write.events {
+                Self::insert_event(conn, &record.clinic_id, event)?;
             }
-            _ => return Err(StoreError::Conflict),
-        }
-        let added = Self::insert_messages(&tx, &record.clinic_id, &record.id, &write.messages)?;
-        for event in &write.events {
-            Self::insert_event(&tx, &record.clinic_id, event)?;
-        }
-        tx.commit().map_err(db("commit"))?;
-        Ok(added)
+            Ok(added)
+        })
+        .await
     }
 
     async fn add_messages(&self, record: &AppointmentRecord, messages: &[MessageRecord]) -> StoreResult<Vec<String>> {
-        let (clinic, id) = (&record.clinic_id, &record.id);
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db("begin"))?;
-        let stored: Option<i64> = cached(&tx, "SELECT version FROM appointments WHERE clinic_id = ?1 AND id = ?2")?
+        let record = record.to_owned();
+        let messages = messages.to_owned();
+        self.run(move |conn| {
+            let record = &record;
+            let messages = &messages;
+
+            let (clinic, id) = (&record.clinic_id, &record.id);
+            let stored: Option<i64> = cached(
+                conn,
+                "SELECT version FROM appointments WHERE clinic_id = ?1 AND id = ?2",
+            )?
             .query_row(params![clinic.as_str(), id.as_str()], |r| r.get(0))
             .optional()
             .map_err(db("read version"))?;
-        if stored != Some(record.version as i64) {
-            return Err(StoreError::Conflict);
-        }
-        let added = Self::insert_messages(&tx, clinic, id, messages)?;
-        tx.commit().map_err(db("commit"))?;
-        Ok(added)
+            if stored != Some(record.version as i64) {
+                return Err(StoreError::Conflict);
+            }
+            let added = Self::insert_messages(conn, clinic, id, messages)?;
+            Ok(added)
+        })
+        .await
     }
 
     async fn messages(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Vec<MessageRecord>> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT key, kind, channel, revision, status, at, detail FROM messages
+        let clinic = clinic.to_owned();
+        let id = id.to_owned();
+        self.run(move |conn| {
+            let clinic = &clinic;
+            let id = &id;
+
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT key, kind, channel, revision, status, at, detail FROM messages
                  WHERE clinic_id = ?1 AND appointment_id = ?2 ORDER BY rowid",
-            )
-            .map_err(db("read messages"))?;
-        let rows = stmt
-            .query_map(params![clinic.as_str(), id.as_str()], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                ))
+                )
+                .map_err(db("read messages"))?;
+            let rows = stmt
+                .query_map(params![clinic.as_str(), id.as_str()], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                    ))
+                })
+                .map_err(db("read messages"))?;
+            rows.map(|row| {
+                let (key, kind, channel, revision, status, at, detail) = row.map_err(db("read messages"))?;
+                Ok(MessageRecord {
+                    key,
+                    kind: enum_from(&kind)?,
+                    channel: enum_from(&channel)?,
+                    revision: revision as u64,
+                    status: enum_from(&status)?,
+                    at: parse_ts(&at)?,
+                    detail,
+                })
             })
-            .map_err(db("read messages"))?;
-        rows.map(|row| {
-            let (key, kind, channel, revision, status, at, detail) = row.map_err(db("read messages"))?;
-            Ok(MessageRecord {
-                key,
-                kind: enum_from(&kind)?,
-                channel: enum_from(&channel)?,
-                revision: revision as u64,
-                status: enum_from(&status)?,
-                at: parse_ts(&at)?,
-                detail,
-            })
+            .collect()
         })
-        .collect()
+        .await
     }
 
     async fn claim_message(
@@ -437,76 +520,97 @@ impl AppointmentStore for SqliteStore {
         stale_before: DateTime<Utc>,
         appointment_version: u64,
     ) -> StoreResult<bool> {
-        let changed = cached(
-            &self.conn(),
-            "UPDATE messages SET status = 'sending', at = ?4
+        let clinic = clinic.to_owned();
+        let id = id.to_owned();
+        let key = key.to_owned();
+        self.run(move |conn| {
+            let clinic = &clinic;
+            let id = &id;
+            let key = &key;
+
+            let changed = cached(
+                conn,
+                "UPDATE messages SET status = 'sending', at = ?4
                  WHERE clinic_id = ?1 AND appointment_id = ?2 AND key = ?3
                    AND (status IN ('pending', 'failed') OR (status = 'sending' AND at < ?5))
                    AND EXISTS (SELECT 1 FROM appointments WHERE clinic_id = ?1 AND id = ?2 AND version = ?6)",
-        )?
-        .execute(params![
-            clinic.as_str(),
-            id.as_str(),
-            key,
-            ts(now),
-            ts(stale_before),
-            appointment_version as i64
-        ])
-        .map_err(db("claim message"))?;
-        Ok(changed == 1)
+            )?
+            .execute(params![
+                clinic.as_str(),
+                id.as_str(),
+                key,
+                ts(now),
+                ts(stale_before),
+                appointment_version as i64
+            ])
+            .map_err(db("claim message"))?;
+            Ok(changed == 1)
+        })
+        .await
     }
 
     async fn apply_feedback(&self, write: &FeedbackWrite) -> StoreResult<bool> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db("begin"))?;
-        let applied = Self::feedback_in(&tx, write)?;
-        tx.commit().map_err(db("commit"))?;
-        Ok(applied)
+        let write = write.to_owned();
+        self.run(move |conn| {
+            let write = &write;
+
+            let applied = Self::feedback_in(conn, write)?;
+            Ok(applied)
+        })
+        .await
     }
 
     async fn text_by_provider_id(&self, provider_message_id: &str) -> StoreResult<Option<MessageAddress>> {
-        let conn = self.conn();
-        let row = cached(
-            &conn,
-            "SELECT clinic_id, appointment_id, message_key FROM provider_ids WHERE provider_message_id = ?1",
-        )?
-        .query_row(params![provider_message_id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        let provider_message_id = provider_message_id.to_owned();
+        self.run(move |conn| {
+            let provider_message_id = &provider_message_id;
+
+            let row = cached(
+                conn,
+                "SELECT clinic_id, appointment_id, message_key FROM provider_ids WHERE provider_message_id = ?1",
+            )?
+            .query_row(params![provider_message_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            })
+            .optional()
+            .map_err(db("read provider id"))?;
+            let Some((clinic, appointment, key)) = row else {
+                return Ok(None);
+            };
+            Ok(Some(MessageAddress {
+                clinic_id: ClinicId::parse(&clinic).map_err(|e| StoreError::Corrupt(e.0))?,
+                appointment_id: AppointmentId::parse(&appointment).map_err(|e| StoreError::Corrupt(e.0))?,
+                key,
+            }))
         })
-        .optional()
-        .map_err(db("read provider id"))?;
-        let Some((clinic, appointment, key)) = row else {
-            return Ok(None);
-        };
-        Ok(Some(MessageAddress {
-            clinic_id: ClinicId::parse(&clinic).map_err(|e| StoreError::Corrupt(e.0))?,
-            appointment_id: AppointmentId::parse(&appointment).map_err(|e| StoreError::Corrupt(e.0))?,
-            key,
-        }))
+        .await
     }
 
     async fn latest_text_to(&self, number: &str, sent_by: DateTime<Utc>) -> StoreResult<Option<TextRoute>> {
-        let conn = self.conn();
-        let row = cached(
-            &conn,
-            "SELECT clinic_id, appointment_id, sent_at FROM texts_sent WHERE number_key = ?1 AND sent_at <= ?2
+        let number = number.to_owned();
+        self.run(move |conn| {
+            let number = &number;
+
+            let row = cached(
+                conn,
+                "SELECT clinic_id, appointment_id, sent_at FROM texts_sent WHERE number_key = ?1 AND sent_at <= ?2
              ORDER BY sent_at DESC LIMIT 1",
-        )?
-        .query_row(params![number_key(number), ts(sent_by)], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            )?
+            .query_row(params![number_key(number), ts(sent_by)], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            })
+            .optional()
+            .map_err(db("read text route"))?;
+            let Some((clinic, appointment, sent_at)) = row else {
+                return Ok(None);
+            };
+            Ok(Some(TextRoute {
+                clinic_id: ClinicId::parse(&clinic).map_err(|e| StoreError::Corrupt(e.0))?,
+                appointment_id: AppointmentId::parse(&appointment).map_err(|e| StoreError::Corrupt(e.0))?,
+                sent_at: parse_ts(&sent_at)?,
+            }))
         })
-        .optional()
-        .map_err(db("read text route"))?;
-        let Some((clinic, appointment, sent_at)) = row else {
-            return Ok(None);
-        };
-        Ok(Some(TextRoute {
-            clinic_id: ClinicId::parse(&clinic).map_err(|e| StoreError::Corrupt(e.0))?,
-            appointment_id: AppointmentId::parse(&appointment).map_err(|e| StoreError::Corrupt(e.0))?,
-            sent_at: parse_ts(&sent_at)?,
-        }))
+        .await
     }
 
     async fn complete_message(
@@ -516,12 +620,20 @@ impl AppointmentStore for SqliteStore {
         key: &str,
         outcome: &MessageOutcome,
     ) -> StoreResult<()> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db("begin"))?;
-        Self::complete_in(&tx, clinic, id, key, outcome)?;
-        tx.commit().map_err(db("commit"))
+        let clinic = clinic.to_owned();
+        let id = id.to_owned();
+        let key = key.to_owned();
+        let outcome = outcome.to_owned();
+        self.run(move |conn| {
+            let clinic = &clinic;
+            let id = &id;
+            let key = &key;
+            let outcome = &outcome;
+
+            Self::complete_in(conn, clinic, id, key, outcome)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn release_messages(
@@ -530,20 +642,26 @@ impl AppointmentStore for SqliteStore {
         id: &AppointmentId,
         claims: &[(String, DateTime<Utc>)],
     ) -> StoreResult<()> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db("begin"))?;
-        for (key, claimed_at) in claims {
-            cached(
-                &tx,
-                "UPDATE messages SET status = 'pending'
+        let clinic = clinic.to_owned();
+        let id = id.to_owned();
+        let claims = claims.to_owned();
+        self.run(move |conn| {
+            let clinic = &clinic;
+            let id = &id;
+            let claims = &claims;
+
+            for (key, claimed_at) in claims {
+                cached(
+                    conn,
+                    "UPDATE messages SET status = 'pending'
                      WHERE clinic_id = ?1 AND appointment_id = ?2 AND key = ?3 AND status = 'sending' AND at = ?4",
-            )?
-            .execute(params![clinic.as_str(), id.as_str(), key, ts(*claimed_at)])
-            .map_err(db("release message"))?;
-        }
-        tx.commit().map_err(db("commit"))
+                )?
+                .execute(params![clinic.as_str(), id.as_str(), key, ts(*claimed_at)])
+                .map_err(db("release message"))?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn complete_messages(
@@ -553,33 +671,42 @@ impl AppointmentStore for SqliteStore {
         completions: &[Completion],
         after: AfterOutcomes<'_>,
     ) -> StoreResult<bool> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db("begin"))?;
-        for completion in completions {
-            Self::complete_in(&tx, clinic, id, &completion.key, &completion.outcome)?;
-        }
-        let stored: Option<i64> = cached(&tx, "SELECT version FROM appointments WHERE clinic_id = ?1 AND id = ?2")?
+        let clinic = clinic.to_owned();
+        let id = id.to_owned();
+        let completions = completions.to_owned();
+        let after_version = after.version;
+        self.run(move |conn| {
+            let clinic = &clinic;
+            let id = &id;
+            let completions = &completions;
+
+            for completion in completions {
+                Self::complete_in(conn, clinic, id, &completion.key, &completion.outcome)?;
+            }
+            let stored: Option<i64> = cached(
+                conn,
+                "SELECT version FROM appointments WHERE clinic_id = ?1 AND id = ?2",
+            )?
             .query_row(params![clinic.as_str(), id.as_str()], |r| r.get(0))
             .optional()
             .map_err(db("read version"))?;
-        tx.commit().map_err(db("commit"))?;
-        Ok(stored == Some(after.version as i64))
+            Ok(stored == Some(after_version as i64))
+        })
+        .await
     }
 }
 
 impl SqliteStore {
-    /// Completes one message within `tx`, if it is still under the outcome's claim.
+    /// Completes one message in the transaction, if it is still under the outcome's claim.
     fn complete_in(
-        tx: &rusqlite::Transaction<'_>,
+        conn: &Connection,
         clinic: &ClinicId,
         id: &AppointmentId,
         key: &str,
         outcome: &MessageOutcome,
     ) -> StoreResult<()> {
         let completed = cached(
-            tx,
+            conn,
             "UPDATE messages SET status = ?4, at = ?5, detail = ?6
                  WHERE clinic_id = ?1 AND appointment_id = ?2 AND key = ?3 AND status = 'sending' AND at = ?7",
         )?
@@ -597,27 +724,27 @@ impl SqliteStore {
             // Completed already, or the claim was taken over: its owner records the outcome.
             return Ok(());
         }
-        Self::insert_event(tx, clinic, &outcome.event)?;
+        Self::insert_event(conn, clinic, &outcome.event)?;
         if let Some(entry) = outcome.ledger.as_ref().filter(|e| !e.provider_message_id.is_empty()) {
             cached(
-                tx,
+                conn,
                 "INSERT OR IGNORE INTO provider_ids (provider_message_id, clinic_id, appointment_id, message_key) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![entry.provider_message_id, clinic.as_str(), id.as_str(), key])
             .map_err(db("record provider id"))?;
-            cached(tx, "INSERT OR IGNORE INTO ledger (clinic_id, appointment_id, message_key, sent_at, entry) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![clinic.as_str(), id.as_str(), entry.message_key, ts(entry.sent_at), to_json(entry)?],
+            cached(conn, "INSERT OR IGNORE INTO ledger (clinic_id, appointment_id, message_key, sent_at, entry) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![clinic.as_str(), id.as_str(), entry.message_key, ts(entry.sent_at), to_json(entry)?],
             )
             .map_err(db("write ledger"))?;
         }
         if let Some(number) = &outcome.texted_to {
             cached(
-                tx,
+                conn,
                 "INSERT OR IGNORE INTO texts_sent (number_key, sent_at, clinic_id, appointment_id) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![number_key(number), ts(outcome.at), clinic.as_str(), id.as_str()])
             .map_err(db("record text route"))?;
             // Replies are matched for 7 days; routes are kept a day longer, as on DynamoDB.
-            cached(tx, "DELETE FROM texts_sent WHERE sent_at < ?1")?
+            cached(conn, "DELETE FROM texts_sent WHERE sent_at < ?1")?
                 .execute(params![ts(outcome.at - chrono::Duration::days(8))])
                 .map_err(db("prune text routes"))?;
         }
@@ -626,11 +753,11 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// A provider's report within `tx`, if the message is still as the caller read it.
-    fn feedback_in(tx: &rusqlite::Transaction<'_>, write: &FeedbackWrite) -> StoreResult<bool> {
+    /// A provider's report in the transaction, if the message is still as the caller read it.
+    fn feedback_in(conn: &Connection, write: &FeedbackWrite) -> StoreResult<bool> {
         let m = &write.message;
         let updated = cached(
-            tx,
+            conn,
             "UPDATE messages SET status = ?4, at = ?5, detail = ?6
                  WHERE clinic_id = ?1 AND appointment_id = ?2 AND key = ?3 AND status = ?7 AND at = ?8",
         )?
@@ -648,10 +775,10 @@ impl SqliteStore {
         if updated == 0 {
             return Ok(false);
         }
-        Self::insert_event(tx, &m.clinic_id, &write.event)?;
+        Self::insert_event(conn, &m.clinic_id, &write.event)?;
         for s in &write.suppress {
             cached(
-                tx,
+                conn,
                 "INSERT OR REPLACE INTO suppressions (clinic_id, address, reason, at) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![m.clinic_id.as_str(), s.address, enum_text(&s.reason), ts(s.at)])
@@ -659,7 +786,7 @@ impl SqliteStore {
         }
         if let (Some(price), MessageStatus::Sent) = (write.provider_price_micro_usd, write.from) {
             cached(
-                tx,
+                conn,
                 "INSERT OR REPLACE INTO ledger_prices (clinic_id, appointment_id, message_key, provider_price_micro_usd) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![m.clinic_id.as_str(), m.appointment_id.as_str(), m.key, price])
@@ -672,62 +799,84 @@ impl SqliteStore {
 #[async_trait]
 impl SuppressionStore for SqliteStore {
     async fn suppressions(&self, clinic: &ClinicId) -> StoreResult<Vec<Suppression>> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached("SELECT address, reason, at FROM suppressions WHERE clinic_id = ?1 ORDER BY address")
-            .map_err(db("read suppressions"))?;
-        let rows = stmt
-            .query_map(params![clinic.as_str()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        let clinic = clinic.to_owned();
+        self.run(move |conn| {
+            let clinic = &clinic;
+
+            let mut stmt = conn
+                .prepare_cached("SELECT address, reason, at FROM suppressions WHERE clinic_id = ?1 ORDER BY address")
+                .map_err(db("read suppressions"))?;
+            let rows = stmt
+                .query_map(params![clinic.as_str()], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                })
+                .map_err(db("read suppressions"))?;
+            rows.map(|row| {
+                let (address, reason, at) = row.map_err(db("read suppressions"))?;
+                Ok(Suppression {
+                    address,
+                    reason: enum_from(&reason)?,
+                    at: parse_ts(&at)?,
+                })
             })
-            .map_err(db("read suppressions"))?;
-        rows.map(|row| {
-            let (address, reason, at) = row.map_err(db("read suppressions"))?;
-            Ok(Suppression {
-                address,
-                reason: enum_from(&reason)?,
-                at: parse_ts(&at)?,
-            })
+            .collect()
         })
-        .collect()
+        .await
     }
 
     async fn is_suppressed(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool> {
-        let conn = self.conn();
-        let found = cached(
-            &conn,
-            "SELECT 1 FROM suppressions WHERE clinic_id = ?1 AND address = ?2",
-        )?
-        .exists(params![clinic.as_str(), address.to_lowercase()])
-        .map_err(db("read suppressions"))?;
-        Ok(found)
+        let clinic = clinic.to_owned();
+        let address = address.to_owned();
+        self.run(move |conn| {
+            let clinic = &clinic;
+            let address = &address;
+
+            let found = cached(conn, "SELECT 1 FROM suppressions WHERE clinic_id = ?1 AND address = ?2")?
+                .exists(params![clinic.as_str(), address.to_lowercase()])
+                .map_err(db("read suppressions"))?;
+            Ok(found)
+        })
+        .await
     }
 
     async fn suppress(&self, clinic: &ClinicId, suppressions: &[Suppression]) -> StoreResult<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(db("begin"))?;
-        for s in suppressions {
-            cached(
-                &tx,
-                "INSERT OR REPLACE INTO suppressions (clinic_id, address, reason, at) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![
-                clinic.as_str(),
-                s.address.to_lowercase(),
-                enum_text(&s.reason),
-                ts(s.at)
-            ])
-            .map_err(db("suppress address"))?;
-        }
-        tx.commit().map_err(db("commit"))
+        let clinic = clinic.to_owned();
+        let suppressions = suppressions.to_owned();
+        self.run(move |conn| {
+            let clinic = &clinic;
+            let suppressions = &suppressions;
+
+            for s in suppressions {
+                cached(
+                    conn,
+                    "INSERT OR REPLACE INTO suppressions (clinic_id, address, reason, at) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    clinic.as_str(),
+                    s.address.to_lowercase(),
+                    enum_text(&s.reason),
+                    ts(s.at)
+                ])
+                .map_err(db("suppress address"))?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn lift_suppression(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool> {
-        let conn = self.conn();
-        let removed = cached(&conn, "DELETE FROM suppressions WHERE clinic_id = ?1 AND address = ?2")?
-            .execute(params![clinic.as_str(), address.to_lowercase()])
-            .map_err(db("lift suppression"))?;
-        Ok(removed > 0)
+        let clinic = clinic.to_owned();
+        let address = address.to_owned();
+        self.run(move |conn| {
+            let clinic = &clinic;
+            let address = &address;
+
+            let removed = cached(conn, "DELETE FROM suppressions WHERE clinic_id = ?1 AND address = ?2")?
+                .execute(params![clinic.as_str(), address.to_lowercase()])
+                .map_err(db("lift suppression"))?;
+            Ok(removed > 0)
+        })
+        .await
     }
 }
 
@@ -736,25 +885,30 @@ impl ReadTogether for SqliteStore {}
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn events_after(&self, clinic: &ClinicId, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT cursor, event FROM events WHERE clinic_id = ?1 AND cursor > ?2 ORDER BY cursor LIMIT ?3",
-            )
-            .map_err(db("read events"))?;
-        let rows = stmt
-            .query_map(params![clinic.as_str(), after as i64, limit as i64], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        let clinic = clinic.to_owned();
+        self.run(move |conn| {
+            let clinic = &clinic;
+
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT cursor, event FROM events WHERE clinic_id = ?1 AND cursor > ?2 ORDER BY cursor LIMIT ?3",
+                )
+                .map_err(db("read events"))?;
+            let rows = stmt
+                .query_map(params![clinic.as_str(), after as i64, limit as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(db("read events"))?;
+            rows.map(|row| {
+                let (cursor, event) = row.map_err(db("read events"))?;
+                Ok(Event {
+                    cursor: cursor as u64,
+                    event: from_json(&event)?,
+                })
             })
-            .map_err(db("read events"))?;
-        rows.map(|row| {
-            let (cursor, event) = row.map_err(db("read events"))?;
-            Ok(Event {
-                cursor: cursor as u64,
-                event: from_json(&event)?,
-            })
+            .collect()
         })
-        .collect()
+        .await
     }
 }
 
@@ -766,7 +920,10 @@ impl LedgerStore for SqliteStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<LedgerEntry>> {
-        let conn = self.conn();
+        let clinic = clinic.to_owned();
+        self.run(move |conn| {
+            let clinic = &clinic;
+
         let mut stmt = conn
             .prepare_cached(
                 "SELECT l.entry, p.provider_price_micro_usd FROM ledger l LEFT JOIN ledger_prices p
@@ -786,5 +943,7 @@ impl LedgerStore for SqliteStore {
             Ok(entry)
         })
         .collect()
+    })
+        .await
     }
 }
