@@ -39,8 +39,6 @@ pub struct OutboxEntry {
 pub struct Outbox {
     worker: SqliteWorker,
     clock: Arc<dyn Clock>,
-    /// Checkpoints the file's log in the background (none in memory).
-    _checkpointer: Option<super::sqlite_files::Checkpointer>,
 }
 
 impl Outbox {
@@ -48,9 +46,8 @@ impl Outbox {
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Outbox, String> {
         let (conn, checkpointer) =
             super::sqlite_files::open(path).map_err(|e| format!("open outbox {}: {e}", path.display()))?;
-        let mut outbox = Self::with_connection(conn, clock, Placement::OwnThread("outbox"))?;
-        outbox._checkpointer = Some(checkpointer);
-        Ok(outbox)
+        let log = checkpointer;
+        Self::with_connection(conn, clock, Placement::OwnThread { name: "outbox", log })
     }
 
     /// An outbox in memory, for tests.
@@ -79,7 +76,6 @@ impl Outbox {
         Ok(Outbox {
             worker: SqliteWorker::place(conn, placement).map_err(|e| format!("outbox thread: {e}"))?,
             clock,
-            _checkpointer: None,
         })
     }
 

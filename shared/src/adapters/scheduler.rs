@@ -20,8 +20,6 @@ pub struct EmbeddedScheduler {
     worker: SqliteWorker,
     /// Held while due schedules run, so the loop and a clock move never fire the same one twice.
     running: tokio::sync::Mutex<()>,
-    /// Checkpoints the file's log in the background (none in memory).
-    _checkpointer: Option<super::sqlite_files::Checkpointer>,
 }
 
 fn db(e: rusqlite::Error) -> ScheduleError {
@@ -38,9 +36,8 @@ impl EmbeddedScheduler {
     /// Schedules in the SQLite file at `path`.
     pub fn open(path: &Path) -> Result<EmbeddedScheduler, ScheduleError> {
         let (conn, checkpointer) = super::sqlite_files::open(path).map_err(db)?;
-        let mut scheduler = Self::with_connection(conn, Placement::OwnThread("schedules"))?;
-        scheduler._checkpointer = Some(checkpointer);
-        Ok(scheduler)
+        let log = checkpointer;
+        Self::with_connection(conn, Placement::OwnThread { name: "schedules", log })
     }
 
     /// Schedules in memory, for tests.
@@ -59,7 +56,6 @@ impl EmbeddedScheduler {
         Ok(EmbeddedScheduler {
             worker: SqliteWorker::place(conn, placement).map_err(|e| ScheduleError(format!("sqlite thread: {e}")))?,
             running: tokio::sync::Mutex::new(()),
-            _checkpointer: None,
         })
     }
 

@@ -89,8 +89,6 @@ CREATE TABLE IF NOT EXISTS texts_sent (
 /// the writes that arrive together ([`SqliteWorker`]).
 pub struct SqliteStore {
     worker: SqliteWorker,
-    /// Checkpoints the file's log in the background (none in memory).
-    _checkpointer: Option<super::sqlite_files::Checkpointer>,
 }
 
 /// A timestamp as fixed-width UTC text, so text order is time order.
@@ -143,9 +141,8 @@ impl SqliteStore {
     /// Opens (or creates) the database file at `path`.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
         let (conn, checkpointer) = super::sqlite_files::open(path).map_err(db("open"))?;
-        let mut store = Self::with_connection(conn, Placement::OwnThread("store"))?;
-        store._checkpointer = Some(checkpointer);
-        Ok(store)
+        let log = checkpointer;
+        Self::with_connection(conn, Placement::OwnThread { name: "store", log })
     }
 
     /// A private in-memory database, for tests.
@@ -161,7 +158,6 @@ impl SqliteStore {
         Ok(SqliteStore {
             worker: SqliteWorker::place(conn, placement)
                 .map_err(|e| StoreError::Unavailable(format!("sqlite thread: {e}")))?,
-            _checkpointer: None,
         })
     }
 

@@ -11,6 +11,7 @@
 //!
 //! Nothing is answered before its commit: an answer means the work is in the database, as it did
 //! with a commit per request. A commit that fails fails every piece of work in it.
+use super::sqlite_files::Checkpointer;
 use rusqlite::Connection;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -96,10 +97,15 @@ enum Mode {
 }
 
 /// Where a database's work runs: see [`SqliteWorker::place`].
-#[derive(Debug, Clone, Copy)]
 pub enum Placement {
-    /// A thread of its own, named `sqlite-<name>`: for files.
-    OwnThread(&'static str),
+    /// A thread of its own, named `sqlite-<name>`, for a file: the thread also rewinds the file's
+    /// log when its checkpointer asks.
+    OwnThread {
+        /// Names the thread.
+        name: &'static str,
+        /// The file's background checkpoints.
+        log: Checkpointer,
+    },
     /// The caller's thread: for a database in memory.
     CallersThread,
 }
@@ -108,17 +114,22 @@ impl SqliteWorker {
     /// The worker for `conn`, placed as asked.
     pub fn place(conn: Connection, placement: Placement) -> std::io::Result<SqliteWorker> {
         match placement {
-            Placement::OwnThread(name) => Self::start(conn, name),
+            Placement::OwnThread { name, log } => Self::start(conn, name, Some(log)),
             Placement::CallersThread => Ok(Self::inline(conn)),
         }
     }
 
-    /// Starts the thread, which owns `conn` from now on.
-    pub fn start(conn: Connection, name: &str) -> std::io::Result<SqliteWorker> {
+    /// Starts the thread, which owns `conn` (and `log`, the file's checkpoints) from now on.
+    pub fn start(conn: Connection, name: &str, log: Option<Checkpointer>) -> std::io::Result<SqliteWorker> {
         let (work, queue) = mpsc::channel::<Work>();
         let thread = std::thread::Builder::new()
             .name(format!("sqlite-{name}"))
-            .spawn(move || serve(&conn, &queue))?;
+            .spawn(move || {
+                serve(&conn, &queue, log.as_ref());
+                // The connection closes before the checkpoints' last one, which empties the log.
+                drop(conn);
+                drop(log);
+            })?;
         Ok(SqliteWorker {
             mode: Mode::Thread {
                 work: Some(work),
@@ -211,10 +222,14 @@ impl Drop for SqliteWorker {
     }
 }
 
-/// The thread: a transaction per batch of waiting work, until the queue closes.
-fn serve(conn: &Connection, queue: &mpsc::Receiver<Work>) {
+/// The thread: a transaction per batch of waiting work, until the queue closes; between two,
+/// the log's rewind when it is due.
+fn serve(conn: &Connection, queue: &mpsc::Receiver<Work>, log: Option<&Checkpointer>) {
     while let Ok(first) = queue.recv() {
         run_batch(conn, first, || queue.try_recv().ok());
+        if let Some(log) = log {
+            log.rewind_if_long(conn);
+        }
     }
 }
 
@@ -312,7 +327,7 @@ mod tests {
         conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v TEXT PRIMARY KEY);")
             .unwrap();
         (
-            SqliteWorker::start(conn, "test").unwrap(),
+            SqliteWorker::start(conn, "test", None).unwrap(),
             Connection::open(path).unwrap(),
         )
     }
