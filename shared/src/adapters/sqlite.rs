@@ -202,7 +202,6 @@ impl ClinicStore for SqliteStore {
         let key_hash = key_hash.to_owned();
         self.run(move |conn| {
             let key_hash = &key_hash;
-
             let row: Option<(String, String)> = cached(conn, "SELECT id, settings FROM clinics WHERE key_hash = ?1")?
                 .query_row([key_hash], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
@@ -220,30 +219,13 @@ impl ClinicStore for SqliteStore {
 
     async fn clinic(&self, id: &ClinicId) -> StoreResult<Option<Clinic>> {
         let id = id.to_owned();
-        self.run(move |conn| {
-            let id = &id;
-
-            let settings: Option<String> = cached(conn, "SELECT settings FROM clinics WHERE id = ?1")?
-                .query_row([id.as_str()], |r| r.get(0))
-                .optional()
-                .map_err(db("read clinic"))?;
-            settings
-                .map(|s| {
-                    Ok(Clinic {
-                        id: id.clone(),
-                        settings: from_json(&s)?,
-                    })
-                })
-                .transpose()
-        })
-        .await
+        self.run(move |conn| reads::clinic(conn, &id)).await
     }
 
     async fn put_clinic(&self, clinic: &Clinic) -> StoreResult<()> {
         let clinic = clinic.to_owned();
         self.run(move |conn| {
             let clinic = &clinic;
-
         cached(conn, "INSERT INTO clinics (id, settings) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET settings = excluded.settings")?.execute(params![clinic.id.as_str(), to_json(&clinic.settings)?],
             )
             .map_err(db("write clinic"))?;
@@ -258,7 +240,6 @@ impl ClinicStore for SqliteStore {
         self.run(move |conn| {
             let id = &id;
             let key_hash = &key_hash;
-
             let changed = cached(conn, "UPDATE clinics SET key_hash = ?2 WHERE id = ?1")?
                 .execute(params![id.as_str(), key_hash])
                 .map_err(db("write key"))?;
@@ -279,7 +260,6 @@ impl TypeStore for SqliteStore {
         self.run(move |conn| {
             let clinic = &clinic;
             let appointment_type = &appointment_type;
-
             let existed: bool = cached(
                 conn,
                 "SELECT 1 FROM appointment_types WHERE clinic_id = ?1 AND code = ?2",
@@ -308,7 +288,6 @@ impl TypeStore for SqliteStore {
         let clinic = clinic.to_owned();
         self.run(move |conn| {
             let clinic = &clinic;
-
             let mut stmt = conn
                 .prepare_cached("SELECT code, settings FROM appointment_types WHERE clinic_id = ?1 ORDER BY code")
                 .map_err(db("read types"))?;
@@ -330,67 +309,27 @@ impl TypeStore for SqliteStore {
     }
 
     async fn type_settings(&self, clinic: &ClinicId, code: &TypeCode) -> StoreResult<Option<TypeSettings>> {
-        let clinic = clinic.to_owned();
-        let code = code.to_owned();
-        self.run(move |conn| {
-            let clinic = &clinic;
-            let code = &code;
-
-            let settings: Option<String> = cached(
-                conn,
-                "SELECT settings FROM appointment_types WHERE clinic_id = ?1 AND code = ?2",
-            )?
-            .query_row(params![clinic.as_str(), code.as_str()], |r| r.get(0))
-            .optional()
-            .map_err(db("read type"))?;
-            settings.map(|s| from_json(&s)).transpose()
-        })
-        .await
+        let (clinic, code) = (clinic.to_owned(), code.to_owned());
+        self.run(move |conn| reads::type_settings(conn, &clinic, &code)).await
     }
 }
 
 #[async_trait]
 impl AppointmentStore for SqliteStore {
     async fn appointment(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Option<AppointmentRecord>> {
-        let clinic = clinic.to_owned();
-        let id = id.to_owned();
-        self.run(move |conn| {
-            let clinic = &clinic;
-            let id = &id;
-
-            let record: Option<String> =
-                cached(conn, "SELECT record FROM appointments WHERE clinic_id = ?1 AND id = ?2")?
-                    .query_row(params![clinic.as_str(), id.as_str()], |r| r.get(0))
-                    .optional()
-                    .map_err(db("read appointment"))?;
-            record.map(|r| from_json(&r)).transpose()
-        })
-        .await
+        let (clinic, id) = (clinic.to_owned(), id.to_owned());
+        self.run(move |conn| reads::appointment(conn, &clinic, &id)).await
     }
 
     async fn appointment_by_token(&self, token: &str) -> StoreResult<LinkTarget> {
         let token = token.to_owned();
-        self.run(move |conn| {
-            let token = &token;
-
-            let record: Option<String> = cached(conn, "SELECT record FROM appointments WHERE token = ?1")?
-                .query_row([token], |r| r.get(0))
-                .optional()
-                .map_err(db("read appointment"))?;
-            // The embedded store keeps every appointment, so an expired link still finds its record.
-            Ok(match record {
-                Some(r) => LinkTarget::Appointment(Box::new(from_json(&r)?)),
-                None => LinkTarget::Unknown,
-            })
-        })
-        .await
+        self.run(move |conn| reads::by_token(conn, &token)).await
     }
 
     async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<Vec<String>> {
         let write = write.to_owned();
         self.run(move |conn| {
             let write = &write;
-
             let record = &write.record;
             let json = to_json(record)?;
             let stored: Option<i64> = cached(
@@ -441,27 +380,9 @@ impl AppointmentStore for SqliteStore {
     }
 
     async fn add_messages(&self, record: &AppointmentRecord, messages: &[MessageRecord]) -> StoreResult<Vec<String>> {
-        let record = record.to_owned();
-        let messages = messages.to_owned();
-        self.run(move |conn| {
-            let record = &record;
-            let messages = &messages;
-
-            let (clinic, id) = (&record.clinic_id, &record.id);
-            let stored: Option<i64> = cached(
-                conn,
-                "SELECT version FROM appointments WHERE clinic_id = ?1 AND id = ?2",
-            )?
-            .query_row(params![clinic.as_str(), id.as_str()], |r| r.get(0))
-            .optional()
-            .map_err(db("read version"))?;
-            if stored != Some(record.version as i64) {
-                return Err(StoreError::Conflict);
-            }
-            let added = Self::insert_messages(conn, clinic, id, messages)?;
-            Ok(added)
-        })
-        .await
+        let (record, messages) = (record.to_owned(), messages.to_owned());
+        self.run(move |conn| Self::add_messages_in(conn, &record, &messages))
+            .await
     }
 
     async fn messages(&self, clinic: &ClinicId, id: &AppointmentId) -> StoreResult<Vec<MessageRecord>> {
@@ -470,7 +391,6 @@ impl AppointmentStore for SqliteStore {
         self.run(move |conn| {
             let clinic = &clinic;
             let id = &id;
-
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT key, kind, channel, revision, status, at, detail FROM messages
@@ -523,7 +443,6 @@ impl AppointmentStore for SqliteStore {
             let clinic = &clinic;
             let id = &id;
             let key = &key;
-
             let changed = cached(
                 conn,
                 "UPDATE messages SET status = 'sending', at = ?4
@@ -549,7 +468,6 @@ impl AppointmentStore for SqliteStore {
         let write = write.to_owned();
         self.run(move |conn| {
             let write = &write;
-
             let applied = Self::feedback_in(conn, write)?;
             Ok(applied)
         })
@@ -560,7 +478,6 @@ impl AppointmentStore for SqliteStore {
         let provider_message_id = provider_message_id.to_owned();
         self.run(move |conn| {
             let provider_message_id = &provider_message_id;
-
             let row = cached(
                 conn,
                 "SELECT clinic_id, appointment_id, message_key FROM provider_ids WHERE provider_message_id = ?1",
@@ -586,7 +503,6 @@ impl AppointmentStore for SqliteStore {
         let number = number.to_owned();
         self.run(move |conn| {
             let number = &number;
-
             let row = cached(
                 conn,
                 "SELECT clinic_id, appointment_id, sent_at FROM texts_sent WHERE number_key = ?1 AND sent_at <= ?2
@@ -625,7 +541,6 @@ impl AppointmentStore for SqliteStore {
             let id = &id;
             let key = &key;
             let outcome = &outcome;
-
             Self::complete_in(conn, clinic, id, key, outcome)?;
             Ok(())
         })
@@ -645,7 +560,6 @@ impl AppointmentStore for SqliteStore {
             let clinic = &clinic;
             let id = &id;
             let claims = &claims;
-
             for (key, claimed_at) in claims {
                 cached(
                     conn,
@@ -675,7 +589,6 @@ impl AppointmentStore for SqliteStore {
             let clinic = &clinic;
             let id = &id;
             let completions = &completions;
-
             for completion in completions {
                 Self::complete_in(conn, clinic, id, &completion.key, &completion.outcome)?;
             }
@@ -798,7 +711,6 @@ impl SuppressionStore for SqliteStore {
         let clinic = clinic.to_owned();
         self.run(move |conn| {
             let clinic = &clinic;
-
             let mut stmt = conn
                 .prepare_cached("SELECT address, reason, at FROM suppressions WHERE clinic_id = ?1 ORDER BY address")
                 .map_err(db("read suppressions"))?;
@@ -821,18 +733,8 @@ impl SuppressionStore for SqliteStore {
     }
 
     async fn is_suppressed(&self, clinic: &ClinicId, address: &str) -> StoreResult<bool> {
-        let clinic = clinic.to_owned();
-        let address = address.to_owned();
-        self.run(move |conn| {
-            let clinic = &clinic;
-            let address = &address;
-
-            let found = cached(conn, "SELECT 1 FROM suppressions WHERE clinic_id = ?1 AND address = ?2")?
-                .exists(params![clinic.as_str(), address.to_lowercase()])
-                .map_err(db("read suppressions"))?;
-            Ok(found)
-        })
-        .await
+        let (clinic, address) = (clinic.to_owned(), address.to_owned());
+        self.run(move |conn| reads::suppressed(conn, &clinic, &address)).await
     }
 
     async fn suppress(&self, clinic: &ClinicId, suppressions: &[Suppression]) -> StoreResult<()> {
@@ -841,7 +743,6 @@ impl SuppressionStore for SqliteStore {
         self.run(move |conn| {
             let clinic = &clinic;
             let suppressions = &suppressions;
-
             for s in suppressions {
                 cached(
                     conn,
@@ -866,7 +767,6 @@ impl SuppressionStore for SqliteStore {
         self.run(move |conn| {
             let clinic = &clinic;
             let address = &address;
-
             let removed = cached(conn, "DELETE FROM suppressions WHERE clinic_id = ?1 AND address = ?2")?
                 .execute(params![clinic.as_str(), address.to_lowercase()])
                 .map_err(db("lift suppression"))?;
@@ -876,7 +776,162 @@ impl SuppressionStore for SqliteStore {
     }
 }
 
-impl ReadTogether for SqliteStore {}
+/// Each in one piece of work: one trip to the store's thread, and one snapshot.
+#[async_trait]
+impl ReadTogether for SqliteStore {
+    async fn read_together(&self, clinic: &ClinicId, wanted: &Wanted) -> StoreResult<Found> {
+        let (clinic, wanted) = (clinic.to_owned(), wanted.to_owned());
+        self.run(move |conn| reads::together(conn, &clinic, &wanted)).await
+    }
+
+    async fn add_messages_checking(
+        &self,
+        record: &AppointmentRecord,
+        messages: &[MessageRecord],
+        address: Option<&str>,
+    ) -> StoreResult<Added> {
+        let (record, messages, address) = (record.to_owned(), messages.to_owned(), address.map(str::to_owned));
+        self.run(move |conn| {
+            let suppressed = match address {
+                Some(address) => {
+                    let listed = reads::suppressed(conn, &record.clinic_id, &address)?;
+                    Some((address, listed))
+                }
+                None => None,
+            };
+            let recorded = Self::add_messages_in(conn, &record, &messages)?;
+            Ok(Added { recorded, suppressed })
+        })
+        .await
+    }
+
+    async fn read_by_token(&self, token: &str) -> StoreResult<Linked> {
+        let token = token.to_owned();
+        self.run(move |conn| {
+            let target = reads::by_token(conn, &token)?;
+            let LinkTarget::Appointment(record) = &target else {
+                return Ok(Linked {
+                    target,
+                    clinic: None,
+                    type_settings: None,
+                });
+            };
+            let clinic = reads::clinic(conn, &record.clinic_id)?;
+            let type_settings = reads::type_settings(conn, &record.clinic_id, &record.content.type_code)?;
+            Ok(Linked {
+                target,
+                clinic,
+                type_settings,
+            })
+        })
+        .await
+    }
+}
+
+impl SqliteStore {
+    /// [`AppointmentStore::add_messages`] in the transaction.
+    fn add_messages_in(
+        conn: &Connection,
+        record: &AppointmentRecord,
+        messages: &[MessageRecord],
+    ) -> StoreResult<Vec<String>> {
+        let (clinic, id) = (&record.clinic_id, &record.id);
+        let stored: Option<i64> = cached(
+            conn,
+            "SELECT version FROM appointments WHERE clinic_id = ?1 AND id = ?2",
+        )?
+        .query_row(params![clinic.as_str(), id.as_str()], |r| r.get(0))
+        .optional()
+        .map_err(db("read version"))?;
+        if stored != Some(record.version as i64) {
+            return Err(StoreError::Conflict);
+        }
+        Self::insert_messages(conn, clinic, id, messages)
+    }
+}
+
+/// The reads that requests make together, as functions of the connection.
+mod reads {
+    use super::*;
+
+    pub(super) fn clinic(conn: &Connection, id: &ClinicId) -> StoreResult<Option<Clinic>> {
+        let settings: Option<String> = cached(conn, "SELECT settings FROM clinics WHERE id = ?1")?
+            .query_row([id.as_str()], |r| r.get(0))
+            .optional()
+            .map_err(db("read clinic"))?;
+        settings
+            .map(|s| {
+                Ok(Clinic {
+                    id: id.clone(),
+                    settings: from_json(&s)?,
+                })
+            })
+            .transpose()
+    }
+
+    pub(super) fn type_settings(
+        conn: &Connection,
+        clinic: &ClinicId,
+        code: &TypeCode,
+    ) -> StoreResult<Option<TypeSettings>> {
+        let settings: Option<String> = cached(
+            conn,
+            "SELECT settings FROM appointment_types WHERE clinic_id = ?1 AND code = ?2",
+        )?
+        .query_row(params![clinic.as_str(), code.as_str()], |r| r.get(0))
+        .optional()
+        .map_err(db("read type"))?;
+        settings.map(|s| from_json(&s)).transpose()
+    }
+
+    pub(super) fn appointment(
+        conn: &Connection,
+        clinic: &ClinicId,
+        id: &AppointmentId,
+    ) -> StoreResult<Option<AppointmentRecord>> {
+        let record: Option<String> = cached(conn, "SELECT record FROM appointments WHERE clinic_id = ?1 AND id = ?2")?
+            .query_row(params![clinic.as_str(), id.as_str()], |r| r.get(0))
+            .optional()
+            .map_err(db("read appointment"))?;
+        record.map(|r| from_json(&r)).transpose()
+    }
+
+    pub(super) fn by_token(conn: &Connection, token: &str) -> StoreResult<LinkTarget> {
+        let record: Option<String> = cached(conn, "SELECT record FROM appointments WHERE token = ?1")?
+            .query_row([token], |r| r.get(0))
+            .optional()
+            .map_err(db("read appointment"))?;
+        // The embedded store keeps every appointment, so an expired link still finds its record.
+        Ok(match record {
+            Some(r) => LinkTarget::Appointment(Box::new(from_json(&r)?)),
+            None => LinkTarget::Unknown,
+        })
+    }
+
+    pub(super) fn suppressed(conn: &Connection, clinic: &ClinicId, address: &str) -> StoreResult<bool> {
+        cached(conn, "SELECT 1 FROM suppressions WHERE clinic_id = ?1 AND address = ?2")?
+            .exists(params![clinic.as_str(), address.to_lowercase()])
+            .map_err(db("read suppressions"))
+    }
+
+    /// What [`ReadTogether::read_together`] asks for.
+    pub(super) fn together(conn: &Connection, clinic: &ClinicId, wanted: &Wanted) -> StoreResult<Found> {
+        let mut found = Found::default();
+        if wanted.clinic {
+            found.clinic = self::clinic(conn, clinic)?;
+        }
+        if let Some(id) = &wanted.appointment {
+            found.appointment = appointment(conn, clinic, id)?;
+        }
+        if let Some(code) = &wanted.type_code {
+            found.type_settings = type_settings(conn, clinic, code)?;
+        }
+        if let Some(address) = &wanted.suppression_of {
+            found.suppressed = Some((address.clone(), suppressed(conn, clinic, address)?));
+        }
+        Ok(found)
+    }
+}
 
 #[async_trait]
 impl EventStore for SqliteStore {
@@ -884,7 +939,6 @@ impl EventStore for SqliteStore {
         let clinic = clinic.to_owned();
         self.run(move |conn| {
             let clinic = &clinic;
-
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT cursor, event FROM events WHERE clinic_id = ?1 AND cursor > ?2 ORDER BY cursor LIMIT ?3",
@@ -919,7 +973,6 @@ impl LedgerStore for SqliteStore {
         let clinic = clinic.to_owned();
         self.run(move |conn| {
             let clinic = &clinic;
-
         let mut stmt = conn
             .prepare_cached(
                 "SELECT l.entry, p.provider_price_micro_usd FROM ledger l LEFT JOIN ledger_prices p
