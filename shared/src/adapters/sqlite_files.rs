@@ -1,8 +1,8 @@
 //! How the embedded SQLite files are opened: a write-ahead log, checkpointed in the background.
 //!
 //! By default SQLite checkpoints a WAL file from inside the commit that takes it past 1,000
-//! pages: that commit copies the pages into the database and waits for two `fsync`s, while the
-//! adapter's lock holds every other request back. On the dev server under load, checkpoints took
+//! pages: that commit copies the pages into the database and waits for two `fsync`s, while every
+//! other request waits for it. On the dev server under load, checkpoints took
 //! 11 % of the CPU and made nearly all of the slowest answers (a single client's p99 was 7 ms
 //! against a median of 0.4 ms). Here commits never checkpoint. A thread of its own, with a second
 //! connection, copies the log every `CHECKPOINT_EVERY` (WAL lets that run beside readers and the
@@ -10,7 +10,7 @@
 //!
 //! Copying is not rewinding: under steady writes that thread never catches up with the log's
 //! end, and SQLite only starts a log over when a transaction begins with all of it copied. So
-//! once the log is past `REWIND_PAGES`, the thread copies again until little is left, then asks
+//! once the log is past `REWIND_BYTES`, the thread copies again until little is left, then asks
 //! the file's writer to copy that little between two of its transactions
 //! ([`Checkpointer::rewind_if_long`]): nothing is being written then, so that copy catches up,
 //! and the writer's next transaction starts the log over. (A `RESTART` checkpoint from the thread
@@ -33,11 +33,11 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// 44 KB to the disk and the disk was the bottleneck (254 MB/s under 32 clients, its `fsync`s
 /// tens of milliseconds); 1 KiB pages nearly halve that.
 const PAGE_BYTES: u32 = 1024;
-/// The log's size, in pages, past which the writer is asked to rewind it (256 MiB): each rewind
-/// holds the writer back for its two `fsync`s, so the longer the log, the rarer the wait.
-const REWIND_PAGES: i64 = 256_000;
-/// How many steps of `BUSY_STEP` a writer waits for the thread's rewind (or anything else
-/// holding the file) before it fails: at least 5 s, more with the timer's slack.
+/// The log's size past which the writer is asked to rewind it: each rewind holds the writer back
+/// for its two `fsync`s, so the longer the log, the rarer the wait.
+const REWIND_BYTES: i64 = 256 << 20;
+/// How many steps of `BUSY_STEP` a writer waits for anything holding the file (an admin command,
+/// the thread's checkpoint) before it fails: at least 5 s, more with the timer's slack.
 const BUSY_STEPS: i32 = 100_000;
 const BUSY_STEP: Duration = Duration::from_micros(50);
 /// How many pages the thread leaves for the writer to copy when it asks for a rewind (the
@@ -60,7 +60,8 @@ fn open_checkpointed_every(path: &Path, every: Duration) -> rusqlite::Result<(Co
         "PRAGMA page_size = {PAGE_BYTES}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
     ))?;
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    let checkpointer = Checkpointer::start(path.to_owned(), every);
+    let page_bytes: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0))?;
+    let checkpointer = Checkpointer::start(path.to_owned(), every, REWIND_BYTES / page_bytes.max(512));
     if checkpointer.thread.is_none() {
         // No thread to do it: commits checkpoint again, as SQLite does by default.
         conn.pragma_update(None, "wal_autocheckpoint", 1_000)?;
@@ -77,7 +78,7 @@ fn wait_a_step(steps_taken: i32) -> bool {
 /// A thread that checkpoints one file's log until it is dropped.
 pub struct Checkpointer {
     stop: Arc<AtomicBool>,
-    /// Set by the thread when the log is past `REWIND_PAGES`, taken by the writer.
+    /// Set by the thread when the log is past `REWIND_BYTES`, taken by the writer.
     long_log: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -98,7 +99,7 @@ impl Checkpointer {
 
 impl Checkpointer {
     /// Starts the thread; without one (it could not start, or open the file), `thread` is `None`.
-    fn start(path: PathBuf, every: Duration) -> Checkpointer {
+    fn start(path: PathBuf, every: Duration, rewind_pages: i64) -> Checkpointer {
         let stop = Arc::new(AtomicBool::new(false));
         let long_log = Arc::new(AtomicBool::new(false));
         let (flag, long) = (stop.clone(), long_log.clone());
@@ -108,7 +109,7 @@ impl Checkpointer {
             .spawn(move || match Connection::open(&path) {
                 Ok(conn) => {
                     let _ = opened.send(true);
-                    checkpoint_until(&conn, &path, every, &flag, &long);
+                    checkpoint_until(&conn, &path, every, rewind_pages, &flag, &long);
                 }
                 Err(e) => {
                     tracing::warn!(file = %path.display(), error = %e, "no background checkpoints");
@@ -133,11 +134,20 @@ impl Drop for Checkpointer {
     }
 }
 
-fn checkpoint_until(conn: &Connection, path: &Path, every: Duration, stop: &AtomicBool, long_log: &AtomicBool) {
+/// The thread's loop: a pass every `every`, until `stop`; a log past `rewind_pages` sets
+/// `long_log` for the writer.
+fn checkpoint_until(
+    conn: &Connection,
+    path: &Path,
+    every: Duration,
+    rewind_pages: i64,
+    stop: &AtomicBool,
+    long_log: &AtomicBool,
+) {
     let _ = conn.busy_timeout(Duration::from_secs(1));
     while !stop.load(Ordering::Relaxed) {
         std::thread::park_timeout(every);
-        if let Err(e) = checkpoint_step(conn, REWIND_PAGES, long_log) {
+        if let Err(e) = checkpoint_step(conn, rewind_pages, long_log) {
             tracing::debug!(file = %path.display(), error = %e, "checkpoint deferred");
         }
     }
@@ -225,6 +235,32 @@ mod tests {
         assert_eq!(rows, 1_200);
         drop(conn);
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    fn page_bytes(conn: &Connection) -> i64 {
+        conn.pragma_query_value(None, "page_size", |row| row.get(0)).unwrap()
+    }
+
+    #[test]
+    fn a_new_file_gets_small_pages_and_a_file_from_before_keeps_its_own() {
+        let new = scratch("pages-new");
+        let (conn, _checkpointer) = open(&new).unwrap();
+        conn.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
+        assert_eq!(page_bytes(&conn), i64::from(PAGE_BYTES));
+
+        let old = scratch("pages-old");
+        let before = Connection::open(&old).unwrap();
+        before
+            .execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (v BLOB); INSERT INTO t VALUES (1);")
+            .unwrap();
+        drop(before);
+        let (conn, _checkpointer) = open(&old).unwrap();
+        assert_eq!(page_bytes(&conn), 4096);
+        let rows: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 1);
+        for path in [new, old] {
+            let _ = std::fs::remove_dir_all(path.parent().unwrap());
+        }
     }
 
     #[test]
