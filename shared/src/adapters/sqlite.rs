@@ -118,6 +118,14 @@ fn cached<'c>(conn: &'c Connection, sql: &str) -> StoreResult<rusqlite::CachedSt
     conn.prepare_cached(sql).map_err(db("prepare"))
 }
 
+/// A clinic's and an appointment's ids as a table holds them.
+fn stored_ids(clinic: &str, appointment: &str) -> StoreResult<(ClinicId, AppointmentId)> {
+    Ok((
+        ClinicId::parse(clinic).map_err(|e| StoreError::Corrupt(e.0))?,
+        AppointmentId::parse(appointment).map_err(|e| StoreError::Corrupt(e.0))?,
+    ))
+}
+
 fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -490,9 +498,10 @@ impl AppointmentStore for SqliteStore {
             let Some((clinic, appointment, key)) = row else {
                 return Ok(None);
             };
+            let (clinic_id, appointment_id) = stored_ids(&clinic, &appointment)?;
             Ok(Some(MessageAddress {
-                clinic_id: ClinicId::parse(&clinic).map_err(|e| StoreError::Corrupt(e.0))?,
-                appointment_id: AppointmentId::parse(&appointment).map_err(|e| StoreError::Corrupt(e.0))?,
+                clinic_id,
+                appointment_id,
                 key,
             }))
         })
@@ -516,9 +525,10 @@ impl AppointmentStore for SqliteStore {
             let Some((clinic, appointment, sent_at)) = row else {
                 return Ok(None);
             };
+            let (clinic_id, appointment_id) = stored_ids(&clinic, &appointment)?;
             Ok(Some(TextRoute {
-                clinic_id: ClinicId::parse(&clinic).map_err(|e| StoreError::Corrupt(e.0))?,
-                appointment_id: AppointmentId::parse(&appointment).map_err(|e| StoreError::Corrupt(e.0))?,
+                clinic_id,
+                appointment_id,
                 sent_at: parse_ts(&sent_at)?,
             }))
         })

@@ -320,16 +320,15 @@ mod tests {
         Scratch(dir.join("worker.db"))
     }
 
-    /// A worker on its own thread over a file with table `t`, and a second connection to the
-    /// file, which sees only what is committed.
-    fn file_worker(path: &std::path::Path) -> (SqliteWorker, Connection) {
-        let conn = Connection::open(path).unwrap();
+    /// A worker on its own thread over a new file with table `t`, and a second connection to
+    /// the file, which sees only what is committed (the file goes once all three are dropped).
+    fn file_worker() -> (Scratch, SqliteWorker, Connection) {
+        let scratch = scratch_file();
+        let conn = Connection::open(&scratch.0).unwrap();
         conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v TEXT PRIMARY KEY);")
             .unwrap();
-        (
-            SqliteWorker::start(conn, "test", None).unwrap(),
-            Connection::open(path).unwrap(),
-        )
+        let outside = Connection::open(&scratch.0).unwrap();
+        (scratch, SqliteWorker::start(conn, "test", None).unwrap(), outside)
     }
 
     fn rows(conn: &Connection) -> Vec<String> {
@@ -355,17 +354,25 @@ mod tests {
         );
     }
 
+    /// Work that writes row "a", then holds the thread until the gate returned is opened: what is
+    /// queued meanwhile waits for the same batch.
+    fn holding_the_thread(
+        worker: &SqliteWorker,
+    ) -> (impl Future<Output = Result<(), NotCommitted>> + '_, mpsc::Sender<()>) {
+        let (open_gate, gate) = mpsc::channel::<()>();
+        let first = worker.run(move |conn| {
+            insert("a")(conn)?;
+            gate.recv().unwrap();
+            Ok(())
+        });
+        (first, open_gate)
+    }
+
     #[tokio::test]
     async fn work_that_waits_together_commits_together_and_a_failure_undoes_only_its_own_writes() {
-        let scratch = scratch_file();
-        let path = &scratch.0;
-        let (worker, outside) = file_worker(path);
-        let (open_gate, gate) = mpsc::channel::<()>();
-        // The first batch holds the thread until the rest is queued behind it.
-        let mut first = std::pin::pin!(worker.run(move |conn| {
-            gate.recv().unwrap();
-            insert("a")(conn)
-        }));
+        let (_scratch, worker, outside) = file_worker();
+        let (first, open_gate) = holding_the_thread(&worker);
+        let mut first = std::pin::pin!(first);
         queue(first.as_mut());
         let mut kept = std::pin::pin!(worker.run(insert("b")));
         let mut undone = std::pin::pin!(worker.run(|conn: &Connection| {
@@ -391,18 +398,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_is_invisible_outside_until_its_commit() {
-        let scratch = scratch_file();
-        let path = &scratch.0;
-        let (worker, outside) = file_worker(path);
-        let outside_path = path.clone();
+        let (scratch, worker, outside) = file_worker();
+        let outside_path = scratch.0.clone();
         // The second piece of work looks from outside while the first one's row is written but
         // not committed (they share a batch because the first holds the thread).
-        let (open_gate, gate) = mpsc::channel::<()>();
-        let mut first = std::pin::pin!(worker.run(move |conn| {
-            insert("a")(conn)?;
-            gate.recv().unwrap();
-            Ok::<_, NotCommitted>(())
-        }));
+        let (first, open_gate) = holding_the_thread(&worker);
+        let mut first = std::pin::pin!(first);
         queue(first.as_mut());
         let mut look = std::pin::pin!(worker
             .run(move |_conn: &Connection| { Ok::<_, NotCommitted>(rows(&Connection::open(&outside_path).unwrap())) }));
@@ -418,15 +419,9 @@ mod tests {
 
     #[tokio::test]
     async fn work_whose_error_rolls_the_transaction_back_fails_its_whole_batch_and_not_the_next() {
-        let scratch = scratch_file();
-        let path = &scratch.0;
-        let (worker, outside) = file_worker(path);
-        let (open_gate, gate) = mpsc::channel::<()>();
-        let mut first = std::pin::pin!(worker.run(move |conn| {
-            insert("a")(conn)?;
-            gate.recv().unwrap();
-            Ok::<_, NotCommitted>(())
-        }));
+        let (_scratch, worker, outside) = file_worker();
+        let (first, open_gate) = holding_the_thread(&worker);
+        let mut first = std::pin::pin!(first);
         queue(first.as_mut());
         // What SQLite does on a full disk or an I/O error, here on purpose.
         let mut rolling_back =
@@ -441,9 +436,7 @@ mod tests {
 
     #[tokio::test]
     async fn work_that_panics_is_answered_as_not_committed_and_the_thread_goes_on() {
-        let scratch = scratch_file();
-        let path = &scratch.0;
-        let (worker, outside) = file_worker(path);
+        let (_scratch, worker, outside) = file_worker();
         let panicked = worker
             .run(|conn: &Connection| {
                 insert("a")(conn)?;
