@@ -209,7 +209,6 @@ impl ClinicStore for SqliteStore {
     async fn clinic_by_key_hash(&self, key_hash: &str) -> StoreResult<Option<Clinic>> {
         let key_hash = key_hash.to_owned();
         self.run(move |conn| {
-            let key_hash = &key_hash;
             let row: Option<(String, String)> = cached(conn, "SELECT id, settings FROM clinics WHERE key_hash = ?1")?
                 .query_row([key_hash], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
@@ -233,7 +232,6 @@ impl ClinicStore for SqliteStore {
     async fn put_clinic(&self, clinic: &Clinic) -> StoreResult<()> {
         let clinic = clinic.to_owned();
         self.run(move |conn| {
-            let clinic = &clinic;
         cached(conn, "INSERT INTO clinics (id, settings) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET settings = excluded.settings")?.execute(params![clinic.id.as_str(), to_json(&clinic.settings)?],
             )
             .map_err(db("write clinic"))?;
@@ -246,8 +244,6 @@ impl ClinicStore for SqliteStore {
         let id = id.to_owned();
         let key_hash = key_hash.to_owned();
         self.run(move |conn| {
-            let id = &id;
-            let key_hash = &key_hash;
             let changed = cached(conn, "UPDATE clinics SET key_hash = ?2 WHERE id = ?1")?
                 .execute(params![id.as_str(), key_hash])
                 .map_err(db("write key"))?;
@@ -266,8 +262,6 @@ impl TypeStore for SqliteStore {
         let clinic = clinic.to_owned();
         let appointment_type = appointment_type.to_owned();
         self.run(move |conn| {
-            let clinic = &clinic;
-            let appointment_type = &appointment_type;
             let existed: bool = cached(
                 conn,
                 "SELECT 1 FROM appointment_types WHERE clinic_id = ?1 AND code = ?2",
@@ -295,7 +289,6 @@ impl TypeStore for SqliteStore {
     async fn types(&self, clinic: &ClinicId) -> StoreResult<Vec<AppointmentType>> {
         let clinic = clinic.to_owned();
         self.run(move |conn| {
-            let clinic = &clinic;
             let mut stmt = conn
                 .prepare_cached("SELECT code, settings FROM appointment_types WHERE clinic_id = ?1 ORDER BY code")
                 .map_err(db("read types"))?;
@@ -337,7 +330,6 @@ impl AppointmentStore for SqliteStore {
     async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<Vec<String>> {
         let write = write.to_owned();
         self.run(move |conn| {
-            let write = &write;
             let record = &write.record;
             let json = to_json(record)?;
             let stored: Option<i64> = cached(
@@ -397,8 +389,6 @@ impl AppointmentStore for SqliteStore {
         let clinic = clinic.to_owned();
         let id = id.to_owned();
         self.run(move |conn| {
-            let clinic = &clinic;
-            let id = &id;
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT key, kind, channel, revision, status, at, detail FROM messages
@@ -448,9 +438,6 @@ impl AppointmentStore for SqliteStore {
         let id = id.to_owned();
         let key = key.to_owned();
         self.run(move |conn| {
-            let clinic = &clinic;
-            let id = &id;
-            let key = &key;
             let changed = cached(
                 conn,
                 "UPDATE messages SET status = 'sending', at = ?4
@@ -475,8 +462,7 @@ impl AppointmentStore for SqliteStore {
     async fn apply_feedback(&self, write: &FeedbackWrite) -> StoreResult<bool> {
         let write = write.to_owned();
         self.run(move |conn| {
-            let write = &write;
-            let applied = Self::feedback_in(conn, write)?;
+            let applied = Self::feedback_in(conn, &write)?;
             Ok(applied)
         })
         .await
@@ -485,7 +471,6 @@ impl AppointmentStore for SqliteStore {
     async fn text_by_provider_id(&self, provider_message_id: &str) -> StoreResult<Option<MessageAddress>> {
         let provider_message_id = provider_message_id.to_owned();
         self.run(move |conn| {
-            let provider_message_id = &provider_message_id;
             let row = cached(
                 conn,
                 "SELECT clinic_id, appointment_id, message_key FROM provider_ids WHERE provider_message_id = ?1",
@@ -511,13 +496,12 @@ impl AppointmentStore for SqliteStore {
     async fn latest_text_to(&self, number: &str, sent_by: DateTime<Utc>) -> StoreResult<Option<TextRoute>> {
         let number = number.to_owned();
         self.run(move |conn| {
-            let number = &number;
             let row = cached(
                 conn,
                 "SELECT clinic_id, appointment_id, sent_at FROM texts_sent WHERE number_key = ?1 AND sent_at <= ?2
              ORDER BY sent_at DESC LIMIT 1",
             )?
-            .query_row(params![number_key(number), ts(sent_by)], |r| {
+            .query_row(params![number_key(&number), ts(sent_by)], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
             })
             .optional()
@@ -547,11 +531,7 @@ impl AppointmentStore for SqliteStore {
         let key = key.to_owned();
         let outcome = outcome.to_owned();
         self.run(move |conn| {
-            let clinic = &clinic;
-            let id = &id;
-            let key = &key;
-            let outcome = &outcome;
-            Self::complete_in(conn, clinic, id, key, outcome)?;
+            Self::complete_in(conn, &clinic, &id, &key, &outcome)?;
             Ok(())
         })
         .await
@@ -567,16 +547,13 @@ impl AppointmentStore for SqliteStore {
         let id = id.to_owned();
         let claims = claims.to_owned();
         self.run(move |conn| {
-            let clinic = &clinic;
-            let id = &id;
-            let claims = &claims;
             for (key, claimed_at) in claims {
                 cached(
                     conn,
                     "UPDATE messages SET status = 'pending'
                      WHERE clinic_id = ?1 AND appointment_id = ?2 AND key = ?3 AND status = 'sending' AND at = ?4",
                 )?
-                .execute(params![clinic.as_str(), id.as_str(), key, ts(*claimed_at)])
+                .execute(params![clinic.as_str(), id.as_str(), key, ts(claimed_at)])
                 .map_err(db("release message"))?;
             }
             Ok(())
@@ -596,11 +573,8 @@ impl AppointmentStore for SqliteStore {
         let completions = completions.to_owned();
         let after_version = after.version;
         self.run(move |conn| {
-            let clinic = &clinic;
-            let id = &id;
-            let completions = &completions;
             for completion in completions {
-                Self::complete_in(conn, clinic, id, &completion.key, &completion.outcome)?;
+                Self::complete_in(conn, &clinic, &id, &completion.key, &completion.outcome)?;
             }
             let stored: Option<i64> = cached(
                 conn,
@@ -720,7 +694,6 @@ impl SuppressionStore for SqliteStore {
     async fn suppressions(&self, clinic: &ClinicId) -> StoreResult<Vec<Suppression>> {
         let clinic = clinic.to_owned();
         self.run(move |conn| {
-            let clinic = &clinic;
             let mut stmt = conn
                 .prepare_cached("SELECT address, reason, at FROM suppressions WHERE clinic_id = ?1 ORDER BY address")
                 .map_err(db("read suppressions"))?;
@@ -751,8 +724,6 @@ impl SuppressionStore for SqliteStore {
         let clinic = clinic.to_owned();
         let suppressions = suppressions.to_owned();
         self.run(move |conn| {
-            let clinic = &clinic;
-            let suppressions = &suppressions;
             for s in suppressions {
                 cached(
                     conn,
@@ -775,8 +746,6 @@ impl SuppressionStore for SqliteStore {
         let clinic = clinic.to_owned();
         let address = address.to_owned();
         self.run(move |conn| {
-            let clinic = &clinic;
-            let address = &address;
             let removed = cached(conn, "DELETE FROM suppressions WHERE clinic_id = ?1 AND address = ?2")?
                 .execute(params![clinic.as_str(), address.to_lowercase()])
                 .map_err(db("lift suppression"))?;
@@ -948,7 +917,6 @@ impl EventStore for SqliteStore {
     async fn events_after(&self, clinic: &ClinicId, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
         let clinic = clinic.to_owned();
         self.run(move |conn| {
-            let clinic = &clinic;
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT cursor, event FROM events WHERE clinic_id = ?1 AND cursor > ?2 ORDER BY cursor LIMIT ?3",
@@ -982,7 +950,6 @@ impl LedgerStore for SqliteStore {
     ) -> StoreResult<Vec<LedgerEntry>> {
         let clinic = clinic.to_owned();
         self.run(move |conn| {
-            let clinic = &clinic;
         let mut stmt = conn
             .prepare_cached(
                 "SELECT l.entry, p.provider_price_micro_usd FROM ledger l LEFT JOIN ledger_prices p
