@@ -1,6 +1,6 @@
 //! The dev outbox: emails and texts are kept in a SQLite table instead of leaving the machine.
 
-use super::sqlite_worker::{NotCommitted, Placement, SqliteWorker};
+use super::sqlite_worker::{NotCommitted, SqliteWorker};
 use crate::ports::*;
 use async_trait::async_trait;
 use rusqlite::{params, Connection};
@@ -37,48 +37,51 @@ pub struct OutboxEntry {
 
 /// Mailer and texter that write to a local table, from a thread of their own ([`SqliteWorker`]).
 pub struct Outbox {
-    worker: SqliteWorker,
+    worker: Arc<SqliteWorker>,
     clock: Arc<dyn Clock>,
 }
 
 impl Outbox {
     /// An outbox in the SQLite file at `path`.
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Outbox, String> {
-        let (conn, checkpointer) =
-            super::sqlite_files::open(path).map_err(|e| format!("open outbox {}: {e}", path.display()))?;
-        let log = checkpointer;
-        Self::with_connection(conn, clock, Placement::OwnThread { name: "outbox", log })
+        Self::on(Arc::new(SqliteWorker::open(path, "outbox")?), clock)
     }
 
     /// An outbox in memory, for tests.
     pub fn in_memory(clock: Arc<dyn Clock>) -> Result<Outbox, String> {
-        let conn = Connection::open_in_memory().map_err(|e| e.to_string())?;
-        Self::with_connection(conn, clock, Placement::CallersThread)
+        Self::on(Arc::new(SqliteWorker::in_memory()?), clock)
     }
 
-    fn with_connection(conn: Connection, clock: Arc<dyn Clock>, placement: Placement) -> Result<Outbox, String> {
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS outbox (
+    /// An outbox in the database `worker` runs (the dev server's one file), its tables created
+    /// if need be.
+    pub fn on(worker: Arc<SqliteWorker>, clock: Arc<dyn Clock>) -> Result<Outbox, String> {
+        worker.run_blocking(create_tables)?;
+        Ok(Outbox { worker, clock })
+    }
+}
+
+/// The outbox's tables, created if need be.
+fn create_tables(conn: &Connection) -> Result<(), String> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS outbox (
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
                 at TEXT NOT NULL, channel TEXT NOT NULL, recipient TEXT NOT NULL, kind TEXT NOT NULL,
                 subject TEXT, text TEXT NOT NULL, html TEXT
              );
              CREATE TABLE IF NOT EXISTS opted_out (number TEXT PRIMARY KEY);",
-        )
-        .map_err(|e| format!("outbox schema: {e}"))?;
-        // Outboxes from before delivery feedback: add its columns (once).
-        for column in ["tag TEXT", "status TEXT NOT NULL DEFAULT 'sent'"] {
-            match conn.execute_batch(&format!("ALTER TABLE outbox ADD COLUMN {column};")) {
-                Err(e) if !e.to_string().contains("duplicate column") => return Err(format!("outbox schema: {e}")),
-                _ => {}
-            }
+    )
+    .map_err(|e| format!("outbox schema: {e}"))?;
+    // Outboxes from before delivery feedback: add its columns (once).
+    for column in ["tag TEXT", "status TEXT NOT NULL DEFAULT 'sent'"] {
+        match conn.execute_batch(&format!("ALTER TABLE outbox ADD COLUMN {column};")) {
+            Err(e) if !e.to_string().contains("duplicate column") => return Err(format!("outbox schema: {e}")),
+            _ => {}
         }
-        Ok(Outbox {
-            worker: SqliteWorker::place(conn, placement).map_err(|e| format!("outbox thread: {e}"))?,
-            clock,
-        })
     }
+    Ok(())
+}
 
+impl Outbox {
     /// Marks a number as opted out, as a carrier's STOP would (kept across restarts).
     pub fn opt_out(&self, number: &str) -> Result<(), SendError> {
         self.worker.run_blocking(opt_out_change(OPT_OUT, number))

@@ -2,7 +2,7 @@
 //! from a loop on the real clock or when the manual clock is moved.
 
 use super::clock::ManualClock;
-use super::sqlite_worker::{NotCommitted, Placement, SqliteWorker};
+use super::sqlite_worker::{NotCommitted, SqliteWorker};
 use crate::adapters::sqlite::ts;
 use crate::ports::*;
 use crate::services::Rappel;
@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
+use std::sync::Arc;
 
 /// How often a failing schedule is tried before it is dropped (EventBridge's retry policy plays
 /// this role in AWS, with a dead-letter queue after it).
@@ -17,7 +18,7 @@ const MAX_ATTEMPTS: i64 = 3;
 
 /// Persistent one-time schedules, kept by a thread of their own ([`SqliteWorker`]).
 pub struct EmbeddedScheduler {
-    worker: SqliteWorker,
+    worker: Arc<SqliteWorker>,
     /// Held while due schedules run, so the loop and a clock move never fire the same one twice.
     running: tokio::sync::Mutex<()>,
 }
@@ -35,26 +36,20 @@ impl From<NotCommitted> for ScheduleError {
 impl EmbeddedScheduler {
     /// Schedules in the SQLite file at `path`.
     pub fn open(path: &Path) -> Result<EmbeddedScheduler, ScheduleError> {
-        let (conn, checkpointer) = super::sqlite_files::open(path).map_err(db)?;
-        let log = checkpointer;
-        Self::with_connection(conn, Placement::OwnThread { name: "schedules", log })
+        Self::on(Arc::new(SqliteWorker::open(path, "schedules")?))
     }
 
     /// Schedules in memory, for tests.
     pub fn in_memory() -> Result<EmbeddedScheduler, ScheduleError> {
-        Self::with_connection(Connection::open_in_memory().map_err(db)?, Placement::CallersThread)
+        Self::on(Arc::new(SqliteWorker::in_memory()?))
     }
 
-    fn with_connection(conn: Connection, placement: Placement) -> Result<EmbeddedScheduler, ScheduleError> {
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS schedules (
-                name TEXT PRIMARY KEY, due_at TEXT NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0
-             );
-             CREATE INDEX IF NOT EXISTS schedules_by_due ON schedules (due_at, name);",
-        )
-        .map_err(db)?;
+    /// Schedules in the database `worker` runs (the dev server's one file), their table created if
+    /// need be.
+    pub fn on(worker: Arc<SqliteWorker>) -> Result<EmbeddedScheduler, ScheduleError> {
+        worker.run_blocking(create_table)?;
         Ok(EmbeddedScheduler {
-            worker: SqliteWorker::place(conn, placement).map_err(|e| ScheduleError(format!("sqlite thread: {e}")))?,
+            worker,
             running: tokio::sync::Mutex::new(()),
         })
     }
@@ -173,6 +168,17 @@ fn all_pending(conn: &Connection) -> Result<Vec<Schedule>, ScheduleError> {
         decode(name, &at, &payload)
     })
     .collect()
+}
+
+/// The schedules' table, created if need be.
+fn create_table(conn: &Connection) -> Result<(), ScheduleError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schedules (
+            name TEXT PRIMARY KEY, due_at TEXT NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0
+         );
+         CREATE INDEX IF NOT EXISTS schedules_by_due ON schedules (due_at, name);",
+    )
+    .map_err(db)
 }
 
 fn encode(payload: &SchedulePayload) -> Result<String, ScheduleError> {

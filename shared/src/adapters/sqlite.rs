@@ -1,15 +1,15 @@
 //! The embedded store: one SQLite file (or memory), transactions for every multi-row write.
 
-use super::sqlite_worker::{NotCommitted, Placement, SqliteWorker};
+use super::sqlite_worker::{NotCommitted, SqliteWorker};
 use crate::domain::*;
 use crate::ports::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
+use std::sync::Arc;
 
 const SCHEMA: &str = "
-PRAGMA foreign_keys = ON;
 CREATE TABLE IF NOT EXISTS clinics (
     id TEXT PRIMARY KEY,
     key_hash TEXT UNIQUE,
@@ -88,7 +88,7 @@ CREATE TABLE IF NOT EXISTS texts_sent (
 /// SQLite-backed store. Its connection belongs to a thread of its own, which commits together
 /// the writes that arrive together ([`SqliteWorker`]).
 pub struct SqliteStore {
-    worker: SqliteWorker,
+    worker: Arc<SqliteWorker>,
 }
 
 /// A timestamp as fixed-width UTC text, so text order is time order.
@@ -148,25 +148,19 @@ fn enum_from<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<T> {
 impl SqliteStore {
     /// Opens (or creates) the database file at `path`.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
-        let (conn, checkpointer) = super::sqlite_files::open(path).map_err(db("open"))?;
-        let log = checkpointer;
-        Self::with_connection(conn, Placement::OwnThread { name: "store", log })
+        Self::on(Arc::new(SqliteWorker::open(path, "store")?))
     }
 
     /// A private in-memory database, for tests.
     pub fn in_memory() -> StoreResult<SqliteStore> {
-        Self::with_connection(
-            Connection::open_in_memory().map_err(db("open"))?,
-            Placement::CallersThread,
-        )
+        Self::on(Arc::new(SqliteWorker::in_memory()?))
     }
 
-    fn with_connection(conn: Connection, placement: Placement) -> StoreResult<SqliteStore> {
-        conn.execute_batch(SCHEMA).map_err(db("schema"))?;
-        Ok(SqliteStore {
-            worker: SqliteWorker::place(conn, placement)
-                .map_err(|e| StoreError::Unavailable(format!("sqlite thread: {e}")))?,
-        })
+    /// The store in the database `worker` runs (the dev server's one file), its tables created
+    /// if need be.
+    pub fn on(worker: Arc<SqliteWorker>) -> StoreResult<SqliteStore> {
+        worker.run_blocking(|conn| conn.execute_batch(SCHEMA).map_err(db("schema")))?;
+        Ok(SqliteStore { worker })
     }
 
     /// Runs `work` on the store's connection, in a transaction: an error undoes its writes.

@@ -15,6 +15,7 @@ use super::sqlite_files::Checkpointer;
 use rusqlite::Connection;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
 use std::sync::{mpsc, Mutex};
 use tokio::sync::oneshot;
 
@@ -96,27 +97,18 @@ enum Mode {
     Inline(Mutex<Connection>),
 }
 
-/// Where a database's work runs: see [`SqliteWorker::place`].
-pub enum Placement {
-    /// A thread of its own, named `sqlite-<name>`, for a file: the thread also rewinds the file's
-    /// log when its checkpointer asks.
-    OwnThread {
-        /// Names the thread.
-        name: &'static str,
-        /// The file's background checkpoints.
-        log: Checkpointer,
-    },
-    /// The caller's thread: for a database in memory.
-    CallersThread,
-}
-
 impl SqliteWorker {
-    /// The worker for `conn`, placed as asked.
-    pub fn place(conn: Connection, placement: Placement) -> std::io::Result<SqliteWorker> {
-        match placement {
-            Placement::OwnThread { name, log } => Self::start(conn, name, Some(log)),
-            Placement::CallersThread => Ok(Self::inline(conn)),
-        }
+    /// The file at `path` (created if need be) on a thread of its own, named `sqlite-<name>`, its
+    /// log checkpointed in the background ([`super::sqlite_files`]).
+    pub fn open(path: &Path, name: &str) -> Result<SqliteWorker, NotCommitted> {
+        let (conn, log) =
+            super::sqlite_files::open(path).map_err(|e| NotCommitted(format!("open {}: {e}", path.display())))?;
+        Self::start(conn, name, Some(log)).map_err(|e| NotCommitted(format!("start its thread: {e}")))
+    }
+
+    /// A private database in memory, its work on the caller's thread (see [`SqliteWorker::inline`]).
+    pub fn in_memory() -> Result<SqliteWorker, NotCommitted> {
+        Ok(Self::inline(Connection::open_in_memory().map_err(failure)?))
     }
 
     /// Starts the thread, which owns `conn` (and `log`, the file's checkpoints) from now on.
