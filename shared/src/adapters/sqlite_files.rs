@@ -40,9 +40,10 @@ const REWIND_BYTES: i64 = 256 << 20;
 /// the thread's checkpoint) before it fails: at least 5 s, more with the timer's slack.
 const BUSY_STEPS: i32 = 100_000;
 const BUSY_STEP: Duration = Duration::from_micros(50);
-/// How many pages the thread leaves for the writer to copy when it asks for a rewind (the
-/// writer's copy holds its requests back: about 10 µs a page, plus two `fsync`s).
-const LEFT_FOR_THE_WRITER: i64 = 64;
+/// The thread asks for a rewind once a pass had no more than this to copy (a short pass leaves
+/// little behind it: the writer's copy holds its requests back, about 10 µs a page plus two
+/// `fsync`s).
+const LEFT_FOR_THE_WRITER: i64 = 256;
 /// How many more passes the thread makes to get there.
 const CATCH_UP_PASSES: usize = 4;
 
@@ -158,38 +159,27 @@ fn checkpoint_until(
 /// One pass: copies the log (PASSIVE: what no reader still needs, without waiting). Past
 /// `rewind_pages`, copies again until little is left, and asks the writer to rewind the log.
 fn checkpoint_step(conn: &Connection, rewind_pages: i64, long_log: &AtomicBool) -> rusqlite::Result<()> {
-    let pass = checkpoint(conn, "PASSIVE")?;
-    if pass.log_pages <= rewind_pages {
+    let mut log_pages = checkpoint(conn, "PASSIVE")?;
+    if log_pages <= rewind_pages {
         return Ok(());
     }
-    let mut left = pass.log_pages - pass.copied_pages;
+    // A pass copies the log as it was when it began: what the writer adds meanwhile is left for
+    // the next one, which is shorter for having less to copy.
     for _ in 0..CATCH_UP_PASSES {
-        if left <= LEFT_FOR_THE_WRITER {
+        let next = checkpoint(conn, "PASSIVE")?;
+        let copied_since = next - log_pages;
+        log_pages = next;
+        if copied_since <= LEFT_FOR_THE_WRITER {
             break;
         }
-        let pass = checkpoint(conn, "PASSIVE")?;
-        left = pass.log_pages - pass.copied_pages;
     }
     long_log.store(true, Ordering::Relaxed);
     Ok(())
 }
 
-/// What a checkpoint found, in pages.
-struct Pass {
-    /// The log's length.
-    log_pages: i64,
-    /// How much of it is now copied into the database.
-    copied_pages: i64,
-}
-
-/// Runs a checkpoint of `mode`.
-fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<Pass> {
-    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
-        Ok(Pass {
-            log_pages: row.get(1)?,
-            copied_pages: row.get(2)?,
-        })
-    })
+/// Runs a checkpoint of `mode`: the log's length in pages, as it was when it began.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| row.get(1))
 }
 
 #[cfg(test)]
