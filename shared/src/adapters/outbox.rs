@@ -52,8 +52,8 @@ impl Outbox {
         Self::on(Arc::new(SqliteWorker::in_memory()?), clock)
     }
 
-    /// An outbox in the database `worker` runs (the dev server's one file), its tables created
-    /// if need be.
+    /// An outbox in the database `worker` runs, its tables created if need be; the worker may be
+    /// shared with the store and the schedules, whose writes then share its transactions.
     pub fn on(worker: Arc<SqliteWorker>, clock: Arc<dyn Clock>) -> Result<Outbox, String> {
         worker.run_blocking(create_tables)?;
         Ok(Outbox { worker, clock })

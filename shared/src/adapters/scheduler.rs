@@ -44,8 +44,8 @@ impl EmbeddedScheduler {
         Self::on(Arc::new(SqliteWorker::in_memory()?))
     }
 
-    /// Schedules in the database `worker` runs (the dev server's one file), their table created if
-    /// need be.
+    /// Schedules in the database `worker` runs, their table created if need be; the worker may be
+    /// shared with the store and the outbox, whose writes then share its transactions.
     pub fn on(worker: Arc<SqliteWorker>) -> Result<EmbeddedScheduler, ScheduleError> {
         worker.run_blocking(create_table)?;
         Ok(EmbeddedScheduler {

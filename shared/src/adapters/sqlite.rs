@@ -156,8 +156,8 @@ impl SqliteStore {
         Self::on(Arc::new(SqliteWorker::in_memory()?))
     }
 
-    /// The store in the database `worker` runs (the dev server's one file), its tables created
-    /// if need be.
+    /// The store in the database `worker` runs, its tables created if need be; the worker may be
+    /// shared with the outbox and the schedules, whose writes then share its transactions.
     pub fn on(worker: Arc<SqliteWorker>) -> StoreResult<SqliteStore> {
         worker.run_blocking(|conn| conn.execute_batch(SCHEMA).map_err(db("schema")))?;
         Ok(SqliteStore { worker })
