@@ -686,28 +686,41 @@ async fn a_save_reads_the_suppression_list_in_its_first_read() {
     );
 }
 
+/// Saves two texted appointments (`ids`), emailed at free@example.ca and listed@example.ca, puts
+/// the second address on the suppression list as `listed` says (its spelling, its reason), and
+/// moves the clock to their reminders: the reminders' inputs, in due order.
+async fn reminders_due_one_listed(
+    rig: &AwsRig,
+    ids: [&str; 2],
+    listed: (&str, rappel::domain::SuppressionReason),
+) -> Vec<(chrono::DateTime<Utc>, rappel::ports::SchedulePayload)> {
+    let emr = rappel::http::emr::router(rig.rappel.clone());
+    let start = Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap();
+    for (id, email) in ids.into_iter().zip(["free@example.ca", "listed@example.ca"]) {
+        let mut body = texted_body(1, start, "FU");
+        body["patient"]["email"] = json!(email);
+        let (status, view) = call(&emr, Method::PUT, &format!("/v1/appointments/{id}"), Some(body), false).await;
+        assert_eq!(status, StatusCode::CREATED, "{view}");
+    }
+    let suppression = rappel::domain::Suppression {
+        address: listed.0.to_owned(),
+        reason: listed.1,
+        at: now0(),
+    };
+    rig.rappel.store.suppress(&rig.clinic.id, &[suppression]).await.unwrap();
+    let due = support::due_inputs(&support::schedules(&rig.moto, &rig.sdk).await);
+    rig.clock.set(due[0].0);
+    due
+}
+
 /// A reminder learns whether the patient's address is suppressed in the transaction that records
 /// its messages (a condition on the list's item), not with a read of its own: three DynamoDB calls
 /// for a free address, and one more transaction for a listed one, whose email is then skipped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reminder_learns_the_suppression_list_in_the_write_of_its_messages() {
     let (rig, proxy) = faulty_rig().await;
-    let emr = rappel::http::emr::router(rig.rappel.clone());
-    let start = Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap();
-    for (id, email) in [("R-FREE", "free@example.ca"), ("R-LISTED", "listed@example.ca")] {
-        let mut body = texted_body(1, start, "FU");
-        body["patient"]["email"] = json!(email);
-        let (status, view) = call(&emr, Method::PUT, &format!("/v1/appointments/{id}"), Some(body), false).await;
-        assert_eq!(status, StatusCode::CREATED, "{view}");
-    }
-    let listed = rappel::domain::Suppression {
-        address: "Listed@Example.ca".to_owned(),
-        reason: rappel::domain::SuppressionReason::Bounce,
-        at: now0(),
-    };
-    rig.rappel.store.suppress(&rig.clinic.id, &[listed]).await.unwrap();
-    let due = support::due_inputs(&support::schedules(&rig.moto, &rig.sdk).await);
-    rig.clock.set(due[0].0);
+    let listed = ("Listed@Example.ca", rappel::domain::SuppressionReason::Bounce);
+    let due = reminders_due_one_listed(&rig, ["R-FREE", "R-LISTED"], listed).await;
     let calls = |stats: &rappel_aws_faults::FaultStats| {
         ["GetItem", "BatchGetItem", "TransactWriteItems", "UpdateItem", "Query"]
             .map(|operation| stats.requests(Service::DynamoDb, operation))
@@ -755,22 +768,8 @@ async fn a_reminder_learns_the_suppression_list_in_the_write_of_its_messages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reminders_checked_write_rides_out_conflicts_lost_answers_and_a_second_delivery() {
     let (rig, proxy) = faulty_rig().await;
-    let emr = rappel::http::emr::router(rig.rappel.clone());
-    let start = Utc.with_ymd_and_hms(2030, 1, 10, 19, 0, 0).unwrap();
-    for (id, email) in [("F-FREE", "free@example.ca"), ("F-LISTED", "listed@example.ca")] {
-        let mut body = texted_body(1, start, "FU");
-        body["patient"]["email"] = json!(email);
-        let (status, view) = call(&emr, Method::PUT, &format!("/v1/appointments/{id}"), Some(body), false).await;
-        assert_eq!(status, StatusCode::CREATED, "{view}");
-    }
-    let listed = rappel::domain::Suppression {
-        address: "listed@example.ca".to_owned(),
-        reason: rappel::domain::SuppressionReason::Complaint,
-        at: now0(),
-    };
-    rig.rappel.store.suppress(&rig.clinic.id, &[listed]).await.unwrap();
-    let due = support::due_inputs(&support::schedules(&rig.moto, &rig.sdk).await);
-    rig.clock.set(due[0].0);
+    let listed = ("listed@example.ca", rappel::domain::SuppressionReason::Complaint);
+    let due = reminders_due_one_listed(&rig, ["F-FREE", "F-LISTED"], listed).await;
     let payload = |id: &str| {
         due.iter()
             .find(|(_, p)| p.appointment_id.as_str() == id)

@@ -118,6 +118,19 @@ fn cached<'c>(conn: &'c Connection, sql: &str) -> StoreResult<rusqlite::CachedSt
     conn.prepare_cached(sql).map_err(db("prepare"))
 }
 
+/// The one row of three text columns `sql` finds, if any.
+fn three_texts(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    context: &'static str,
+) -> StoreResult<Option<(String, String, String)>> {
+    cached(conn, sql)?
+        .query_row(params, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()
+        .map_err(db(context))
+}
+
 /// A clinic's and an appointment's ids as a table holds them.
 fn stored_ids(clinic: &str, appointment: &str) -> StoreResult<(ClinicId, AppointmentId)> {
     Ok((
@@ -465,15 +478,12 @@ impl AppointmentStore for SqliteStore {
     async fn text_by_provider_id(&self, provider_message_id: &str) -> StoreResult<Option<MessageAddress>> {
         let provider_message_id = provider_message_id.to_owned();
         self.run(move |conn| {
-            let row = cached(
+            let row = three_texts(
                 conn,
                 "SELECT clinic_id, appointment_id, message_key FROM provider_ids WHERE provider_message_id = ?1",
-            )?
-            .query_row(params![provider_message_id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
-            })
-            .optional()
-            .map_err(db("read provider id"))?;
+                params![provider_message_id],
+                "read provider id",
+            )?;
             let Some((clinic, appointment, key)) = row else {
                 return Ok(None);
             };
@@ -490,16 +500,13 @@ impl AppointmentStore for SqliteStore {
     async fn latest_text_to(&self, number: &str, sent_by: DateTime<Utc>) -> StoreResult<Option<TextRoute>> {
         let number = number.to_owned();
         self.run(move |conn| {
-            let row = cached(
+            let row = three_texts(
                 conn,
                 "SELECT clinic_id, appointment_id, sent_at FROM texts_sent WHERE number_key = ?1 AND sent_at <= ?2
-             ORDER BY sent_at DESC LIMIT 1",
-            )?
-            .query_row(params![number_key(&number), ts(sent_by)], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
-            })
-            .optional()
-            .map_err(db("read text route"))?;
+                 ORDER BY sent_at DESC LIMIT 1",
+                params![number_key(&number), ts(sent_by)],
+                "read text route",
+            )?;
             let Some((clinic, appointment, sent_at)) = row else {
                 return Ok(None);
             };

@@ -88,11 +88,8 @@ pub struct SqliteWorker {
 }
 
 enum Mode {
-    /// A thread of its own, which groups commits.
-    Thread {
-        work: Option<mpsc::Sender<Work>>,
-        thread: Option<std::thread::JoinHandle<()>>,
-    },
+    /// A thread of its own, which groups commits: its queue and the thread (taken when dropped).
+    Thread(Option<(mpsc::Sender<Work>, std::thread::JoinHandle<()>)>),
     /// The caller's thread, one transaction per piece of work.
     Inline(Mutex<Connection>),
 }
@@ -123,10 +120,7 @@ impl SqliteWorker {
                 drop(log);
             })?;
         Ok(SqliteWorker {
-            mode: Mode::Thread {
-                work: Some(work),
-                thread: Some(thread),
-            },
+            mode: Mode::Thread(Some((work, thread))),
         })
     }
 
@@ -184,9 +178,9 @@ impl SqliteWorker {
             result: PhantomData,
         });
         match &self.mode {
-            Mode::Thread { work, .. } => work
+            Mode::Thread(running) => running
                 .as_ref()
-                .and_then(|work| work.send(pending).ok())
+                .and_then(|(queue, _)| queue.send(pending).ok())
                 .ok_or_else(|| NotCommitted("the database's thread has stopped".into()).into()),
             Mode::Inline(conn) => {
                 // A panic while holding the lock leaves no transaction open: the batch is closed.
@@ -204,10 +198,10 @@ fn lost() -> NotCommitted {
 
 impl Drop for SqliteWorker {
     fn drop(&mut self) {
-        if let Mode::Thread { work, thread } = &mut self.mode {
-            // Closing the queue stops the thread once it has committed what it holds.
-            drop(work.take());
-            if let Some(thread) = thread.take() {
+        if let Mode::Thread(running) = &mut self.mode {
+            if let Some((queue, thread)) = running.take() {
+                // Closing the queue stops the thread once it has committed what it holds.
+                drop(queue);
                 let _ = thread.join();
             }
         }
@@ -361,7 +355,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn work_that_waits_together_commits_together_and_a_failure_undoes_only_its_own_writes() {
+    async fn work_that_fails_in_a_batch_undoes_only_its_own_writes_and_the_rest_commits() {
         let (_scratch, worker, outside) = file_worker();
         let (first, open_gate) = holding_the_thread(&worker);
         let mut first = std::pin::pin!(first);
