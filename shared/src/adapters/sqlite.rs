@@ -118,25 +118,25 @@ fn cached<'c>(conn: &'c Connection, sql: &str) -> StoreResult<rusqlite::CachedSt
     conn.prepare_cached(sql).map_err(db("prepare"))
 }
 
-/// The one row of three text columns `sql` finds, if any.
-fn three_texts(
+/// The one row `sql` finds, if any: a clinic's id, an appointment's id, and a text.
+fn ids_and_text(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
     context: &'static str,
-) -> StoreResult<Option<(String, String, String)>> {
-    cached(conn, sql)?
+) -> StoreResult<Option<(ClinicId, AppointmentId, String)>> {
+    let row: Option<(String, String, String)> = cached(conn, sql)?
         .query_row(params, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()
-        .map_err(db(context))
-}
-
-/// A clinic's and an appointment's ids as a table holds them.
-fn stored_ids(clinic: &str, appointment: &str) -> StoreResult<(ClinicId, AppointmentId)> {
-    Ok((
-        ClinicId::parse(clinic).map_err(|e| StoreError::Corrupt(e.0))?,
-        AppointmentId::parse(appointment).map_err(|e| StoreError::Corrupt(e.0))?,
-    ))
+        .map_err(db(context))?;
+    row.map(|(clinic, appointment, text)| {
+        Ok((
+            ClinicId::parse(&clinic).map_err(|e| StoreError::Corrupt(e.0))?,
+            AppointmentId::parse(&appointment).map_err(|e| StoreError::Corrupt(e.0))?,
+            text,
+        ))
+    })
+    .transpose()
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
@@ -478,17 +478,13 @@ impl AppointmentStore for SqliteStore {
     async fn text_by_provider_id(&self, provider_message_id: &str) -> StoreResult<Option<MessageAddress>> {
         let provider_message_id = provider_message_id.to_owned();
         self.run(move |conn| {
-            let row = three_texts(
+            let row = ids_and_text(
                 conn,
                 "SELECT clinic_id, appointment_id, message_key FROM provider_ids WHERE provider_message_id = ?1",
                 params![provider_message_id],
                 "read provider id",
             )?;
-            let Some((clinic, appointment, key)) = row else {
-                return Ok(None);
-            };
-            let (clinic_id, appointment_id) = stored_ids(&clinic, &appointment)?;
-            Ok(Some(MessageAddress {
+            Ok(row.map(|(clinic_id, appointment_id, key)| MessageAddress {
                 clinic_id,
                 appointment_id,
                 key,
@@ -500,22 +496,21 @@ impl AppointmentStore for SqliteStore {
     async fn latest_text_to(&self, number: &str, sent_by: DateTime<Utc>) -> StoreResult<Option<TextRoute>> {
         let number = number.to_owned();
         self.run(move |conn| {
-            let row = three_texts(
+            let row = ids_and_text(
                 conn,
                 "SELECT clinic_id, appointment_id, sent_at FROM texts_sent WHERE number_key = ?1 AND sent_at <= ?2
                  ORDER BY sent_at DESC LIMIT 1",
                 params![number_key(&number), ts(sent_by)],
                 "read text route",
             )?;
-            let Some((clinic, appointment, sent_at)) = row else {
-                return Ok(None);
-            };
-            let (clinic_id, appointment_id) = stored_ids(&clinic, &appointment)?;
-            Ok(Some(TextRoute {
-                clinic_id,
-                appointment_id,
-                sent_at: parse_ts(&sent_at)?,
-            }))
+            row.map(|(clinic_id, appointment_id, sent_at)| {
+                Ok(TextRoute {
+                    clinic_id,
+                    appointment_id,
+                    sent_at: parse_ts(&sent_at)?,
+                })
+            })
+            .transpose()
         })
         .await
     }
