@@ -1,5 +1,8 @@
 //! `rappel-dev`: Rappel on the embedded defaults. See docs/BEHAVIOUR.md §7 and the README.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
