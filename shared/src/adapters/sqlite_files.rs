@@ -35,7 +35,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 const PAGE_BYTES: u32 = 1024;
 /// The log's size past which the writer is asked to rewind it: each rewind holds the writer back
 /// for its two `fsync`s, so the longer the log, the rarer the wait.
-const REWIND_BYTES: i64 = 256 << 20;
+const REWIND_BYTES: i64 = 1 << 30;
 /// How many steps of `BUSY_STEP` a writer waits for anything holding the file (an admin command,
 /// the thread's checkpoint) before it fails: at least 5 s, more with the timer's slack.
 const BUSY_STEPS: i32 = 100_000;
