@@ -48,7 +48,9 @@ dev() {
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   RAPPEL_DEV_ADDR="127.0.0.1:$port" RAPPEL_DEV_DATA="$data" RUST_LOG=warn target/release/rappel-dev >/dev/null 2>&1 &
   pid=$!
-  trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' RETURN
+  # `|| true`: the server's exit status after the kill is not zero, and `set -e` would end the
+  # script there, leaving the data directory (up to 3 GiB of logs) behind.
+  trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$data"' RETURN
   for _ in $(seq 100); do
     curl -fsS "http://127.0.0.1:$port/v1/appointment-types" -H 'Authorization: Bearer dev-key' >/dev/null 2>&1 && break
     sleep 0.1
