@@ -8,6 +8,8 @@ pub mod memory;
 #[cfg(feature = "embedded")]
 pub mod outbox;
 #[cfg(feature = "embedded")]
+mod schedule_index;
+#[cfg(feature = "embedded")]
 pub mod scheduler;
 #[cfg(feature = "embedded")]
 pub mod sqlite;
