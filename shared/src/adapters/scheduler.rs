@@ -1,5 +1,5 @@
-//! The dev server's scheduler: pending schedules persist in SQLite and fire in due order, either
-//! from a loop on the real clock or when the manual clock is moved.
+//! The dev server's scheduler: pending schedules persist in SQLite, indexed in memory, and fire in
+//! due order, either from a loop on the real clock or when the manual clock is moved.
 
 use super::clock::ManualClock;
 use super::schedule_index::{Placed, ScheduleIndex};

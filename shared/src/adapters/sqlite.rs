@@ -336,9 +336,10 @@ impl AppointmentStore for SqliteStore {
 
     async fn write_appointment(&self, write: &AppointmentWrite) -> StoreResult<Vec<String>> {
         let write = write.to_owned();
+        // Written out on the caller's thread: the store's own thread is the one every save waits on.
+        let json = to_json(&write.record)?;
         self.run(move |conn| {
             let record = &write.record;
-            let json = to_json(record)?;
             let stored: Option<i64> = cached(
                 conn,
                 "SELECT version FROM appointments WHERE clinic_id = ?1 AND id = ?2",
