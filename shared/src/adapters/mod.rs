@@ -11,6 +11,8 @@ pub mod outbox;
 mod schedule_index;
 #[cfg(feature = "embedded")]
 pub mod scheduler;
+#[cfg(all(test, feature = "embedded"))]
+mod scratch;
 #[cfg(feature = "embedded")]
 pub mod sqlite;
 #[cfg(feature = "embedded")]

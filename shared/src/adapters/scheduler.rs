@@ -374,8 +374,8 @@ impl Scheduler for EmbeddedScheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::scratch::Scratch;
     use chrono::TimeZone;
-    use std::path::PathBuf;
 
     fn at(year: i32, hour: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(year, 1, 10, hour, 0, 0).unwrap()
@@ -390,16 +390,6 @@ mod tests {
         }
     }
 
-    fn scratch_file(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "rappel-{name}-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("schedules.db")
-    }
-
     fn rows(scheduler: &EmbeddedScheduler) -> i64 {
         let count = |conn: &Connection| {
             conn.query_row("SELECT count(*) FROM schedule_rows", [], |r| r.get(0))
@@ -410,8 +400,9 @@ mod tests {
 
     #[tokio::test]
     async fn schedules_and_their_replacements_survive_reopening_the_file() {
-        let path = scratch_file("schedules-reopen");
-        let scheduler = EmbeddedScheduler::open(&path).unwrap();
+        let scratch = Scratch::new("schedules-reopen", "schedules.db");
+        let path = scratch.path();
+        let scheduler = EmbeddedScheduler::open(path).unwrap();
         scheduler.put_schedule(&schedule("a", at(2030, 8), 1)).await.unwrap();
         scheduler.put_schedule(&schedule("b", at(2030, 7), 1)).await.unwrap();
         scheduler.put_schedule(&schedule("a", at(2030, 9), 2)).await.unwrap();
@@ -419,21 +410,20 @@ mod tests {
         scheduler.delete_schedule("never-put").await.unwrap();
         drop(scheduler);
 
-        let scheduler = EmbeddedScheduler::open(&path).unwrap();
+        let scheduler = EmbeddedScheduler::open(path).unwrap();
         assert_eq!(scheduler.pending().unwrap(), vec![schedule("a", at(2030, 9), 2)]);
         assert_eq!(rows(&scheduler), 1, "a replaced or deleted schedule leaves no row");
         assert!(scheduler.next_due(at(2030, 8)).await.unwrap().is_none());
         let due = scheduler.next_due(at(2030, 9)).await.unwrap().unwrap();
         assert_eq!((due.schedule, due.attempts), (schedule("a", at(2030, 9), 2), 0));
-        drop(scheduler);
-        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
     #[tokio::test]
     async fn schedules_an_earlier_version_kept_are_brought_over() {
-        let path = scratch_file("schedules-earlier");
+        let scratch = Scratch::new("schedules-earlier", "schedules.db");
+        let path = scratch.path();
         let payload = |revision: u64| serde_json::to_string(&schedule("x", at(2030, 1), revision).payload).unwrap();
-        let earlier = Connection::open(&path).unwrap();
+        let earlier = Connection::open(path).unwrap();
         earlier
             .execute_batch(
                 "CREATE TABLE schedules (
@@ -452,7 +442,7 @@ mod tests {
         }
         drop(earlier);
 
-        let scheduler = EmbeddedScheduler::open(&path).unwrap();
+        let scheduler = EmbeddedScheduler::open(path).unwrap();
         let expected = vec![schedule("early", at(2030, 8), 2), schedule("late", at(2030, 9), 1)];
         assert_eq!(scheduler.pending().unwrap(), expected);
         let due = scheduler.next_due(at(2030, 12)).await.unwrap().unwrap();
@@ -474,8 +464,6 @@ mod tests {
             0,
             "the earlier table and its index are dropped"
         );
-        drop(scheduler);
-        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
     /// Row numbers are reused once the last row is deleted, so a replanned schedule can land on

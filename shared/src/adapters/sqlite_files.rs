@@ -213,16 +213,7 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "rappel-{name}-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("wal.db")
-    }
+    use crate::adapters::scratch::Scratch;
 
     fn log_bytes(path: &Path) -> u64 {
         std::fs::metadata(path.with_extension("db-wal")).map_or(0, |m| m.len())
@@ -266,23 +257,22 @@ mod tests {
 
     #[test]
     fn commits_leave_the_log_to_the_thread_which_empties_it_when_it_stops() {
-        let path = scratch("wal-stop");
+        let scratch = Scratch::new("wal-stop", "wal.db");
+        let path = scratch.path();
         // A thread that does not checkpoint before it is stopped: the log then holds what the
         // commits left in it.
-        let (conn, checkpointer) = open_checkpointed_every(&path, Duration::from_secs(3600)).unwrap();
+        let (conn, checkpointer) = open_checkpointed_every(path, Duration::from_secs(3600)).unwrap();
         conn.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
         insert_pages(&conn, 1_200);
-        let logged = log_bytes(&path);
+        let logged = log_bytes(path);
         assert!(
             logged > 1_500 * 4096,
             "a commit checkpointed (SQLite's default, at 1,000 pages): {logged} bytes of log"
         );
         drop(checkpointer);
-        assert_eq!(log_bytes(&path), 0, "the thread's last checkpoint emptied the log");
+        assert_eq!(log_bytes(path), 0, "the thread's last checkpoint emptied the log");
         let rows: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
         assert_eq!(rows, 1_200);
-        drop(conn);
-        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
     fn page_bytes(conn: &Connection) -> i64 {
@@ -291,37 +281,35 @@ mod tests {
 
     #[test]
     fn a_new_file_gets_small_pages_and_a_file_from_before_keeps_its_own() {
-        let new = scratch("pages-new");
-        let (conn, _checkpointer) = open(&new).unwrap();
+        let new = Scratch::new("pages-new", "wal.db");
+        let (conn, _checkpointer) = open(new.path()).unwrap();
         conn.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
         assert_eq!(page_bytes(&conn), i64::from(PAGE_BYTES));
 
-        let old = scratch("pages-old");
-        let before = Connection::open(&old).unwrap();
+        let old = Scratch::new("pages-old", "wal.db");
+        let before = Connection::open(old.path()).unwrap();
         before
             .execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (v BLOB); INSERT INTO t VALUES (1);")
             .unwrap();
         drop(before);
-        let (conn, _checkpointer) = open(&old).unwrap();
+        let (conn, _checkpointer) = open(old.path()).unwrap();
         assert_eq!(page_bytes(&conn), 4096);
         let rows: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
         assert_eq!(rows, 1);
-        for path in [new, old] {
-            let _ = std::fs::remove_dir_all(path.parent().unwrap());
-        }
     }
 
     #[test]
     fn a_long_log_that_the_thread_cannot_catch_up_with_is_rewound_by_the_writer() {
-        let path = scratch("wal-rewind");
-        let (conn, checkpointer) = open_checkpointed_every(&path, Duration::from_secs(3600)).unwrap();
+        let scratch = Scratch::new("wal-rewind", "wal.db");
+        let path = scratch.path();
+        let (conn, checkpointer) = open_checkpointed_every(path, Duration::from_secs(3600)).unwrap();
         conn.execute_batch("CREATE TABLE t (v BLOB)").unwrap();
         insert_pages(&conn, 600);
         // The thread's pass while the writer is in the middle of a transaction: it copies what
         // was committed, and finds the log long.
         conn.execute_batch("BEGIN").unwrap();
         insert_pages(&conn, 1);
-        let other = Connection::open(&path).unwrap();
+        let other = Connection::open(path).unwrap();
         checkpoint_step(&other, 100, &checkpointer.long_log).unwrap();
         assert!(
             checkpointer.long_log.load(Ordering::Relaxed),
@@ -329,19 +317,19 @@ mod tests {
         );
         conn.execute_batch("COMMIT").unwrap();
         insert_pages(&conn, 300);
-        let grown = log_bytes(&path);
+        let grown = log_bytes(path);
         insert_pages(&conn, 300);
         assert!(
-            log_bytes(&path) > grown,
+            log_bytes(path) > grown,
             "the writes overlapped the pass: the log keeps growing"
         );
 
         checkpointer.rewind_if_long(&conn);
         assert!(!checkpointer.long_log.load(Ordering::Relaxed), "the request is taken");
-        let grown = log_bytes(&path);
+        let grown = log_bytes(path);
         insert_pages(&conn, 300);
         assert_eq!(
-            log_bytes(&path),
+            log_bytes(path),
             grown,
             "rewound: the writes went to the start of the log"
         );
@@ -354,6 +342,5 @@ mod tests {
             "a short log is left to the thread"
         );
         drop((conn, other, checkpointer));
-        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 }

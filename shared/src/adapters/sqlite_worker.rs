@@ -295,37 +295,18 @@ fn failure(e: rusqlite::Error) -> NotCommitted {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::scratch::Scratch;
     use std::future::Future;
-    use std::path::PathBuf;
     use std::task::{Context, Poll, Waker};
-
-    /// A file in a directory of its own, removed when dropped (after whatever uses it).
-    struct Scratch(PathBuf);
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(self.0.parent().unwrap());
-        }
-    }
-
-    fn scratch_file() -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "rappel-worker-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir.join("worker.db"))
-    }
 
     /// A worker on its own thread over a new file with table `t`, and a second connection to
     /// the file, which sees only what is committed (the file goes once all three are dropped).
     fn file_worker() -> (Scratch, SqliteWorker, Connection) {
-        let scratch = scratch_file();
-        let conn = Connection::open(&scratch.0).unwrap();
+        let scratch = Scratch::new("worker", "worker.db");
+        let conn = Connection::open(scratch.path()).unwrap();
         conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v TEXT PRIMARY KEY);")
             .unwrap();
-        let outside = Connection::open(&scratch.0).unwrap();
+        let outside = Connection::open(scratch.path()).unwrap();
         (scratch, SqliteWorker::start(conn, "test", None).unwrap(), outside)
     }
 
@@ -397,7 +378,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_is_invisible_outside_until_its_commit() {
         let (scratch, worker, outside) = file_worker();
-        let outside_path = scratch.0.clone();
+        let outside_path = scratch.path().to_owned();
         // The second piece of work looks from outside while the first one's row is written but
         // not committed (they share a batch because the first holds the thread).
         let (first, open_gate) = holding_the_thread(&worker);
