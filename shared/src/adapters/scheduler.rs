@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// How often a failing schedule is tried before it is dropped (EventBridge's retry policy plays
@@ -82,15 +83,26 @@ impl EmbeddedScheduler {
         self.worker.run_blocking(all_pending)
     }
 
-    /// Runs `work` on the worker's thread with the index; rebuilds the index if the work failed
-    /// or was not committed, since the index may then hold what the table does not.
+    /// Runs `work` on the worker's thread with the index. Work changes the index only once its
+    /// statements succeeded; if such work is then not committed, the index may hold what the
+    /// table does not, and is rebuilt. (Work that failed changed nothing, and its error may
+    /// recur, as an unreadable payload does at every tick: no table scan for it.)
     async fn indexed<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection, &mut ScheduleIndex) -> Result<T, ScheduleError> + Send + 'static,
     ) -> Result<T, ScheduleError> {
         let index = self.index.clone();
-        let done = self.worker.run(move |conn| work(conn, &mut lock(&index))).await;
-        if done.is_err() {
+        let succeeded = Arc::new(AtomicBool::new(false));
+        let ran_ok = succeeded.clone();
+        let done = self
+            .worker
+            .run(move |conn| {
+                let result = work(conn, &mut lock(&index));
+                ran_ok.store(result.is_ok(), Ordering::Relaxed);
+                result
+            })
+            .await;
+        if done.is_err() && succeeded.load(Ordering::Relaxed) {
             self.rebuild_index().await;
         }
         done

@@ -18,6 +18,7 @@ impl Scratch {
         Scratch(dir.join(file))
     }
 
+    /// The file's path (the file itself is not created).
     pub fn path(&self) -> &Path {
         &self.0
     }
